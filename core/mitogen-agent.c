@@ -1,0 +1,422 @@
+/* mitogen-agent.c — MitogenAgent: the runtime of a child context
+ *
+ * The seed's ExternalContext. The agent takes over the descriptors its
+ * parent gave it (stdin/stdout, or one socket on both), greets, waits for
+ * its configuration, then serves CALL_FUNCTION requests on the main
+ * thread, one at a time, while the broker thread keeps routing. It
+ * forwards its GLib log messages to the master. It exits when told to
+ * (SHUTDOWN) and at once when its parent goes away.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-agent"
+
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mitogen-agent-private.h"
+#include "mitogen-broker-private.h"
+#include "mitogen-call-private.h"
+#include "mitogen-message-private.h"
+#include "mitogen-router-private.h"
+#include "mitogen-stream-private.h"
+
+#define MITOGEN_PROTOCOL_VERSION 1u
+
+struct _MitogenAgent
+{
+  GObject        parent_instance;
+
+  MitogenBroker *broker;        /* (owned) */
+  MitogenRouter *router;        /* (owned) */
+  MitogenStream *parent_stream; /* (owned) */
+  GAsyncQueue   *calls;         /* (owned) MitogenMessage, or &stop_marker */
+
+  /* Written once by the broker thread before `configured` is set. */
+  char          *name;
+  gboolean       debug;
+  guint64        max_message_size;
+
+  GMutex         lock;
+  GCond          cond;
+  gboolean       configured;
+};
+
+G_DEFINE_FINAL_TYPE (MitogenAgent, mitogen_agent, G_TYPE_OBJECT)
+
+static int stop_marker;
+static MitogenAgent *the_agent;       /* (unowned) for the log writer */
+static gint log_forwarding;           /* (atomic) configured and routing */
+
+static void
+mitogen_agent_finalize (GObject *object)
+{
+  MitogenAgent *self = MITOGEN_AGENT (object);
+
+  g_clear_object (&self->parent_stream);
+  g_clear_object (&self->router);
+  g_clear_object (&self->broker);
+  g_clear_pointer (&self->calls, g_async_queue_unref);
+  g_clear_pointer (&self->name, g_free);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+
+  G_OBJECT_CLASS (mitogen_agent_parent_class)->finalize (object);
+}
+
+static void
+mitogen_agent_class_init (MitogenAgentClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = mitogen_agent_finalize;
+}
+
+static void
+mitogen_agent_init (MitogenAgent *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->calls = g_async_queue_new ();
+  self->max_message_size = MITOGEN_FRAME_HANDSHAKE_MAX;
+}
+
+/* Any thread: sends log records to the master once configured. */
+static GLogWriterOutput
+agent_log_writer (GLogLevelFlags   log_level,
+                  const GLogField *fields,
+                  gsize            n_fields,
+                  gpointer         user_data)
+{
+  static GPrivate in_writer;
+  MitogenAgent *self = the_agent;
+  const char *domain = "", *text = "";
+  g_autoptr(MitogenMessage) message = NULL;
+
+  if (!g_atomic_int_get (&log_forwarding) || g_private_get (&in_writer) != NULL)
+    return g_log_writer_default (log_level, fields, n_fields, user_data);
+
+  if ((log_level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO)) != 0 && !self->debug)
+    return G_LOG_WRITER_HANDLED;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+        domain = fields[i].value;
+      else if (g_strcmp0 (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+        text = fields[i].value;
+    }
+
+  g_private_set (&in_writer, GINT_TO_POINTER (1));
+  message = mitogen_message_new (0, MITOGEN_HANDLE_FORWARD_LOG,
+                                 g_variant_new ("(sis)", g_utf8_validate (domain, -1, NULL) ? domain : "",
+                                                (gint32) (log_level & G_LOG_LEVEL_MASK),
+                                                g_utf8_validate (text, -1, NULL) ? text : "(invalid UTF-8)"));
+  mitogen_router_route (self->router, message, NULL);
+  g_private_set (&in_writer, NULL);
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* Broker thread: our parent is gone; so are we. */
+static void
+on_parent_lost (gpointer data)
+{
+  /* Our own children see their streams close when we exit. */
+  _exit (0);
+}
+
+static void
+reply_error (MitogenAgent   *self,
+             MitogenMessage *request,
+             const GError   *error)
+{
+  g_autoptr(MitogenMessage) reply = NULL;
+
+  if (request->header.reply_to == 0)
+    return;
+  reply = mitogen_message_new_error (request->header.src_id, request->header.reply_to,
+                                     error, self->name);
+  mitogen_router_route (self->router, reply, NULL);
+}
+
+/* Broker thread. */
+static void
+on_call_function (MitogenRouter  *router,
+                  MitogenMessage *message,
+                  gpointer        user_data)
+{
+  MitogenAgent *self = user_data;
+
+  if (mitogen_message_is_dead (message))
+    return;
+  if (!mitogen_router_is_privileged (router, message))
+    {
+      g_autoptr(GError) error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                                             "Refused CALL_FUNCTION from context %u: only a parent may call functions here",
+                                             message->header.auth_id);
+      g_info ("%s", error->message);
+      reply_error (self, message, error);
+      return;
+    }
+  g_async_queue_push (self->calls, mitogen_message_ref (message));
+}
+
+static gboolean
+shutdown_grace_cb (gpointer data)
+{
+  g_debug ("shutdown grace period over while a call is still running: exiting");
+  _exit (0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Broker thread. */
+static void
+on_shutdown (MitogenRouter  *router,
+             MitogenMessage *message,
+             gpointer        user_data)
+{
+  MitogenAgent *self = user_data;
+
+  if (!mitogen_router_is_privileged (router, message))
+    {
+      g_info ("Refused SHUTDOWN from context %u", message->header.auth_id);
+      return;
+    }
+  g_debug ("shutdown requested");
+  g_async_queue_push_front (self->calls, &stop_marker);
+  /* A call that does not finish must not keep us alive. */
+  g_source_unref (mitogen_broker_attach_timeout (self->broker,
+                                                 (guint) (mitogen_broker_get_shutdown_timeout (self->broker) * 1000),
+                                                 shutdown_grace_cb, NULL, NULL));
+}
+
+static void
+config_fail (const char *why)
+{
+  fprintf (stderr, "mitogen-agent: bad configuration from parent: %s\n", why);
+  _exit (1);
+}
+
+/* Broker thread: the first frame from the parent must be our configuration. */
+static void
+config_message (MitogenStream  *stream,
+                MitogenMessage *message,
+                gpointer        user_data)
+{
+  MitogenAgent *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) ids = NULL;
+  const guint32 *parent_ids;
+  gsize n_parent_ids = 0;
+  guint32 context_id;
+  const char *name = NULL;
+
+  if (message->header.handle != MITOGEN_HANDLE_CONFIG)
+    config_fail ("first frame is not CONFIG");
+  if (!mitogen_message_decode (message, &error))
+    config_fail (error->message);
+  if (message->value == NULL || !g_variant_is_of_type (message->value, G_VARIANT_TYPE_VARDICT))
+    config_fail ("not an a{sv}");
+  if (!g_variant_lookup (message->value, "context_id", "u", &context_id))
+    config_fail ("no context_id (u)");
+  ids = g_variant_lookup_value (message->value, "parent_ids", G_VARIANT_TYPE ("au"));
+  if (ids == NULL)
+    config_fail ("no parent_ids (au)");
+  parent_ids = g_variant_get_fixed_array (ids, &n_parent_ids, sizeof (guint32));
+  if (n_parent_ids == 0)
+    config_fail ("empty parent_ids");
+  if (message->header.auth_id != parent_ids[0] || message->header.dst_id != context_id)
+    config_fail ("ids in the header disagree with the configuration");
+  if (!g_variant_lookup (message->value, "name", "&s", &name))
+    name = "?";
+  g_variant_lookup (message->value, "debug", "b", &self->debug);
+  g_variant_lookup (message->value, "max_message_size", "t", &self->max_message_size);
+  if (self->max_message_size < 4096 || self->max_message_size > G_MAXUINT32)
+    config_fail ("max_message_size out of range");
+
+  self->name = g_strdup (name);
+  mitogen_identity_set (context_id, parent_ids, n_parent_ids);
+  mitogen_router_configure (self->router, context_id, name, parent_ids, n_parent_ids);
+  mitogen_stream_set_remote_id (stream, parent_ids[0]);
+  mitogen_stream_set_max_message_size (stream, self->max_message_size);
+  mitogen_stream_set_handshaken (stream, TRUE);
+  mitogen_router_set_parent_stream (self->router, stream);
+  mitogen_router_set_parent_lost_func (self->router, G_CALLBACK (on_parent_lost), self);
+  mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_CALL_FUNCTION, TRUE,
+                                   MITOGEN_NO_RESPONDENT, on_call_function, self, NULL);
+  mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_SHUTDOWN, TRUE,
+                                   MITOGEN_NO_RESPONDENT, on_shutdown, self, NULL);
+  g_atomic_int_set (&log_forwarding, TRUE);
+
+  g_mutex_lock (&self->lock);
+  self->configured = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+config_closed (MitogenStream *stream,
+               const GError  *error,
+               gpointer       user_data)
+{
+  _exit (1);
+}
+
+static const MitogenStreamHooks config_hooks = {
+  .message = config_message,
+  .closed = config_closed,
+  .shutdown = NULL,
+};
+
+/* Broker thread. */
+static gboolean
+start_cb (gpointer data)
+{
+  MitogenAgent *self = data;
+  g_autoptr(MitogenMessage) greeting = NULL;
+
+  mitogen_stream_set_hooks (self->parent_stream, &config_hooks, self);
+  mitogen_stream_start (self->parent_stream);
+
+  greeting = mitogen_message_new (0, MITOGEN_HANDLE_GREETING,
+                                  g_variant_new ("(uusx)", MITOGEN_PROTOCOL_VERSION, 0u,
+                                                 PACKAGE_VERSION, (gint64) getpid ()));
+  mitogen_stream_send (self->parent_stream, greeting);
+  return G_SOURCE_REMOVE;
+}
+
+/* Main thread: one request. */
+static void
+serve (MitogenAgent   *self,
+       MitogenMessage *request)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) boxed = NULL;
+  g_autoptr(GVariant) args = NULL;
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(MitogenCall) call = NULL;
+  g_autoptr(MitogenMessage) reply = NULL;
+  const char *function;
+
+  if (!g_variant_is_of_type (request->value, G_VARIANT_TYPE ("(sva{sv})")))
+    {
+      error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                           "Malformed call request of type %s, expected (sva{sv})",
+                           g_variant_get_type_string (request->value));
+      reply_error (self, request, error);
+      return;
+    }
+
+  g_variant_get (request->value, "(&sv@a{sv})", &function, &boxed, NULL);
+  if (!g_variant_is_of_type (boxed, G_VARIANT_TYPE_TUPLE))
+    {
+      error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                           "%s: arguments must be a tuple, got %s",
+                           function, g_variant_get_type_string (boxed));
+      reply_error (self, request, error);
+      return;
+    }
+
+  call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
+  result = mitogen_invoke_function (call, g_variant_ref (boxed), &error);
+  if (result == NULL)
+    {
+      reply_error (self, request, error);
+      return;
+    }
+
+  if (request->header.reply_to == 0)
+    return;
+  reply = mitogen_message_new (request->header.src_id, request->header.reply_to,
+                               g_steal_pointer (&result));
+  if (reply->header.length > self->max_message_size)
+    {
+      error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                           "%s: result of %u bytes exceeds max_message_size (%" G_GUINT64_FORMAT ")",
+                           function, reply->header.length, self->max_message_size);
+      reply_error (self, request, error);
+      return;
+    }
+  mitogen_router_route (self->router, reply, NULL);
+}
+
+/* Takes the parent's descriptors off 0 and 1, so nothing we run inherits
+ * them, and points 0 at /dev/null and 1 at stderr. */
+static void
+take_parent_fds (int *read_fd,
+                 int *write_fd)
+{
+  struct stat st0, st1;
+  int null_fd;
+
+  *read_fd = fcntl (0, F_DUPFD_CLOEXEC, 3);
+  if (fstat (0, &st0) == 0 && fstat (1, &st1) == 0 &&
+      st0.st_dev == st1.st_dev && st0.st_ino == st1.st_ino && S_ISSOCK (st0.st_mode))
+    *write_fd = *read_fd;
+  else
+    *write_fd = fcntl (1, F_DUPFD_CLOEXEC, 3);
+
+  if (*read_fd < 0 || *write_fd < 0)
+    {
+      fprintf (stderr, "mitogen-agent: no stream on stdin/stdout\n");
+      _exit (1);
+    }
+
+  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0)
+    {
+      dup2 (null_fd, 0);
+      close (null_fd);
+    }
+  else
+    close (0);
+  dup2 (2, 1);
+}
+
+int
+mitogen_agent_main (int    argc,
+                    char **argv)
+{
+  g_autoptr(MitogenAgent) self = NULL;
+  int read_fd, write_fd;
+
+  take_parent_fds (&read_fd, &write_fd);
+
+  self = g_object_new (MITOGEN_TYPE_AGENT, NULL);
+  the_agent = self;
+  g_log_set_writer_func (agent_log_writer, NULL, NULL);
+
+  self->broker = mitogen_broker_new ();
+  self->router = mitogen_router_new_agent (self->broker);
+  self->parent_stream = mitogen_stream_new (self->broker, "parent", read_fd, write_fd, 0,
+                                            MITOGEN_FRAME_HANDSHAKE_MAX);
+  mitogen_broker_defer (self->broker, start_cb, self, NULL);
+
+  g_mutex_lock (&self->lock);
+  while (!self->configured)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+
+  g_debug ("context %u (%s) serving", mitogen_context_id (), self->name);
+
+  for (;;)
+    {
+      gpointer item = g_async_queue_pop (self->calls);
+      MitogenMessage *request;
+
+      if (item == &stop_marker)
+        break;
+      request = item;
+      serve (self, request);
+      mitogen_message_unref (request);
+    }
+
+  g_atomic_int_set (&log_forwarding, FALSE);
+  mitogen_router_set_parent_lost_func (self->router, NULL, NULL);
+  mitogen_router_shutdown (self->router);
+  the_agent = NULL;
+  return 0;
+}

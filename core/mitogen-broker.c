@@ -1,0 +1,358 @@
+/* mitogen-broker.c — MitogenBroker: one thread running one GMainContext
+ *
+ * All descriptor I/O, framing and routing happen on the broker thread. Other
+ * threads hand it work with mitogen_broker_defer (). Shutdown asks every
+ * stream to close gracefully, waits up to shutdown-timeout, then forces the
+ * rest closed (killing their children) and stops the thread.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-broker"
+
+#include "config.h"
+
+#include "mitogen-broker-private.h"
+#include "mitogen-stream-private.h"
+
+struct _MitogenBroker
+{
+  GObject       parent_instance;
+
+  GMainContext *context;           /* (owned) run by the broker thread */
+  GMainLoop    *loop;              /* (owned) */
+  GThread      *thread;            /* (owned) (nullable): NULL once joined */
+  double        shutdown_timeout;  /* seconds */
+
+  /* Broker thread only. */
+  GPtrArray    *streams;           /* (owned) MitogenStream */
+  GSource      *shutdown_timer;    /* (owned) (nullable) */
+  gboolean      shutting_down;
+
+  GMutex        lock;              /* guards running */
+  GCond         cond;
+  gboolean      running;           /* thread is inside the loop */
+};
+
+G_DEFINE_FINAL_TYPE (MitogenBroker, mitogen_broker, G_TYPE_OBJECT)
+
+static gpointer
+broker_thread_main (gpointer data)
+{
+  MitogenBroker *self = data;
+
+  g_main_context_push_thread_default (self->context);
+
+  g_mutex_lock (&self->lock);
+  self->running = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  g_main_loop_run (self->loop);
+
+  /* Whatever is left now gets no grace: kill and reap. */
+  while (self->streams->len > 0)
+    {
+      g_autoptr(MitogenStream) stream = g_object_ref (g_ptr_array_index (self->streams, 0));
+      mitogen_stream_force_close (stream, "broker stopped");
+      g_ptr_array_remove (self->streams, stream);
+    }
+  /* Run what closing scheduled (context disconnects, dead deliveries). */
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
+
+  g_mutex_lock (&self->lock);
+  self->running = FALSE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  g_main_context_pop_thread_default (self->context);
+  g_object_unref (self);  /* the thread's own reference */
+  return NULL;
+}
+
+static void
+mitogen_broker_dispose (GObject *object)
+{
+  MitogenBroker *self = MITOGEN_BROKER (object);
+
+  mitogen_broker_shutdown (self);
+  mitogen_broker_join (self);
+
+  G_OBJECT_CLASS (mitogen_broker_parent_class)->dispose (object);
+}
+
+static void
+mitogen_broker_finalize (GObject *object)
+{
+  MitogenBroker *self = MITOGEN_BROKER (object);
+
+  g_clear_pointer (&self->streams, g_ptr_array_unref);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+
+  G_OBJECT_CLASS (mitogen_broker_parent_class)->finalize (object);
+}
+
+static void
+mitogen_broker_class_init (MitogenBrokerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = mitogen_broker_dispose;
+  object_class->finalize = mitogen_broker_finalize;
+}
+
+static void
+mitogen_broker_init (MitogenBroker *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->shutdown_timeout = 3.0;
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->streams = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/**
+ * mitogen_broker_new:
+ *
+ * Creates a broker and starts its thread.
+ *
+ * Returns: (transfer full): a running broker
+ */
+MitogenBroker *
+mitogen_broker_new (void)
+{
+  MitogenBroker *self = g_object_new (MITOGEN_TYPE_BROKER, NULL);
+
+  /* The thread holds a reference until its loop ends: a broker runs until
+   * mitogen_broker_shutdown (), which MitogenRouter's dispose calls. */
+  self->thread = g_thread_new ("mitogen-broker", broker_thread_main, g_object_ref (self));
+
+  g_mutex_lock (&self->lock);
+  while (!self->running)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+
+  return self;
+}
+
+/**
+ * mitogen_broker_get_main_context:
+ * @self: a broker
+ *
+ * Returns: (transfer none): the main context run by the broker thread
+ */
+GMainContext *
+mitogen_broker_get_main_context (MitogenBroker *self)
+{
+  return self->context;
+}
+
+/**
+ * mitogen_broker_is_broker_thread:
+ * @self: a broker
+ *
+ * Returns: whether the calling thread is the broker's thread
+ */
+gboolean
+mitogen_broker_is_broker_thread (MitogenBroker *self)
+{
+  return g_main_context_is_owner (self->context);
+}
+
+/**
+ * mitogen_broker_is_running:
+ * @self: a broker
+ *
+ * Returns: whether the broker thread still runs its loop
+ */
+gboolean
+mitogen_broker_is_running (MitogenBroker *self)
+{
+  gboolean running;
+
+  g_mutex_lock (&self->lock);
+  running = self->running;
+  g_mutex_unlock (&self->lock);
+  return running;
+}
+
+/**
+ * mitogen_broker_defer:
+ * @self: a broker
+ * @func: (scope notified) (closure data): what to run on the broker thread;
+ *   its return value is ignored
+ * @data: data for @func
+ * @destroy: (nullable): frees @data afterwards
+ *
+ * Runs @func on the broker thread soon (the seed's `Broker.defer()`).
+ * Any thread; from the broker thread it still runs later, never inline.
+ */
+void
+mitogen_broker_defer (MitogenBroker  *self,
+                      GSourceFunc     func,
+                      gpointer        data,
+                      GDestroyNotify  destroy)
+{
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  g_source_set_callback (source, func, data, destroy);
+  g_source_set_static_name (source, "[mitogen] broker defer");
+  g_source_attach (source, self->context);
+}
+
+GSource *
+mitogen_broker_attach_timeout (MitogenBroker  *self,
+                               guint           ms,
+                               GSourceFunc     func,
+                               gpointer        data,
+                               GDestroyNotify  destroy)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, func, data, destroy);
+  g_source_set_static_name (source, "[mitogen] broker timeout");
+  g_source_attach (source, self->context);
+  return source;
+}
+
+/**
+ * mitogen_broker_get_shutdown_timeout:
+ * @self: a broker
+ *
+ * Returns: seconds shutdown waits for streams to close before forcing them
+ */
+double
+mitogen_broker_get_shutdown_timeout (MitogenBroker *self)
+{
+  return self->shutdown_timeout;
+}
+
+/**
+ * mitogen_broker_set_shutdown_timeout:
+ * @self: a broker
+ * @seconds: how long [method@Mitogen.Broker.shutdown] waits for children
+ *   to exit before killing them
+ */
+void
+mitogen_broker_set_shutdown_timeout (MitogenBroker *self,
+                                     double         seconds)
+{
+  g_return_if_fail (seconds >= 0);
+  self->shutdown_timeout = seconds;
+}
+
+/* Broker thread. */
+static void
+maybe_finish_shutdown (MitogenBroker *self)
+{
+  if (self->shutting_down && self->streams->len == 0)
+    {
+      if (self->shutdown_timer != NULL)
+        {
+          g_source_destroy (self->shutdown_timer);
+          g_clear_pointer (&self->shutdown_timer, g_source_unref);
+        }
+      g_main_loop_quit (self->loop);
+    }
+}
+
+/* Broker thread. */
+static gboolean
+shutdown_timeout_cb (gpointer data)
+{
+  MitogenBroker *self = data;
+
+  g_debug ("shutdown timeout: forcing %u stream(s) closed", self->streams->len);
+  g_clear_pointer (&self->shutdown_timer, g_source_unref);
+  g_main_loop_quit (self->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Broker thread. */
+static gboolean
+shutdown_cb (gpointer data)
+{
+  MitogenBroker *self = data;
+  g_autoptr(GPtrArray) streams = NULL;
+
+  if (self->shutting_down)
+    return G_SOURCE_REMOVE;
+  self->shutting_down = TRUE;
+
+  streams = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->streams->len; i++)
+    g_ptr_array_add (streams, g_object_ref (g_ptr_array_index (self->streams, i)));
+  for (guint i = 0; i < streams->len; i++)
+    mitogen_stream_shutdown (g_ptr_array_index (streams, i));
+
+  if (self->streams->len > 0)
+    self->shutdown_timer = mitogen_broker_attach_timeout (self, (guint) (self->shutdown_timeout * 1000),
+                                                          shutdown_timeout_cb, self, NULL);
+  maybe_finish_shutdown (self);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * mitogen_broker_shutdown:
+ * @self: a broker
+ *
+ * Asks every stream to close: children are told to exit and get
+ * shutdown-timeout seconds to do so before they are killed. Returns at once;
+ * [method@Mitogen.Broker.join] waits. Any thread.
+ */
+void
+mitogen_broker_shutdown (MitogenBroker *self)
+{
+  g_return_if_fail (MITOGEN_IS_BROKER (self));
+
+  g_mutex_lock (&self->lock);
+  if (self->running)
+    mitogen_broker_defer (self, shutdown_cb, g_object_ref (self), g_object_unref);
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * mitogen_broker_join:
+ * @self: a broker
+ *
+ * Waits for the broker thread to finish after
+ * [method@Mitogen.Broker.shutdown]. Any thread; on the broker thread itself
+ * it returns at once and the thread ends when its loop does.
+ */
+void
+mitogen_broker_join (MitogenBroker *self)
+{
+  GThread *thread;
+
+  g_return_if_fail (MITOGEN_IS_BROKER (self));
+
+  thread = g_steal_pointer (&self->thread);
+  if (thread == NULL)
+    return;
+  if (thread == g_thread_self ())
+    {
+      g_thread_unref (thread);
+      return;
+    }
+  g_thread_join (thread);
+}
+
+void
+mitogen_broker_add_stream (MitogenBroker *self,
+                           MitogenStream *stream)
+{
+  g_ptr_array_add (self->streams, g_object_ref (stream));
+}
+
+void
+mitogen_broker_remove_stream (MitogenBroker *self,
+                              MitogenStream *stream)
+{
+  g_ptr_array_remove (self->streams, stream);
+  maybe_finish_shutdown (self);
+}

@@ -1,0 +1,410 @@
+/* mitogen-builtins.c — the functions every context serves
+ *
+ * Named after the Python functions Mitogen users know. Each documents its
+ * argument and result types here and in `mitogen functions`.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-builtins"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "mitogen-call-private.h"
+
+static GVariant *
+errno_error (GError    **error,
+             int         saved_errno,
+             const char *what,
+             const char *path)
+{
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+               "%s %s: %s", what, path, g_strerror (saved_errno));
+  return NULL;
+}
+
+/* () -> x */
+static GVariant *
+fn_os_getpid (MitogenCall *call, GVariant *args, GError **error)
+{
+  return g_variant_new_int64 (getpid ());
+}
+
+/* () -> u */
+static GVariant *
+fn_os_getuid (MitogenCall *call, GVariant *args, GError **error)
+{
+  return g_variant_new_uint32 (getuid ());
+}
+
+/* () -> (sssss) sysname, nodename, release, version, machine */
+static GVariant *
+fn_os_uname (MitogenCall *call, GVariant *args, GError **error)
+{
+  struct utsname u;
+
+  if (uname (&u) < 0)
+    return errno_error (error, errno, "uname", "");
+  return g_variant_new ("(sssss)", u.sysname, u.nodename, u.release, u.version, u.machine);
+}
+
+/* () -> s */
+static GVariant *
+fn_os_getcwd (MitogenCall *call, GVariant *args, GError **error)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+  return g_variant_new_string (cwd);
+}
+
+/* () -> a{ss} */
+static GVariant *
+fn_os_environ (MitogenCall *call, GVariant *args, GError **error)
+{
+  g_auto(GStrv) env = g_get_environ ();
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  for (guint i = 0; env[i] != NULL; i++)
+    {
+      const char *eq = strchr (env[i], '=');
+      g_autofree char *key = NULL;
+
+      if (eq == NULL || !g_utf8_validate (env[i], -1, NULL))
+        continue;
+      key = g_strndup (env[i], eq - env[i]);
+      g_variant_builder_add (&builder, "{ss}", key, eq + 1);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* (s path) -> as, sorted */
+static GVariant *
+fn_os_listdir (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *path;
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_variant_get (args, "(&s)", &path);
+  dir = g_dir_open (path, 0, error);
+  if (dir == NULL)
+    return NULL;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_utf8_validate (name, -1, NULL))
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  return g_variant_new_strv ((const char * const *) names->pdata, names->len);
+}
+
+/* (s path) -> a{sv}: st_mode u, st_ino t, st_dev t, st_nlink t, st_uid u,
+ * st_gid u, st_size x, st_atime d, st_mtime d, st_ctime d (lstat if the
+ * path ends in a link? no: like os.stat, links are followed) */
+static GVariant *
+fn_os_stat (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *path;
+  struct stat st;
+  GVariantBuilder builder;
+
+  g_variant_get (args, "(&s)", &path);
+  if (stat (path, &st) < 0)
+    return errno_error (error, errno, "Cannot stat", path);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "st_mode", g_variant_new_uint32 (st.st_mode));
+  g_variant_builder_add (&builder, "{sv}", "st_ino", g_variant_new_uint64 (st.st_ino));
+  g_variant_builder_add (&builder, "{sv}", "st_dev", g_variant_new_uint64 (st.st_dev));
+  g_variant_builder_add (&builder, "{sv}", "st_nlink", g_variant_new_uint64 (st.st_nlink));
+  g_variant_builder_add (&builder, "{sv}", "st_uid", g_variant_new_uint32 (st.st_uid));
+  g_variant_builder_add (&builder, "{sv}", "st_gid", g_variant_new_uint32 (st.st_gid));
+  g_variant_builder_add (&builder, "{sv}", "st_size", g_variant_new_int64 (st.st_size));
+  g_variant_builder_add (&builder, "{sv}", "st_atime",
+                         g_variant_new_double (st.st_atim.tv_sec + st.st_atim.tv_nsec / 1e9));
+  g_variant_builder_add (&builder, "{sv}", "st_mtime",
+                         g_variant_new_double (st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9));
+  g_variant_builder_add (&builder, "{sv}", "st_ctime",
+                         g_variant_new_double (st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9));
+  return g_variant_builder_end (&builder);
+}
+
+/* () -> s */
+static GVariant *
+fn_socket_gethostname (MitogenCall *call, GVariant *args, GError **error)
+{
+  char name[256] = { 0 };
+
+  if (gethostname (name, sizeof name - 1) < 0)
+    return errno_error (error, errno, "gethostname", "");
+  return g_variant_new_string (g_utf8_validate (name, -1, NULL) ? name : "");
+}
+
+static GSubprocess *
+spawn (const char * const *argv,
+       GVariant           *options,
+       gboolean            with_input,
+       GError            **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
+  const char *cwd = NULL;
+  g_autoptr(GVariant) env = NULL;
+
+  if (argv[0] == NULL)
+    {
+      g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                           "Empty command line");
+      return NULL;
+    }
+
+  flags |= with_input ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0;
+  launcher = g_subprocess_launcher_new (flags);
+
+  if (options != NULL)
+    {
+      g_variant_lookup (options, "cwd", "&s", &cwd);
+      env = g_variant_lookup_value (options, "env", G_VARIANT_TYPE ("a{ss}"));
+    }
+  if (cwd != NULL)
+    g_subprocess_launcher_set_cwd (launcher, cwd);
+  if (env != NULL)
+    {
+      GVariantIter iter;
+      const char *key, *value;
+      g_auto(GStrv) empty = g_new0 (char *, 1);
+
+      g_subprocess_launcher_set_environ (launcher, empty);
+      g_variant_iter_init (&iter, env);
+      while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+        g_subprocess_launcher_setenv (launcher, key, value, TRUE);
+    }
+
+  return g_subprocess_launcher_spawnv (launcher, argv, error);
+}
+
+static GVariant *
+bytes_to_ay (GBytes *bytes)
+{
+  if (bytes == NULL)
+    return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, NULL, 0, 1);
+  return g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
+}
+
+/* (as argv, a{sv} options: input ay, cwd s, env a{ss}) ->
+ * a{sv}: returncode i (negative: killed by that signal), stdout ay, stderr ay */
+static GVariant *
+fn_subprocess_run (MitogenCall *call, GVariant *args, GError **error)
+{
+  g_autofree const char **argv = NULL;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GVariant) input = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GBytes) in = NULL, out = NULL, err = NULL;
+  GVariantBuilder builder;
+  int status;
+
+  g_variant_get (args, "(^a&s@a{sv})", &argv, &options);
+  input = g_variant_lookup_value (options, "input", G_VARIANT_TYPE_BYTESTRING);
+  if (input != NULL)
+    in = g_variant_get_data_as_bytes (input);
+
+  process = spawn (argv, options, in != NULL, error);
+  if (process == NULL)
+    return NULL;
+  if (!g_subprocess_communicate (process, in, NULL, &out, &err, error))
+    return NULL;
+
+  if (g_subprocess_get_if_exited (process))
+    status = g_subprocess_get_exit_status (process);
+  else
+    status = -g_subprocess_get_term_sig (process);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "returncode", g_variant_new_int32 (status));
+  g_variant_builder_add (&builder, "{sv}", "stdout", bytes_to_ay (out));
+  g_variant_builder_add (&builder, "{sv}", "stderr", bytes_to_ay (err));
+  return g_variant_builder_end (&builder);
+}
+
+/* (as argv) -> ay: the command's stdout; a non-zero exit is an error
+ * (G_SPAWN_EXIT_ERROR, code = exit status) carrying the stderr tail */
+static GVariant *
+fn_subprocess_check_output (MitogenCall *call, GVariant *args, GError **error)
+{
+  g_autofree const char **argv = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GBytes) out = NULL, err = NULL;
+
+  g_variant_get (args, "(^a&s)", &argv);
+  process = spawn (argv, NULL, FALSE, error);
+  if (process == NULL)
+    return NULL;
+  if (!g_subprocess_communicate (process, NULL, NULL, &out, &err, error))
+    return NULL;
+
+  if (!g_subprocess_get_successful (process))
+    {
+      gsize len = 0;
+      const char *text = err != NULL ? g_bytes_get_data (err, &len) : "";
+      gsize tail = MIN (len, 512);
+      g_autofree char *tail_text = g_utf8_make_valid (text + len - tail, (gssize) tail);
+
+      if (g_subprocess_get_if_exited (process))
+        g_set_error (error, G_SPAWN_EXIT_ERROR, g_subprocess_get_exit_status (process),
+                     "Command '%s' returned non-zero exit status %d%s%s", argv[0],
+                     g_subprocess_get_exit_status (process), tail ? ": " : "", tail_text);
+      else
+        g_set_error (error, G_SPAWN_EXIT_ERROR, 128 + g_subprocess_get_term_sig (process),
+                     "Command '%s' was killed by signal %d", argv[0], g_subprocess_get_term_sig (process));
+      return NULL;
+    }
+  return bytes_to_ay (out);
+}
+
+/* (s path) -> ay */
+static GVariant *
+fn_file_read (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *path;
+  char *data = NULL;
+  gsize len = 0;
+
+  g_variant_get (args, "(&s)", &path);
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  return g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING, data, len, TRUE, g_free, data);
+}
+
+/* (s path, ay data) -> t bytes written (atomically replaces the file) */
+static GVariant *
+fn_file_write (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *path;
+  g_autoptr(GVariant) data = NULL;
+  gsize len = 0;
+  const guint8 *bytes;
+
+  g_variant_get (args, "(&s@ay)", &path, &data);
+  bytes = g_variant_get_fixed_array (data, &len, 1);
+  if (!g_file_set_contents (path, (const char *) bytes, (gssize) len, error))
+    return NULL;
+  return g_variant_new_uint64 (len);
+}
+
+/* () -> () */
+static GVariant *
+fn_mitogen_noop (MitogenCall *call, GVariant *args, GError **error)
+{
+  return NULL;
+}
+
+/* (any...) -> the single argument, or the whole tuple if not exactly one */
+static GVariant *
+fn_mitogen_echo (MitogenCall *call, GVariant *args, GError **error)
+{
+  if (g_variant_n_children (args) == 1)
+    return g_variant_get_child_value (args, 0);
+  return g_variant_ref (args);
+}
+
+/* (t n, y pattern) -> ay: n bytes; pattern 0 gives zeros, otherwise byte i
+ * is (pattern + i) mod 256, so corruption and reordering show */
+static GVariant *
+fn_mitogen_bytes (MitogenCall *call, GVariant *args, GError **error)
+{
+  guint64 n;
+  guint8 pattern;
+  guint8 *buf;
+
+  g_variant_get (args, "(ty)", &n, &pattern);
+  if (n > G_MAXUINT32)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "mitogen.bytes: %" G_GUINT64_FORMAT " bytes is more than a message can carry", n);
+      return NULL;
+    }
+  buf = g_try_malloc0 (MAX (n, 1));
+  if (buf == NULL)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                   "mitogen.bytes: cannot allocate %" G_GUINT64_FORMAT " bytes", n);
+      return NULL;
+    }
+  if (pattern != 0)
+    for (guint64 i = 0; i < n; i++)
+      buf[i] = (guint8) (pattern + i);
+  return g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING, buf, n, TRUE, g_free, buf);
+}
+
+/* (d seconds) -> () */
+static GVariant *
+fn_mitogen_sleep (MitogenCall *call, GVariant *args, GError **error)
+{
+  double seconds;
+
+  g_variant_get (args, "(d)", &seconds);
+  if (seconds < 0 || seconds > 1e6)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "mitogen.sleep: %g s is out of range (0 to 1e6)", seconds);
+      return NULL;
+    }
+  g_usleep ((gulong) (seconds * G_USEC_PER_SEC));
+  return NULL;
+}
+
+/* (s message) -> never returns: fails with G_IO_ERROR_FAILED and @message */
+static GVariant *
+fn_mitogen_fail (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *message;
+
+  g_variant_get (args, "(&s)", &message);
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, message);
+  return NULL;
+}
+
+void
+mitogen_builtins_register (void)
+{
+  static const struct
+  {
+    const char  *name, *args, *ret, *doc;
+    MitogenFunc  func;
+  } builtins[] = {
+    { "os.getpid", "()", "x", "The context's process id", fn_os_getpid },
+    { "os.getuid", "()", "u", "The context's real user id", fn_os_getuid },
+    { "os.uname", "()", "(sssss)", "sysname, nodename, release, version, machine", fn_os_uname },
+    { "os.getcwd", "()", "s", "The current directory", fn_os_getcwd },
+    { "os.environ", "()", "a{ss}", "The environment (UTF-8 entries)", fn_os_environ },
+    { "os.listdir", "(s)", "as", "Sorted names in a directory", fn_os_listdir },
+    { "os.stat", "(s)", "a{sv}", "stat() of a path: st_mode, st_size, st_mtime, ...", fn_os_stat },
+    { "socket.gethostname", "()", "s", "The host name", fn_socket_gethostname },
+    { "subprocess.run", "(asa{sv})", "a{sv}",
+      "Run argv (options: input ay, cwd s, env a{ss}); returncode, stdout, stderr", fn_subprocess_run },
+    { "subprocess.check_output", "(as)", "ay", "Run argv; its stdout, or an error on non-zero exit",
+      fn_subprocess_check_output },
+    { "file.read", "(s)", "ay", "A file's contents", fn_file_read },
+    { "file.write", "(say)", "t", "Replace a file's contents atomically; bytes written", fn_file_write },
+    { "mitogen.noop", "()", "()", "Do nothing (round-trip benchmark)", fn_mitogen_noop },
+    { "mitogen.echo", "r", "*", "Return the argument (or the tuple if not exactly one)", fn_mitogen_echo },
+    { "mitogen.bytes", "(ty)", "ay", "n bytes: zeros, or (pattern + i) mod 256", fn_mitogen_bytes },
+    { "mitogen.sleep", "(d)", "()", "Sleep for seconds", fn_mitogen_sleep },
+    { "mitogen.fail", "(s)", "()", "Fail with G_IO_ERROR_FAILED and the message", fn_mitogen_fail },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (builtins); i++)
+    mitogen_register_function_internal (builtins[i].name, builtins[i].args, builtins[i].ret,
+                                        builtins[i].doc, builtins[i].func, NULL);
+}

@@ -1,0 +1,369 @@
+/* mitogen-call.c — the function registry and MitogenCall
+ *
+ * Functions are registered by name ("module.function") with the GVariant
+ * type their arguments must have and the type they return. A call checks
+ * the arguments before the function runs, so functions never see a value
+ * of the wrong shape. The registry is process-wide and thread-safe.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-call"
+
+#include "config.h"
+
+#include "mitogen-call-private.h"
+
+struct _MitogenCall
+{
+  gatomicrefcount  ref_count;
+  MitogenRouter   *router;     /* (owned) (nullable) */
+  GObject         *agent;      /* (owned) (nullable) */
+  char            *function;   /* (owned) */
+  guint32          caller_id;
+  gpointer         user_data;  /* (unowned) the registered function's data */
+};
+
+typedef struct
+{
+  char        *name;
+  char        *args_type;
+  char        *return_type;
+  char        *description;
+  MitogenFunc  func;
+  gpointer     user_data;
+} Entry;
+
+static GMutex registry_lock;
+static GHashTable *registry;  /* (owned) name -> Entry */
+
+G_DEFINE_BOXED_TYPE (MitogenCall, mitogen_call, mitogen_call_ref, mitogen_call_unref)
+
+MitogenCall *
+mitogen_call_new (MitogenRouter *router,
+                  GObject       *agent,
+                  const char    *function,
+                  guint32        caller_id)
+{
+  MitogenCall *self = g_new0 (MitogenCall, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->router = router != NULL ? g_object_ref (router) : NULL;
+  self->agent = agent != NULL ? g_object_ref (agent) : NULL;
+  self->function = g_strdup (function);
+  self->caller_id = caller_id;
+  return self;
+}
+
+/**
+ * mitogen_call_ref:
+ * @self: a call
+ *
+ * Returns: (transfer full): @self
+ */
+MitogenCall *
+mitogen_call_ref (MitogenCall *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+/**
+ * mitogen_call_unref:
+ * @self: (transfer full): a call
+ */
+void
+mitogen_call_unref (MitogenCall *self)
+{
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+  g_clear_object (&self->router);
+  g_clear_object (&self->agent);
+  g_free (self->function);
+  g_free (self);
+}
+
+/**
+ * mitogen_call_get_router:
+ * @self: a call
+ *
+ * The seed's `takes_router`: the router of the context serving the call.
+ *
+ * Returns: (transfer none) (nullable): the router
+ */
+MitogenRouter *
+mitogen_call_get_router (MitogenCall *self)
+{
+  return self->router;
+}
+
+/**
+ * mitogen_call_get_agent:
+ * @self: a call
+ *
+ * The seed's `takes_econtext`: the agent (child-side runtime) serving the
+ * call; %NULL when a function is invoked in the master.
+ *
+ * Returns: (transfer none) (nullable): the agent
+ */
+GObject *
+mitogen_call_get_agent (MitogenCall *self)
+{
+  return self->agent;
+}
+
+/**
+ * mitogen_call_get_function:
+ * @self: a call
+ *
+ * Returns: the name of the function being called
+ */
+const char *
+mitogen_call_get_function (MitogenCall *self)
+{
+  return self->function;
+}
+
+/**
+ * mitogen_call_get_caller_id:
+ * @self: a call
+ *
+ * Returns: the id of the context that made the call
+ */
+guint32
+mitogen_call_get_caller_id (MitogenCall *self)
+{
+  return self->caller_id;
+}
+
+/**
+ * mitogen_call_get_user_data:
+ * @self: a call
+ *
+ * Returns: (nullable): the user data the function was registered with
+ */
+gpointer
+mitogen_call_get_user_data (MitogenCall *self)
+{
+  return self->user_data;
+}
+
+static void
+entry_free (gpointer data)
+{
+  Entry *entry = data;
+
+  g_free (entry->name);
+  g_free (entry->args_type);
+  g_free (entry->return_type);
+  g_free (entry->description);
+  g_free (entry);
+}
+
+static void
+ensure_table (void)
+{
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_free);
+      g_once_init_leave (&once, 1);
+    }
+}
+
+static void
+ensure_registry (void)
+{
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      ensure_table ();
+      mitogen_builtins_register ();
+      g_once_init_leave (&once, 1);
+    }
+}
+
+/* Registers without first registering the built-ins (they use this). */
+void
+mitogen_register_function_internal (const char  *name,
+                                    const char  *args_type,
+                                    const char  *return_type,
+                                    const char  *description,
+                                    MitogenFunc  func,
+                                    gpointer     user_data)
+{
+  Entry *entry = g_new0 (Entry, 1);
+
+  ensure_table ();
+
+  entry->name = g_strdup (name);
+  entry->args_type = g_strdup (args_type);
+  entry->return_type = g_strdup (return_type);
+  entry->description = g_strdup (description != NULL ? description : "");
+  entry->func = func;
+  entry->user_data = user_data;
+
+  g_mutex_lock (&registry_lock);
+  g_hash_table_replace (registry, entry->name, entry);
+  g_mutex_unlock (&registry_lock);
+}
+
+/**
+ * mitogen_register_function:
+ * @name: the name callers use, `module.function`
+ * @args_type: the GVariant type the argument tuple must have, e.g. `(s)`,
+ *   `()`, or `r` for any tuple
+ * @return_type: the GVariant type of the result, for documentation
+ * @description: (nullable): one line saying what the function does
+ * @func: (scope forever): the function
+ * @user_data: (nullable): data for @func, from [method@Mitogen.Call.get_user_data]
+ *
+ * Makes @func callable by name from other contexts (registering a name
+ * again replaces it, built-ins included). Any thread.
+ */
+void
+mitogen_register_function (const char  *name,
+                           const char  *args_type,
+                           const char  *return_type,
+                           const char  *description,
+                           MitogenFunc  func,
+                           gpointer     user_data)
+{
+  g_return_if_fail (name != NULL && name[0] != '\0');
+  g_return_if_fail (args_type != NULL && g_variant_type_string_is_valid (args_type));
+  g_return_if_fail (return_type != NULL && g_variant_type_string_is_valid (return_type));
+  g_return_if_fail (func != NULL);
+
+  ensure_registry ();
+  mitogen_register_function_internal (name, args_type, return_type, description, func, user_data);
+}
+
+/**
+ * mitogen_lookup_function:
+ * @name: a function name
+ * @args_type: (out) (optional) (transfer none): its argument type
+ * @return_type: (out) (optional) (transfer none): its return type
+ * @description: (out) (optional) (transfer none): its description
+ *
+ * Returns: %TRUE if @name is registered
+ */
+gboolean
+mitogen_lookup_function (const char  *name,
+                         const char **args_type,
+                         const char **return_type,
+                         const char **description)
+{
+  Entry *entry;
+
+  ensure_registry ();
+
+  /* Entries are never freed while registered names are looked up in
+   * practice; replacing a name while it is being described is a race the
+   * caller must avoid. */
+  g_mutex_lock (&registry_lock);
+  entry = g_hash_table_lookup (registry, name);
+  g_mutex_unlock (&registry_lock);
+
+  if (entry == NULL)
+    return FALSE;
+  if (args_type != NULL)
+    *args_type = entry->args_type;
+  if (return_type != NULL)
+    *return_type = entry->return_type;
+  if (description != NULL)
+    *description = entry->description;
+  return TRUE;
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
+
+/**
+ * mitogen_list_functions:
+ *
+ * Returns: (transfer full): the registered function names, sorted
+ */
+char **
+mitogen_list_functions (void)
+{
+  GPtrArray *names = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  ensure_registry ();
+
+  g_mutex_lock (&registry_lock);
+  g_hash_table_iter_init (&iter, registry);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (names, g_strdup (key));
+  g_mutex_unlock (&registry_lock);
+
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  return (char **) g_ptr_array_free (names, FALSE);
+}
+
+/**
+ * mitogen_invoke_function:
+ * @call: the call, naming the function
+ * @args: (nullable): the argument tuple; %NULL is `()`
+ * @error: return location for a #GError
+ *
+ * Looks the function up, checks @args against its argument type and runs
+ * it in the calling thread.
+ *
+ * Returns: (transfer full): the result; %NULL with %MITOGEN_ERROR_NOT_FOUND
+ *   (unknown function), %MITOGEN_ERROR_INVALID_ARGUMENT (wrong argument
+ *   type), or the function's own error
+ */
+GVariant *
+mitogen_invoke_function (MitogenCall  *call,
+                         GVariant     *args,
+                         GError      **error)
+{
+  g_autoptr(GVariant) tuple = NULL;
+  g_autoptr(GError) local_error = NULL;
+  GVariant *result;
+  MitogenFunc func;
+  Entry *entry;
+
+  ensure_registry ();
+
+  tuple = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new ("()"));
+
+  g_mutex_lock (&registry_lock);
+  entry = g_hash_table_lookup (registry, call->function);
+  g_mutex_unlock (&registry_lock);
+
+  if (entry == NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
+                   "No function named '%s' is registered", call->function);
+      return NULL;
+    }
+  if (!g_variant_is_of_type (tuple, G_VARIANT_TYPE (entry->args_type)))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "%s expects arguments of type %s, got %s",
+                   call->function, entry->args_type, g_variant_get_type_string (tuple));
+      return NULL;
+    }
+
+  func = entry->func;
+  call->user_data = entry->user_data;
+  result = func (call, tuple, &local_error);
+  if (local_error != NULL)
+    {
+      g_clear_pointer (&result, g_variant_unref);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  if (result == NULL)
+    return g_variant_ref_sink (g_variant_new ("()"));
+  return g_variant_ref_sink (result);
+}

@@ -1,0 +1,442 @@
+/* mitogen-connect.c — starting a context: the router's factories
+ *
+ * A connect runs on the broker thread: the transport starts the target and
+ * hands over descriptors; the stream then accepts exactly one small frame,
+ * the agent's greeting; we answer with its configuration (id, parents,
+ * name, limits) and the context is up. Any failure — the transport, the
+ * agent dying, a wrong first frame, connect-timeout, cancellation — ends
+ * the attempt with an error naming the step, and kills what was started.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-connect"
+
+#include "config.h"
+
+#include "mitogen-broker-private.h"
+#include "mitogen-context-private.h"
+#include "mitogen-message-private.h"
+#include "mitogen-router-private.h"
+#include "mitogen-stream-private.h"
+#include "mitogen-transport-private.h"
+
+#define MITOGEN_PROTOCOL_VERSION 1u
+
+typedef struct
+{
+  MitogenRouter    *router;       /* (owned) */
+  MitogenTransport *transport;    /* (owned) */
+  MitogenContext   *via;          /* (owned) (nullable) */
+  MitogenStream    *stream;       /* (owned) (nullable) broker thread */
+  GSource          *timeout;      /* (owned) (nullable) broker thread */
+  GCancellable     *cancellable;  /* (owned) (nullable) */
+  gulong            cancel_id;
+  char             *method;       /* (owned) */
+  char             *name;         /* (owned) (nullable) */
+  guint32           context_id;
+  GPid              pid;
+  gboolean          done;         /* broker thread: the task has been completed */
+  gboolean          hooked;       /* broker thread: the stream's hooks hold a task reference */
+} ConnectOp;
+
+static void
+connect_op_free (gpointer data)
+{
+  ConnectOp *op = data;
+
+  g_assert (op->timeout == NULL);
+  if (op->cancel_id != 0)
+    g_cancellable_disconnect (op->cancellable, op->cancel_id);
+  g_clear_object (&op->cancellable);
+  g_clear_object (&op->stream);
+  g_clear_object (&op->via);
+  g_clear_object (&op->transport);
+  g_clear_object (&op->router);
+  g_free (op->method);
+  g_free (op->name);
+  g_free (op);
+}
+
+/* Broker thread: ends the attempt (once), killing what was started. */
+static void
+connect_fail (GTask  *task,
+              GError *error)
+{
+  ConnectOp *op = g_task_get_task_data (task);
+
+  if (op->done)
+    {
+      g_error_free (error);
+      return;
+    }
+  op->done = TRUE;
+
+  if (op->timeout != NULL)
+    {
+      g_source_destroy (op->timeout);
+      g_clear_pointer (&op->timeout, g_source_unref);
+    }
+
+  g_debug ("connect %s failed: %s", op->method, error->message);
+  g_task_return_error (task, error);
+
+  if (op->stream != NULL)
+    {
+      static const MitogenStreamHooks no_hooks = { 0 };
+      gboolean hooked = op->hooked;
+
+      op->hooked = FALSE;
+      mitogen_stream_set_hooks (op->stream, &no_hooks, NULL);
+      mitogen_stream_force_close (op->stream, "connect failed");
+      if (hooked)
+        g_object_unref (task);  /* may free @task */
+    }
+}
+
+static void
+handshake_message (MitogenStream  *stream,
+                   MitogenMessage *message,
+                   gpointer        user_data)
+{
+  GTask *task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenMessage) config = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  GVariantBuilder builder;
+  guint32 version, flags, parent = mitogen_router_get_context_id (op->router);
+  const char *agent_version;
+  gint64 pid;
+
+  if (op->done)
+    return;
+
+  if (message->header.handle != MITOGEN_HANDLE_GREETING || mitogen_message_is_dead (message))
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                       "%s: expected the agent's greeting, got a frame for handle %u",
+                                       op->method, message->header.handle));
+      return;
+    }
+  if (!mitogen_message_decode (message, &error) ||
+      !g_variant_is_of_type (message->value, G_VARIANT_TYPE ("(uusx)")))
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                       "%s: malformed greeting from the agent%s%s", op->method,
+                                       error != NULL ? ": " : "", error != NULL ? error->message : ""));
+      return;
+    }
+  g_variant_get (message->value, "(uu&sx)", &version, &flags, &agent_version, &pid);
+  if (version != MITOGEN_PROTOCOL_VERSION)
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                       "%s: agent %s speaks protocol %u, we speak %u",
+                                       op->method, agent_version, version, MITOGEN_PROTOCOL_VERSION));
+      return;
+    }
+
+  if (op->name == NULL)
+    op->name = g_strdup_printf ("%s.%" G_GINT64_FORMAT, op->method, pid);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "context_id", g_variant_new_uint32 (op->context_id));
+  g_variant_builder_add (&builder, "{sv}", "parent_ids",
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, &parent, 1, sizeof parent));
+  g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (op->name));
+  g_variant_builder_add (&builder, "{sv}", "debug",
+                         g_variant_new_boolean (mitogen_transport_get_debug (op->transport)));
+  g_variant_builder_add (&builder, "{sv}", "profiling",
+                         g_variant_new_boolean (mitogen_transport_get_profiling (op->transport)));
+  g_variant_builder_add (&builder, "{sv}", "max_message_size",
+                         g_variant_new_uint64 (mitogen_transport_get_max_message_size (op->transport)));
+  config = mitogen_message_new (op->context_id, MITOGEN_HANDLE_CONFIG, g_variant_builder_end (&builder));
+  config->header.src_id = parent;
+  config->header.auth_id = parent;
+
+  if (!mitogen_stream_send (stream, config))
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                       "%s: stream closed while sending the configuration", op->method));
+      return;
+    }
+
+  op->done = TRUE;
+  if (op->timeout != NULL)
+    {
+      g_source_destroy (op->timeout);
+      g_clear_pointer (&op->timeout, g_source_unref);
+    }
+
+  mitogen_stream_set_handshaken (stream, TRUE);
+  mitogen_stream_set_max_message_size (stream, mitogen_transport_get_max_message_size (op->transport));
+  context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid);
+  mitogen_router_register_context (op->router, context);
+  mitogen_router_attach_stream (op->router, stream, op->context_id);
+  op->hooked = FALSE;
+
+  g_debug ("connected %s (id %u, pid %d)", op->name, op->context_id, (int) op->pid);
+  g_task_return_pointer (task, g_steal_pointer (&context), g_object_unref);
+  g_object_unref (task);  /* the stream hooks' reference */
+}
+
+static void
+handshake_closed (MitogenStream *stream,
+                  const GError  *error,
+                  gpointer       user_data)
+{
+  GTask *task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+
+  /* Releases the hooks' reference: @task is not used after this. */
+  connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                   "%s: the agent exited or closed its stream before greeting%s%s",
+                                   op->method, error != NULL ? ": " : "",
+                                   error != NULL ? error->message : ""));
+}
+
+static const MitogenStreamHooks handshake_hooks = {
+  .message = handshake_message,
+  .closed = handshake_closed,
+  .shutdown = NULL,
+};
+
+/* Broker thread. */
+static gboolean
+connect_timeout_cb (gpointer data)
+{
+  GTask *task = data;
+  ConnectOp *op = g_task_get_task_data (task);
+
+  g_clear_pointer (&op->timeout, g_source_unref);
+  connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT,
+                                   "%s: no greeting from the agent within connect_timeout (%.3g s)",
+                                   op->method, mitogen_transport_get_connect_timeout (op->transport)));
+  return G_SOURCE_REMOVE;
+}
+
+/* Broker thread. */
+static gboolean
+connect_cancelled_cb (gpointer data)
+{
+  GTask *task = data;
+  GError *error = NULL;
+
+  g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error);
+  if (error != NULL)
+    connect_fail (task, error);
+  return G_SOURCE_REMOVE;
+}
+
+/* Canceller's thread. */
+static void
+on_connect_cancelled (GCancellable *cancellable,
+                      gpointer      user_data)
+{
+  GTask *task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+
+  mitogen_broker_defer (mitogen_router_get_broker (op->router), connect_cancelled_cb,
+                        g_object_ref (task), g_object_unref);
+}
+
+/* Broker thread. */
+static gboolean
+connect_start_cb (gpointer data)
+{
+  GTask *task = data;
+  ConnectOp *op = g_task_get_task_data (task);
+  MitogenTransportClass *klass = MITOGEN_TRANSPORT_GET_CLASS (op->transport);
+  MitogenBroker *broker = mitogen_router_get_broker (op->router);
+  GError *error = NULL;
+  int read_fd = -1, write_fd = -1;
+  g_autofree char *stream_name = NULL;
+
+  if (op->done)
+    return G_SOURCE_REMOVE;
+
+  if (klass->start == NULL)
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
+                                       "%s: transport implements no start()", op->method));
+      return G_SOURCE_REMOVE;
+    }
+  if (!klass->start (op->transport, mitogen_agent_path (), &read_fd, &write_fd, &op->pid, &error))
+    {
+      g_prefix_error (&error, "%s: could not start: ", op->method);
+      connect_fail (task, error);
+      return G_SOURCE_REMOVE;
+    }
+
+  stream_name = g_strdup_printf ("%s[%u]", op->method, op->context_id);
+  op->stream = mitogen_stream_new (broker, stream_name, read_fd, write_fd, op->pid,
+                                   mitogen_transport_get_max_message_size (op->transport));
+  mitogen_stream_set_hooks (op->stream, &handshake_hooks, g_object_ref (task));
+  op->hooked = TRUE;
+  mitogen_stream_start (op->stream);
+
+  op->timeout = mitogen_broker_attach_timeout (broker,
+                                               (guint) (mitogen_transport_get_connect_timeout (op->transport) * 1000),
+                                               connect_timeout_cb, g_object_ref (task), g_object_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * mitogen_router_connect_async:
+ * @self: a router
+ * @method: a connection method: `local`, `ssh`, `sudo`, ...
+ * @options: (nullable): an `a{sv}` of options for the method's transport;
+ *   a floating reference is sunk
+ * @via: (nullable): the context to start the new one from, or %NULL for
+ *   this process
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called in the calling thread's thread-default
+ *   main context
+ * @user_data: data for @callback
+ *
+ * Starts a new context. Any thread.
+ */
+void
+mitogen_router_connect_async (MitogenRouter       *self,
+                              const char          *method,
+                              GVariant            *options,
+                              MitogenContext      *via,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  ConnectOp *op;
+
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (method != NULL);
+  g_return_if_fail (via == NULL || MITOGEN_IS_CONTEXT (via));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mitogen_router_connect_async);
+
+  op = g_new0 (ConnectOp, 1);
+  op->router = g_object_ref (self);
+  op->method = g_strdup (method);
+  op->via = via != NULL ? g_object_ref (via) : NULL;
+  g_task_set_task_data (task, op, connect_op_free);
+
+  op->transport = mitogen_transport_new_for_method (method, options, &error);
+  if (op->transport == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (via != NULL)
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
+                               "%s: starting a context via another context is not supported yet",
+                               method);
+      return;
+    }
+  if (!mitogen_broker_is_running (mitogen_router_get_broker (self)))
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_CLOSED,
+                               "%s: the router's broker has shut down", method);
+      return;
+    }
+
+  op->name = g_strdup (mitogen_transport_get_remote_name (op->transport));
+  op->context_id = mitogen_router_allocate_context_id (self);
+  if (cancellable != NULL)
+    {
+      op->cancellable = g_object_ref (cancellable);
+      op->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_connect_cancelled), task, NULL);
+    }
+
+  mitogen_broker_defer (mitogen_router_get_broker (self), connect_start_cb,
+                        g_steal_pointer (&task), g_object_unref);
+}
+
+/**
+ * mitogen_router_connect_finish:
+ * @self: a router
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the new context, or %NULL with @error set
+ */
+MitogenContext *
+mitogen_router_connect_finish (MitogenRouter  *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_router_connect_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+connect_sync_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+  *out = g_object_ref (result);
+}
+
+/**
+ * mitogen_router_connect:
+ * @self: a router
+ * @method: a connection method: `local`, `ssh`, `sudo`, ...
+ * @options: (nullable): an `a{sv}` of options; a floating reference is sunk
+ * @via: (nullable): the context to start the new one from
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Starts a new context and waits until it is up. Any thread but the
+ * broker's.
+ *
+ * Returns: (transfer full): the new context; %NULL with
+ *   %MITOGEN_ERROR_NOT_FOUND (unknown method), %MITOGEN_ERROR_INVALID_ARGUMENT
+ *   (bad option), %MITOGEN_ERROR_STREAM (the target failed to start),
+ *   %MITOGEN_ERROR_TIMEOUT or %G_IO_ERROR_CANCELLED
+ */
+MitogenContext *
+mitogen_router_connect (MitogenRouter   *self,
+                        const char      *method,
+                        GVariant        *options,
+                        MitogenContext  *via,
+                        GCancellable    *cancellable,
+                        GError         **error)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+  g_return_val_if_fail (!mitogen_broker_is_broker_thread (mitogen_router_get_broker (self)), NULL);
+
+  g_main_context_push_thread_default (context);
+  mitogen_router_connect_async (self, method, options, via, cancellable, connect_sync_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+
+  return mitogen_router_connect_finish (self, result, error);
+}
+
+/**
+ * mitogen_router_local:
+ * @self: a router
+ * @options: (nullable): an `a{sv}` of options; a floating reference is sunk
+ * @via: (nullable): the context to start the new one from
+ * @error: return location for a #GError
+ *
+ * The seed's `Router.local()`: starts a child context on this machine.
+ *
+ * Returns: (transfer full): the new context, or %NULL with @error set
+ */
+MitogenContext *
+mitogen_router_local (MitogenRouter   *self,
+                      GVariant        *options,
+                      MitogenContext  *via,
+                      GError         **error)
+{
+  return mitogen_router_connect (self, "local", options, via, NULL, error);
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include "mitogen-private.h"
+
+G_BEGIN_DECLS
+
+MitogenContext *mitogen_context_new               (MitogenRouter  *router,
+                                                   guint32         context_id,
+                                                   const char     *name,
+                                                   MitogenContext *via,
+                                                   GPid            pid);
+/* Broker thread (or after the broker stopped). Idempotent. */
+void            mitogen_context_mark_disconnected (MitogenContext *self);
+
+G_END_DECLS

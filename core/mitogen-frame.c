@@ -1,0 +1,176 @@
+/* mitogen-frame.c — the wire frame header codec
+ *
+ * Layout (big-endian, 28 bytes), see docs/protocol.md:
+ *   u16 magic "MG" | u8 version | u8 flags | u32 dst_id | u32 src_id |
+ *   u32 auth_id | u32 handle | u32 reply_to | u32 length
+ * then `length` bytes: a GVariant of type "v" in normal form.
+ *
+ * Every function here is pure and may run on any thread.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-frame"
+
+#include "config.h"
+
+#include <string.h>
+
+#include "mitogen-frame-private.h"
+#include "mitogen-private.h"
+
+static inline void
+put_u32 (guint8 *p, guint32 v)
+{
+  v = GUINT32_TO_BE (v);
+  memcpy (p, &v, 4);
+}
+
+static inline guint32
+get_u32 (const guint8 *p)
+{
+  guint32 v;
+  memcpy (&v, p, 4);
+  return GUINT32_FROM_BE (v);
+}
+
+void
+mitogen_frame_header_encode (const MitogenFrameHeader *header,
+                             guint8                    out[MITOGEN_FRAME_HEADER_SIZE])
+{
+  out[0] = (MITOGEN_FRAME_MAGIC >> 8) & 0xff;
+  out[1] = MITOGEN_FRAME_MAGIC & 0xff;
+  out[2] = MITOGEN_FRAME_VERSION;
+  out[3] = header->flags;
+  put_u32 (out + 4, header->dst_id);
+  put_u32 (out + 8, header->src_id);
+  put_u32 (out + 12, header->auth_id);
+  put_u32 (out + 16, header->handle);
+  put_u32 (out + 20, header->reply_to);
+  put_u32 (out + 24, header->length);
+}
+
+/* Never trusts the wire: bad magic, an unknown version or flag, or a length
+ * over @max_size fail with MITOGEN_ERROR_STREAM. */
+gboolean
+mitogen_frame_header_decode (const guint8        *buf,
+                             gsize                len,
+                             guint64              max_size,
+                             MitogenFrameHeader  *header,
+                             GError             **error)
+{
+  guint16 magic;
+
+  if (len < MITOGEN_FRAME_HEADER_SIZE)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Frame header truncated: %" G_GSIZE_FORMAT " of %u bytes",
+                   len, MITOGEN_FRAME_HEADER_SIZE);
+      return FALSE;
+    }
+
+  magic = (guint16) ((buf[0] << 8) | buf[1]);
+  if (magic != MITOGEN_FRAME_MAGIC)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Bad frame magic 0x%04x (expected 0x%04x): peer is not speaking the mitogen protocol",
+                   magic, MITOGEN_FRAME_MAGIC);
+      return FALSE;
+    }
+  if (buf[2] != MITOGEN_FRAME_VERSION)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Unsupported protocol version %u (this side speaks %u)",
+                   buf[2], MITOGEN_FRAME_VERSION);
+      return FALSE;
+    }
+  if ((buf[3] & ~MITOGEN_FRAME_FLAGS_KNOWN) != 0)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Unknown frame flags 0x%02x", buf[3]);
+      return FALSE;
+    }
+
+  header->flags = buf[3];
+  header->dst_id = get_u32 (buf + 4);
+  header->src_id = get_u32 (buf + 8);
+  header->auth_id = get_u32 (buf + 12);
+  header->handle = get_u32 (buf + 16);
+  header->reply_to = get_u32 (buf + 20);
+  header->length = get_u32 (buf + 24);
+
+  if ((guint64) header->length > max_size)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Frame of %u bytes exceeds max_message_size (%" G_GUINT64_FORMAT " bytes)",
+                   header->length, max_size);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* A "v" is the value's bytes, a zero byte, then the type string. GLib's
+ * normal-form check walks an array of bytes one element at a time, so a
+ * bulk `ay` (the common large payload) is checked here directly: its only
+ * requirement is a valid type string. Everything else gets the full check. */
+static gboolean
+payload_is_normal (GBytes   *payload,
+                   GVariant *boxed)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (payload, &len);
+  const guint8 *zero = NULL;
+
+  for (gsize i = len; i > 0; i--)
+    if (data[i - 1] == '\0')
+      {
+        zero = data + i - 1;
+        break;
+      }
+
+  if (zero != NULL && (gsize) (data + len - zero - 1) == 2 && memcmp (zero + 1, "ay", 2) == 0)
+    return TRUE;
+
+  return g_variant_is_normal_form (boxed);
+}
+
+/* Returns: (transfer full): the inner value of a serialized "v". The bytes
+ * come from a peer: anything but a normal-form variant is refused. */
+GVariant *
+mitogen_frame_decode_payload (GBytes  *payload,
+                              GError **error)
+{
+  g_autoptr(GVariant) boxed = NULL;
+
+  if (g_bytes_get_size (payload) == 0)
+    {
+      g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                           "Empty payload where a value was expected");
+      return NULL;
+    }
+
+  boxed = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARIANT, payload, FALSE));
+  if (!payload_is_normal (payload, boxed))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "Malformed payload: %" G_GSIZE_FORMAT " bytes are not a GVariant in normal form",
+                   g_bytes_get_size (payload));
+      return NULL;
+    }
+
+  return g_variant_get_variant (boxed);
+}
+
+/* The bytes that follow a value's own serialization to make it a "v":
+ * a zero byte, then the type string. Returns: (transfer full). */
+GBytes *
+mitogen_frame_variant_trailer (GVariant *value)
+{
+  const char *type = g_variant_get_type_string (value);
+  gsize len = strlen (type);
+  guint8 *buf = g_malloc (len + 1);
+
+  buf[0] = '\0';
+  memcpy (buf + 1, type, len);
+  return g_bytes_new_take (buf, len + 1);
+}

@@ -1,0 +1,821 @@
+/* mitogen-stream.c — MitogenStream: frames over one descriptor pair
+ *
+ * Reading happens on the broker thread only: one read into a buffer per
+ * wake-up, then every whole frame is cut out of it; a frame too large for
+ * the buffer is read straight into its own allocation. Writing may happen
+ * on any thread: a writer finding the queue empty writes its frame itself
+ * (no thread hand-off), and whatever the descriptor does not take is queued
+ * for the broker to finish when the descriptor is writable. Writers other
+ * than the broker block while more than MITOGEN_STREAM_HIGH_WATER bytes
+ * are queued, which bounds memory on both sides of a bulk transfer.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-stream"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "mitogen-broker-private.h"
+#include "mitogen-message-private.h"
+#include "mitogen-stream-private.h"
+
+#define READ_BUFFER_SIZE (256u * 1024u)
+#define MAX_IOV          64
+
+typedef struct
+{
+  guint8  header[MITOGEN_FRAME_HEADER_SIZE];
+  GBytes *parts[2];   /* (owned) (nullable) */
+  gsize   total;      /* header + parts */
+  gsize   offset;     /* bytes already written */
+} OutFrame;
+
+struct _MitogenStream
+{
+  GObject             parent_instance;
+
+  MitogenBroker      *broker;        /* (owned) */
+  char               *name;          /* (owned) */
+  GPid                pid;           /* local child to reap, or 0 */
+  gboolean            is_socket;
+  guint32             remote_id;     /* (atomic) set once the peer is known */
+  guint64             max_message_size;
+  gboolean            handshaken;    /* broker thread: peer greeted / configured us */
+
+  MitogenStreamHooks  hooks;
+  gpointer            hooks_data;    /* (unowned) the router, which outlives our I/O */
+
+  /* Broker thread only: the read side. */
+  int                 read_fd;       /* (owned) -1 once closed */
+  GSource            *read_source;   /* (owned) (nullable) */
+  guint8             *rbuf;          /* (owned) READ_BUFFER_SIZE bytes */
+  gsize               rlen;
+  MitogenFrameHeader  big_header;    /* frame being read into big_buf */
+  guint8             *big_buf;       /* (owned) (nullable) */
+  gsize               big_len;
+  GSource            *child_watch;   /* (owned) (nullable) */
+  gboolean            reaped;
+  gboolean            finished;      /* closed and reaped: left the broker */
+  gboolean            close_when_drained;
+
+  /* The write side: everything below is guarded by wlock. */
+  GMutex              wlock;
+  GCond               wcond;         /* queue drained below low water, or closed */
+  int                 write_fd;      /* (owned unless == read_fd) -1 once closed */
+  GQueue              out;           /* OutFrame */
+  gsize               out_bytes;
+  gboolean            closed;
+  gboolean            want_write_watch;  /* a writable watch is attached or requested */
+  GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
+};
+
+G_DEFINE_FINAL_TYPE (MitogenStream, mitogen_stream, G_TYPE_OBJECT)
+
+static void
+out_frame_free (OutFrame *frame)
+{
+  g_clear_pointer (&frame->parts[0], g_bytes_unref);
+  g_clear_pointer (&frame->parts[1], g_bytes_unref);
+  g_free (frame);
+}
+
+static void
+mitogen_stream_finalize (GObject *object)
+{
+  MitogenStream *self = MITOGEN_STREAM (object);
+
+  g_assert (self->read_source == NULL);
+  g_assert (self->write_source == NULL);
+  g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  if (self->read_fd >= 0)
+    close (self->read_fd);
+  if (self->write_fd >= 0 && self->write_fd != self->read_fd)
+    close (self->write_fd);
+  g_clear_pointer (&self->rbuf, g_free);
+  g_clear_pointer (&self->big_buf, g_free);
+  g_clear_pointer (&self->name, g_free);
+  g_clear_object (&self->broker);
+  g_mutex_clear (&self->wlock);
+  g_cond_clear (&self->wcond);
+
+  G_OBJECT_CLASS (mitogen_stream_parent_class)->finalize (object);
+}
+
+static void
+mitogen_stream_class_init (MitogenStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = mitogen_stream_finalize;
+}
+
+static void
+mitogen_stream_init (MitogenStream *self)
+{
+  g_mutex_init (&self->wlock);
+  g_cond_init (&self->wcond);
+  g_queue_init (&self->out);
+  self->read_fd = -1;
+  self->write_fd = -1;
+}
+
+/* Any thread. Takes ownership of both descriptors. */
+MitogenStream *
+mitogen_stream_new (MitogenBroker *broker,
+                    const char    *name,
+                    int            read_fd,
+                    int            write_fd,
+                    GPid           pid,
+                    guint64        max_message_size)
+{
+  MitogenStream *self = g_object_new (MITOGEN_TYPE_STREAM, NULL);
+  struct stat st;
+
+  self->broker = g_object_ref (broker);
+  self->name = g_strdup (name);
+  self->read_fd = read_fd;
+  self->write_fd = write_fd;
+  self->pid = pid;
+  self->max_message_size = max_message_size;
+  self->is_socket = fstat (write_fd, &st) == 0 && S_ISSOCK (st.st_mode);
+  self->rbuf = g_malloc (READ_BUFFER_SIZE);
+
+  g_unix_set_fd_nonblocking (read_fd, TRUE, NULL);
+  if (write_fd != read_fd)
+    g_unix_set_fd_nonblocking (write_fd, TRUE, NULL);
+  fcntl (read_fd, F_SETFD, FD_CLOEXEC);
+  fcntl (write_fd, F_SETFD, FD_CLOEXEC);
+
+  return self;
+}
+
+void
+mitogen_stream_set_hooks (MitogenStream            *self,
+                          const MitogenStreamHooks *hooks,
+                          gpointer                  user_data)
+{
+  self->hooks = *hooks;
+  self->hooks_data = user_data;
+}
+
+/**
+ * mitogen_stream_get_name:
+ * @self: a stream
+ *
+ * Returns: the stream's name, for logs
+ */
+const char *
+mitogen_stream_get_name (MitogenStream *self)
+{
+  return self->name;
+}
+
+/**
+ * mitogen_stream_get_remote_id:
+ * @self: a stream
+ *
+ * Returns: the id of the context at the other end
+ */
+guint32
+mitogen_stream_get_remote_id (MitogenStream *self)
+{
+  return (guint32) g_atomic_int_get (&self->remote_id);
+}
+
+void
+mitogen_stream_set_remote_id (MitogenStream *self,
+                              guint32        remote_id)
+{
+  g_atomic_int_set (&self->remote_id, remote_id);
+}
+
+/**
+ * mitogen_stream_get_pid:
+ * @self: a stream
+ *
+ * Returns: the local child process behind the stream, or 0
+ */
+GPid
+mitogen_stream_get_pid (MitogenStream *self)
+{
+  return self->pid;
+}
+
+/**
+ * mitogen_stream_is_closed:
+ * @self: a stream
+ *
+ * Returns: whether the stream has closed
+ */
+gboolean
+mitogen_stream_is_closed (MitogenStream *self)
+{
+  gboolean closed;
+
+  g_mutex_lock (&self->wlock);
+  closed = self->closed;
+  g_mutex_unlock (&self->wlock);
+  return closed;
+}
+
+void
+mitogen_stream_set_handshaken (MitogenStream *self,
+                               gboolean       handshaken)
+{
+  self->handshaken = handshaken;
+}
+
+gboolean
+mitogen_stream_get_handshaken (MitogenStream *self)
+{
+  return self->handshaken;
+}
+
+void
+mitogen_stream_set_max_message_size (MitogenStream *self,
+                                     guint64        max_message_size)
+{
+  self->max_message_size = max_message_size;
+}
+
+guint64
+mitogen_stream_get_max_message_size (MitogenStream *self)
+{
+  return self->max_message_size;
+}
+
+gsize
+mitogen_stream_get_queued_bytes (MitogenStream *self)
+{
+  gsize n;
+
+  g_mutex_lock (&self->wlock);
+  n = self->out_bytes;
+  g_mutex_unlock (&self->wlock);
+  return n;
+}
+
+/* Broker thread: leaves the broker once closed and reaped. */
+static void
+maybe_finish (MitogenStream *self)
+{
+  if (self->finished || self->read_fd >= 0 || (self->pid != 0 && !self->reaped))
+    return;
+  self->finished = TRUE;
+  mitogen_broker_remove_stream (self->broker, self);
+}
+
+/* Broker thread. */
+static void
+child_exited_cb (GPid     pid,
+                 gint     wait_status,
+                 gpointer user_data)
+{
+  MitogenStream *self = user_data;
+
+  g_debug ("%s: child %d exited (status 0x%x)", self->name, (int) pid, wait_status);
+  self->reaped = TRUE;
+  g_spawn_close_pid (pid);
+  g_clear_pointer (&self->child_watch, g_source_unref);
+  maybe_finish (self);
+}
+
+/* --- writing ------------------------------------------------------------ */
+
+/* Any thread, wlock held. Returns bytes written, or -1 with errno. */
+static gssize
+write_iov (MitogenStream *self,
+           struct iovec  *iov,
+           int            n_iov)
+{
+  gssize n;
+
+  do
+    {
+      if (self->is_socket)
+        {
+          struct msghdr msg = { 0 };
+          msg.msg_iov = iov;
+          msg.msg_iovlen = (size_t) n_iov;
+          n = sendmsg (self->write_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+      else
+        n = writev (self->write_fd, iov, n_iov);
+    }
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+/* wlock held: fills @iov from the queue, starting at each frame's offset. */
+static int
+gather_iov (MitogenStream *self,
+            struct iovec  *iov,
+            int            max_iov)
+{
+  int n = 0;
+
+  for (GList *l = self->out.head; l != NULL && n + 3 <= max_iov; l = l->next)
+    {
+      OutFrame *frame = l->data;
+      gsize skip = frame->offset;
+      const guint8 *bases[3];
+      gsize lens[3];
+
+      bases[0] = frame->header;
+      lens[0] = MITOGEN_FRAME_HEADER_SIZE;
+      for (int i = 0; i < 2; i++)
+        {
+          gsize len = 0;
+          bases[i + 1] = frame->parts[i] != NULL ? g_bytes_get_data (frame->parts[i], &len) : NULL;
+          lens[i + 1] = len;
+        }
+      for (int i = 0; i < 3; i++)
+        {
+          if (skip >= lens[i])
+            {
+              skip -= lens[i];
+              continue;
+            }
+          iov[n].iov_base = (guint8 *) bases[i] + skip;
+          iov[n].iov_len = lens[i] - skip;
+          skip = 0;
+          n++;
+        }
+    }
+  return n;
+}
+
+/* wlock held: drops @written bytes from the head of the queue. */
+static void
+consume_queue (MitogenStream *self,
+               gsize          written)
+{
+  self->out_bytes -= written;
+  while (written > 0)
+    {
+      OutFrame *frame = g_queue_peek_head (&self->out);
+      gsize left = frame->total - frame->offset;
+
+      if (written < left)
+        {
+          frame->offset += written;
+          return;
+        }
+      written -= left;
+      out_frame_free (g_queue_pop_head (&self->out));
+    }
+}
+
+static gboolean on_writable_cb (int fd, GIOCondition condition, gpointer user_data);
+
+/* Broker thread, wlock held. */
+static void
+attach_write_watch_locked (MitogenStream *self)
+{
+  if (self->write_source != NULL || self->closed)
+    return;
+  self->write_source = g_unix_fd_source_new (self->write_fd, G_IO_OUT);
+  g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable_cb), self, NULL);
+  g_source_set_static_name (self->write_source, "[mitogen] stream write");
+  g_source_attach (self->write_source, mitogen_broker_get_main_context (self->broker));
+}
+
+/* Broker thread. */
+static gboolean
+attach_write_watch_cb (gpointer data)
+{
+  MitogenStream *self = data;
+
+  g_mutex_lock (&self->wlock);
+  if (self->want_write_watch)
+    attach_write_watch_locked (self);
+  g_mutex_unlock (&self->wlock);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  MitogenStream *stream;  /* (owned) */
+  GError        *error;   /* (owned) */
+} CloseLater;
+
+static void
+close_later_free (gpointer data)
+{
+  CloseLater *later = data;
+  g_object_unref (later->stream);
+  g_error_free (later->error);
+  g_free (later);
+}
+
+static gboolean
+close_later_cb (gpointer data)
+{
+  CloseLater *later = data;
+  mitogen_stream_close (later->stream, later->error);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread, wlock held: a write failed; the broker closes the stream. */
+static void
+fail_write_locked (MitogenStream *self,
+                   int            saved_errno)
+{
+  CloseLater *later = g_new0 (CloseLater, 1);
+
+  later->stream = g_object_ref (self);
+  later->error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "%s: write failed: %s",
+                              self->name, g_strerror (saved_errno));
+  self->closed = TRUE;
+  g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  self->out_bytes = 0;
+  g_cond_broadcast (&self->wcond);
+  mitogen_broker_defer (self->broker, close_later_cb, later, close_later_free);
+}
+
+/* Broker thread: the descriptor can take more. */
+static gboolean
+on_writable_cb (int          fd,
+                GIOCondition condition,
+                gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  gboolean drained = FALSE;
+  gboolean keep = TRUE;
+
+  g_mutex_lock (&self->wlock);
+  while (self->out.length > 0)
+    {
+      struct iovec iov[MAX_IOV];
+      int n_iov = gather_iov (self, iov, MAX_IOV);
+      gssize n = write_iov (self, iov, n_iov);
+
+      if (n < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            fail_write_locked (self, errno);
+          break;
+        }
+      consume_queue (self, (gsize) n);
+    }
+
+  if (self->out_bytes < MITOGEN_STREAM_LOW_WATER)
+    g_cond_broadcast (&self->wcond);
+
+  if (self->out.length == 0 || self->closed)
+    {
+      drained = self->out.length == 0;
+      self->want_write_watch = FALSE;
+      g_clear_pointer (&self->write_source, g_source_unref);
+      keep = FALSE;
+    }
+  g_mutex_unlock (&self->wlock);
+
+  if (drained && self->close_when_drained)
+    mitogen_stream_close (self, NULL);
+
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Any thread. Queues @message (writing it at once if nothing is queued).
+ * Returns FALSE if the stream is closed. A thread other than the broker's
+ * blocks while the queue is over the high-water mark. */
+gboolean
+mitogen_stream_send (MitogenStream  *self,
+                     MitogenMessage *message)
+{
+  OutFrame *frame = g_new0 (OutFrame, 1);
+  gboolean on_broker;
+
+  mitogen_frame_header_encode (&message->header, frame->header);
+  frame->total = MITOGEN_FRAME_HEADER_SIZE + message->header.length;
+  if (message->payload != NULL)
+    frame->parts[0] = g_bytes_ref (message->payload);
+  if (message->trailer != NULL)
+    frame->parts[1] = g_bytes_ref (message->trailer);
+
+  g_mutex_lock (&self->wlock);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->wlock);
+      out_frame_free (frame);
+      return FALSE;
+    }
+
+  g_queue_push_tail (&self->out, frame);
+  self->out_bytes += frame->total;
+
+  if (self->out.length == 1)
+    {
+      /* Fast path: nothing ahead of us, write straight away. */
+      struct iovec iov[3];
+      int n_iov = gather_iov (self, iov, 3);
+      gssize n = write_iov (self, iov, n_iov);
+
+      if (n >= 0)
+        consume_queue (self, (gsize) n);
+      else if (errno != EAGAIN && errno != EWOULDBLOCK)
+        {
+          fail_write_locked (self, errno);
+          g_mutex_unlock (&self->wlock);
+          return FALSE;
+        }
+    }
+
+  on_broker = mitogen_broker_is_broker_thread (self->broker);
+  if (self->out.length > 0 && !self->want_write_watch)
+    {
+      self->want_write_watch = TRUE;
+      if (on_broker)
+        attach_write_watch_locked (self);
+      else
+        mitogen_broker_defer (self->broker, attach_write_watch_cb,
+                              g_object_ref (self), g_object_unref);
+    }
+
+  if (!on_broker)
+    while (self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !self->closed)
+      g_cond_wait (&self->wcond, &self->wlock);
+
+  g_mutex_unlock (&self->wlock);
+  return TRUE;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+/* Broker thread. Returns FALSE if the stream closed meanwhile. */
+static gboolean
+dispatch (MitogenStream            *self,
+          const MitogenFrameHeader *header,
+          GBytes                   *payload)
+{
+  g_autoptr(MitogenMessage) message = mitogen_message_new_received (header, payload);
+
+  self->hooks.message (self, message, self->hooks_data);
+  return self->read_fd >= 0;
+}
+
+/* Broker thread: cuts every whole frame out of rbuf. */
+static gboolean
+parse_buffer (MitogenStream *self)
+{
+  gsize pos = 0;
+  gboolean alive = TRUE;
+
+  while (alive && self->rlen - pos >= MITOGEN_FRAME_HEADER_SIZE)
+    {
+      g_autoptr(GError) error = NULL;
+      MitogenFrameHeader header;
+      guint64 limit = self->handshaken ? self->max_message_size : MITOGEN_FRAME_HANDSHAKE_MAX;
+      gsize need, have;
+
+      if (!mitogen_frame_header_decode (self->rbuf + pos, MITOGEN_FRAME_HEADER_SIZE, limit, &header, &error))
+        {
+          mitogen_stream_close (self, error);
+          return FALSE;
+        }
+
+      need = MITOGEN_FRAME_HEADER_SIZE + (gsize) header.length;
+      have = self->rlen - pos;
+      if (have >= need)
+        {
+          g_autoptr(GBytes) payload = header.length > 0
+            ? g_bytes_new (self->rbuf + pos + MITOGEN_FRAME_HEADER_SIZE, header.length)
+            : NULL;
+          pos += need;
+          alive = dispatch (self, &header, payload);
+        }
+      else if (need > READ_BUFFER_SIZE)
+        {
+          /* Too large for the buffer: read the rest straight into its own
+           * allocation. The length was checked against the limit above. */
+          self->big_header = header;
+          self->big_buf = g_malloc (header.length);
+          self->big_len = have - MITOGEN_FRAME_HEADER_SIZE;
+          memcpy (self->big_buf, self->rbuf + pos + MITOGEN_FRAME_HEADER_SIZE, self->big_len);
+          pos = self->rlen;
+          break;
+        }
+      else
+        break;
+    }
+
+  if (!alive)
+    return FALSE;
+
+  if (pos > 0)
+    {
+      memmove (self->rbuf, self->rbuf + pos, self->rlen - pos);
+      self->rlen -= pos;
+    }
+  return TRUE;
+}
+
+/* Broker thread. */
+static gboolean
+on_readable_cb (int          fd,
+                GIOCondition condition,
+                gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  g_autoptr(MitogenStream) hold = g_object_ref (self);
+  gssize n;
+
+  if (self->big_buf != NULL)
+    {
+      gsize want = self->big_header.length - self->big_len;
+
+      do
+        n = read (self->read_fd, self->big_buf + self->big_len, want);
+      while (n < 0 && errno == EINTR);
+
+      if (n > 0)
+        {
+          self->big_len += (gsize) n;
+          if (self->big_len == self->big_header.length)
+            {
+              g_autoptr(GBytes) payload = g_bytes_new_take (g_steal_pointer (&self->big_buf),
+                                                            self->big_header.length);
+              self->big_len = 0;
+              if (!dispatch (self, &self->big_header, payload))
+                return G_SOURCE_REMOVE;
+            }
+          return G_SOURCE_CONTINUE;
+        }
+    }
+  else
+    {
+      do
+        n = read (self->read_fd, self->rbuf + self->rlen, READ_BUFFER_SIZE - self->rlen);
+      while (n < 0 && errno == EINTR);
+
+      if (n > 0)
+        {
+          self->rlen += (gsize) n;
+          return parse_buffer (self) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+        }
+    }
+
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return G_SOURCE_CONTINUE;
+
+  if (n == 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (self->big_buf != NULL || self->rlen > 0)
+        error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                             "%s: stream ended inside a frame", self->name);
+      mitogen_stream_close (self, error);
+    }
+  else
+    {
+      g_autoptr(GError) error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                             "%s: read failed: %s", self->name, g_strerror (errno));
+      mitogen_stream_close (self, error);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Broker thread: starts reading and joins the broker. */
+void
+mitogen_stream_start (MitogenStream *self)
+{
+  GMainContext *context = mitogen_broker_get_main_context (self->broker);
+
+  mitogen_assert_broker_thread (self->broker);
+
+  mitogen_broker_add_stream (self->broker, self);
+
+  self->read_source = g_unix_fd_source_new (self->read_fd, G_IO_IN);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable_cb), self, NULL);
+  g_source_set_static_name (self->read_source, "[mitogen] stream read");
+  g_source_attach (self->read_source, context);
+
+  if (self->pid != 0)
+    {
+      self->child_watch = g_child_watch_source_new (self->pid);
+      g_source_set_callback (self->child_watch, G_SOURCE_FUNC (child_exited_cb),
+                             g_object_ref (self), g_object_unref);
+      g_source_set_static_name (self->child_watch, "[mitogen] stream child");
+      g_source_attach (self->child_watch, context);
+    }
+}
+
+/* Broker thread: closes both directions once; the hooks' closed runs once. */
+void
+mitogen_stream_close (MitogenStream *self,
+                      const GError  *error)
+{
+  g_autoptr(MitogenStream) hold = g_object_ref (self);
+
+  mitogen_assert_broker_thread (self->broker);
+
+  if (self->read_fd < 0)
+    return;
+
+  if (error != NULL)
+    g_debug ("%s: closing: %s", self->name, error->message);
+  else
+    g_debug ("%s: closing", self->name);
+
+  g_mutex_lock (&self->wlock);
+  self->closed = TRUE;
+  g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
+  self->out_bytes = 0;
+  self->want_write_watch = FALSE;
+  if (self->write_source != NULL)
+    {
+      g_source_destroy (self->write_source);
+      g_clear_pointer (&self->write_source, g_source_unref);
+    }
+  if (self->write_fd != self->read_fd)
+    close (self->write_fd);
+  self->write_fd = -1;
+  g_cond_broadcast (&self->wcond);
+  g_mutex_unlock (&self->wlock);
+
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
+  close (self->read_fd);
+  self->read_fd = -1;
+  g_clear_pointer (&self->big_buf, g_free);
+
+  if (self->hooks.closed != NULL)
+    self->hooks.closed (self, error, self->hooks_data);
+
+  maybe_finish (self);
+}
+
+/* Broker thread: closes once everything queued has been written. */
+void
+mitogen_stream_close_when_drained (MitogenStream *self)
+{
+  gboolean empty;
+
+  g_mutex_lock (&self->wlock);
+  empty = self->out.length == 0;
+  self->close_when_drained = TRUE;
+  g_mutex_unlock (&self->wlock);
+
+  if (empty)
+    mitogen_stream_close (self, NULL);
+}
+
+/* Broker thread: the broker is shutting down. */
+void
+mitogen_stream_shutdown (MitogenStream *self)
+{
+  if (self->read_fd < 0)
+    return;
+  if (self->hooks.shutdown != NULL)
+    self->hooks.shutdown (self, self->hooks_data);
+  else
+    mitogen_stream_close_when_drained (self);
+}
+
+/* Broker thread: no more grace. Closes, kills the child and reaps it. */
+void
+mitogen_stream_force_close (MitogenStream *self,
+                            const char    *reason)
+{
+  g_autoptr(MitogenStream) hold = g_object_ref (self);
+
+  if (self->read_fd >= 0)
+    {
+      g_autoptr(GError) error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                                             "%s: %s", self->name, reason);
+      mitogen_stream_close (self, error);
+    }
+
+  if (self->pid != 0 && !self->reaped)
+    {
+      int status;
+
+      if (self->child_watch != NULL)
+        {
+          g_source_destroy (self->child_watch);
+          g_clear_pointer (&self->child_watch, g_source_unref);
+        }
+      kill (self->pid, SIGKILL);
+      while (waitpid (self->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      self->reaped = TRUE;
+      g_debug ("%s: killed child %d", self->name, (int) self->pid);
+    }
+
+  maybe_finish (self);
+}

@@ -1,0 +1,575 @@
+/* mitogen-transport.c — MitogenTransport: the abstract base of transports
+ *
+ * A transport knows how to start a target and hand the core a pair of
+ * descriptors; bootstrapping, framing and routing stay in core. The seed's
+ * shared connection options are properties of this base class; a plugin
+ * adds its own as properties of its subclass, so options given as an a{sv}
+ * are checked against GParamSpecs: an unknown name or a wrong type is a
+ * clear error.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-transport"
+
+#include "config.h"
+
+#include <unistd.h>
+
+#include "mitogen-frame-private.h"
+#include "mitogen-transport-private.h"
+
+typedef struct
+{
+  char    *method;            /* (owned) (nullable) */
+  char    *remote_name;       /* (owned) (nullable) */
+  gboolean debug;
+  gboolean profiling;
+  double   connect_timeout;
+  guint64  max_message_size;
+} MitogenTransportPrivate;
+
+typedef enum
+{
+  PROP_REMOTE_NAME = 1,
+  PROP_DEBUG,
+  PROP_CONNECT_TIMEOUT,
+  PROP_PROFILING,
+  PROP_MAX_MESSAGE_SIZE,
+} MitogenTransportProperty;
+
+static GParamSpec *props[PROP_MAX_MESSAGE_SIZE + 1];
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (MitogenTransport, mitogen_transport, G_TYPE_OBJECT)
+
+static void
+mitogen_transport_get_property (GObject    *object,
+                                guint       prop_id,
+                                GValue     *value,
+                                GParamSpec *pspec)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  switch ((MitogenTransportProperty) prop_id)
+    {
+    case PROP_REMOTE_NAME:
+      g_value_set_string (value, priv->remote_name);
+      break;
+    case PROP_DEBUG:
+      g_value_set_boolean (value, priv->debug);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_double (value, priv->connect_timeout);
+      break;
+    case PROP_PROFILING:
+      g_value_set_boolean (value, priv->profiling);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      g_value_set_uint64 (value, priv->max_message_size);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_transport_set_property (GObject      *object,
+                                guint         prop_id,
+                                const GValue *value,
+                                GParamSpec   *pspec)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  switch ((MitogenTransportProperty) prop_id)
+    {
+    case PROP_REMOTE_NAME:
+      g_free (priv->remote_name);
+      priv->remote_name = g_value_dup_string (value);
+      break;
+    case PROP_DEBUG:
+      priv->debug = g_value_get_boolean (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      priv->connect_timeout = g_value_get_double (value);
+      break;
+    case PROP_PROFILING:
+      priv->profiling = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      priv->max_message_size = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_transport_finalize (GObject *object)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  g_clear_pointer (&priv->method, g_free);
+  g_clear_pointer (&priv->remote_name, g_free);
+
+  G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
+}
+
+static void
+mitogen_transport_class_init (MitogenTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = mitogen_transport_get_property;
+  object_class->set_property = mitogen_transport_set_property;
+  object_class->finalize = mitogen_transport_finalize;
+
+  /**
+   * MitogenTransport:remote-name:
+   *
+   * Name of the new context: its argv[0] shows `mitogen:NAME`, and logs
+   * and errors name it. Default: `USER@HOST:PID` of the master.
+   */
+  props[PROP_REMOTE_NAME] =
+    g_param_spec_string ("remote-name", NULL,
+                         "Name the new context shows as argv[0] (mitogen:NAME) and in logs",
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:debug:
+   *
+   * Forward the context's debug-level log messages too.
+   */
+  props[PROP_DEBUG] =
+    g_param_spec_boolean ("debug", NULL,
+                          "Forward the context's debug messages to the master",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:connect-timeout:
+   *
+   * Seconds the whole connect (start, bootstrap, greeting) may take.
+   */
+  props[PROP_CONNECT_TIMEOUT] =
+    g_param_spec_double ("connect-timeout", NULL,
+                         "Seconds a connection attempt may take",
+                         0.001, 24 * 3600, 30.0,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:profiling:
+   *
+   * Ask the context to record timing of the calls it serves.
+   */
+  props[PROP_PROFILING] =
+    g_param_spec_boolean ("profiling", NULL,
+                          "Record per-call timing in the context",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:max-message-size:
+   *
+   * Largest frame payload either side accepts, in bytes; a larger frame
+   * closes the stream.
+   */
+  props[PROP_MAX_MESSAGE_SIZE] =
+    g_param_spec_uint64 ("max-message-size", NULL,
+                         "Largest message payload accepted, in bytes",
+                         4096, G_MAXUINT32, MITOGEN_DEFAULT_MAX_MESSAGE_SIZE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
+}
+
+static void
+mitogen_transport_init (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  priv->connect_timeout = 30.0;
+  priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
+}
+
+/* Sets @value from @variant for @pspec, or explains why it cannot. */
+static gboolean
+variant_to_value (const char  *method,
+                  const char  *key,
+                  GParamSpec  *pspec,
+                  GVariant    *variant,
+                  GValue      *value,
+                  GError     **error)
+{
+  GType type = G_PARAM_SPEC_VALUE_TYPE (pspec);
+  const char *expected = NULL;
+  gboolean is_int = g_variant_is_of_type (variant, G_VARIANT_TYPE_BYTE) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT16) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT16) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT32) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT32) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT64) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT64);
+  gint64 as_signed = 0;
+  guint64 as_unsigned = 0;
+  gboolean negative = FALSE;
+
+  if (is_int)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BYTE))
+        as_signed = g_variant_get_byte (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT16))
+        as_signed = g_variant_get_int16 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT16))
+        as_signed = g_variant_get_uint16 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT32))
+        as_signed = g_variant_get_int32 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT32))
+        as_signed = g_variant_get_uint32 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT64))
+        as_signed = g_variant_get_int64 (variant);
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT64))
+        as_unsigned = g_variant_get_uint64 (variant);
+      else
+        {
+          negative = as_signed < 0;
+          as_unsigned = (guint64) as_signed;
+        }
+    }
+
+  g_value_init (value, type);
+
+  if (type == G_TYPE_STRING)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING))
+        g_value_set_string (value, g_variant_get_string (variant, NULL));
+      else
+        expected = "a string (s)";
+    }
+  else if (type == G_TYPE_BOOLEAN)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BOOLEAN))
+        g_value_set_boolean (value, g_variant_get_boolean (variant));
+      else
+        expected = "a boolean (b)";
+    }
+  else if (type == G_TYPE_DOUBLE)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_DOUBLE))
+        g_value_set_double (value, g_variant_get_double (variant));
+      else if (is_int)
+        g_value_set_double (value, negative ? (double) as_signed : (double) as_unsigned);
+      else
+        expected = "a number (d)";
+    }
+  else if (type == G_TYPE_INT || type == G_TYPE_INT64 || type == G_TYPE_UINT || type == G_TYPE_UINT64)
+    {
+      if (!is_int)
+        expected = "an integer";
+      else if (negative && (type == G_TYPE_UINT || type == G_TYPE_UINT64))
+        expected = "a non-negative integer";
+      else if (type == G_TYPE_INT)
+        {
+          if (negative ? as_signed < G_MININT : as_unsigned > G_MAXINT)
+            expected = "an integer in range";
+          else
+            g_value_set_int (value, (int) as_signed);
+        }
+      else if (type == G_TYPE_INT64)
+        {
+          if (!negative && as_unsigned > G_MAXINT64)
+            expected = "an integer in range";
+          else
+            g_value_set_int64 (value, negative ? as_signed : (gint64) as_unsigned);
+        }
+      else if (type == G_TYPE_UINT)
+        {
+          if (as_unsigned > G_MAXUINT)
+            expected = "an integer in range";
+          else
+            g_value_set_uint (value, (guint) as_unsigned);
+        }
+      else
+        g_value_set_uint64 (value, as_unsigned);
+    }
+  else if (type == G_TYPE_STRV)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING_ARRAY))
+        g_value_take_boxed (value, g_variant_dup_strv (variant, NULL));
+      else
+        expected = "a string array (as)";
+    }
+  else if (G_TYPE_IS_ENUM (type))
+    {
+      GEnumClass *klass = g_type_class_ref (type);
+      GEnumValue *ev = NULL;
+
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING))
+        ev = g_enum_get_value_by_nick (klass, g_variant_get_string (variant, NULL));
+      if (ev != NULL)
+        g_value_set_enum (value, ev->value);
+      else
+        {
+          g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; i < klass->n_values; i++)
+            g_string_append_printf (names, "%s%s", i ? ", " : "", klass->values[i].value_nick);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "Option '%s' of method '%s' must be one of: %s", key, method, names->str);
+          g_type_class_unref (klass);
+          return FALSE;
+        }
+      g_type_class_unref (klass);
+    }
+  else
+    expected = g_type_name (type);
+
+  if (expected != NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Option '%s' of method '%s' expects %s, got a value of type %s",
+                   key, method, expected, g_variant_get_type_string (variant));
+      return FALSE;
+    }
+
+  if (g_param_value_validate (pspec, value))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Option '%s' of method '%s' is out of range", key, method);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+list_options (GObjectClass *klass)
+{
+  guint n = 0;
+  g_autofree GParamSpec **specs = g_object_class_list_properties (klass, &n);
+  GString *names = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    if (specs[i]->flags & G_PARAM_WRITABLE)
+      {
+        g_autofree char *name = g_strdup (specs[i]->name);
+        g_strdelimit (name, "-", '_');
+        g_string_append_printf (names, "%s%s", names->len ? ", " : "", name);
+      }
+  return g_string_free (names, FALSE);
+}
+
+/**
+ * mitogen_transport_apply_options:
+ * @self: a transport
+ * @options: (nullable): an `a{sv}` of options; names may use `_` or `-`
+ * @error: return location for a #GError
+ *
+ * Sets each option as the property of the same name. All are checked
+ * before any is set.
+ *
+ * Returns: %TRUE on success; %FALSE with %MITOGEN_ERROR_INVALID_ARGUMENT
+ *   naming the unknown option or the mistyped value
+ */
+gboolean
+mitogen_transport_apply_options (MitogenTransport  *self,
+                                 GVariant          *options,
+                                 GError           **error)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  GObjectClass *klass = G_OBJECT_GET_CLASS (self);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
+  const char *method = priv->method != NULL ? priv->method : G_OBJECT_TYPE_NAME (self);
+  g_autoptr(GVariant) sunk = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *variant;
+
+  g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), FALSE);
+
+  if (options == NULL)
+    return TRUE;
+  sunk = g_variant_ref_sink (options);
+
+  g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
+
+  if (!g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Options for method '%s' must be of type a{sv}, not %s",
+                   method, g_variant_get_type_string (options));
+      return FALSE;
+    }
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &variant))
+    {
+      g_autofree char *name = g_strdelimit (g_strdup (key), "_", '-');
+      GParamSpec *pspec = g_object_class_find_property (klass, name);
+      GValue value = G_VALUE_INIT;
+
+      if (pspec == NULL || !(pspec->flags & G_PARAM_WRITABLE))
+        {
+          g_autofree char *known = list_options (klass);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "Unknown option '%s' for method '%s' (known: %s)", key, method, known);
+          g_variant_unref (variant);
+          return FALSE;
+        }
+      if (!variant_to_value (method, key, pspec, variant, &value, error))
+        {
+          g_value_unset (&value);
+          g_variant_unref (variant);
+          return FALSE;
+        }
+      g_ptr_array_add (names, g_steal_pointer (&name));
+      g_array_append_val (values, value);
+    }
+
+  for (guint i = 0; i < names->len; i++)
+    g_object_set_property (G_OBJECT (self), g_ptr_array_index (names, i),
+                           &g_array_index (values, GValue, i));
+  return TRUE;
+}
+
+/**
+ * mitogen_transport_new_for_method:
+ * @method: a method name: `local`, `ssh`, ...
+ * @options: (nullable): an `a{sv}` of options
+ * @error: return location for a #GError
+ *
+ * Creates the transport registered for @method (loading plugins on first
+ * use) and applies @options.
+ *
+ * Returns: (transfer full): a transport, or %NULL with
+ *   %MITOGEN_ERROR_NOT_FOUND (unknown method) or
+ *   %MITOGEN_ERROR_INVALID_ARGUMENT (bad option)
+ */
+MitogenTransport *
+mitogen_transport_new_for_method (const char  *method,
+                                  GVariant    *options,
+                                  GError     **error)
+{
+  g_autoptr(MitogenTransport) self = NULL;
+  GType type;
+
+  g_return_val_if_fail (method != NULL, NULL);
+
+  type = mitogen_plugins_lookup (method);
+  if (type == G_TYPE_INVALID)
+    {
+      g_auto(GStrv) known = mitogen_transport_list_methods ();
+      g_autofree char *list = g_strjoinv (", ", known);
+
+      if (options != NULL)
+        g_variant_unref (g_variant_ref_sink (options));
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
+                   "Unknown connection method '%s' (installed: %s)", method,
+                   list[0] != '\0' ? list : "none; set MITOGEN_PLUGIN_PATH");
+      return NULL;
+    }
+
+  self = g_object_new (type, NULL);
+  mitogen_transport_set_method (self, method);
+  if (!mitogen_transport_apply_options (self, options, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+void
+mitogen_transport_set_method (MitogenTransport *self,
+                              const char       *method)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  g_free (priv->method);
+  priv->method = g_strdup (method);
+}
+
+/**
+ * mitogen_transport_get_method:
+ * @self: a transport
+ *
+ * Returns: (nullable): the method name the transport was made for
+ */
+const char *
+mitogen_transport_get_method (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->method;
+}
+
+/**
+ * mitogen_transport_get_remote_name:
+ * @self: a transport
+ *
+ * Returns: (nullable): the remote-name option
+ */
+const char *
+mitogen_transport_get_remote_name (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->remote_name;
+}
+
+/**
+ * mitogen_transport_get_debug:
+ * @self: a transport
+ *
+ * Returns: the debug option
+ */
+gboolean
+mitogen_transport_get_debug (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->debug;
+}
+
+/**
+ * mitogen_transport_get_profiling:
+ * @self: a transport
+ *
+ * Returns: the profiling option
+ */
+gboolean
+mitogen_transport_get_profiling (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->profiling;
+}
+
+/**
+ * mitogen_transport_get_connect_timeout:
+ * @self: a transport
+ *
+ * Returns: the connect-timeout option, in seconds
+ */
+double
+mitogen_transport_get_connect_timeout (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->connect_timeout;
+}
+
+/**
+ * mitogen_transport_get_max_message_size:
+ * @self: a transport
+ *
+ * Returns: the max-message-size option, in bytes
+ */
+guint64
+mitogen_transport_get_max_message_size (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->max_message_size;
+}
+
+/**
+ * mitogen_transport_dup_argv0:
+ * @self: a transport
+ *
+ * Returns: (transfer full): the argv[0] a new context shows: `mitogen:NAME`
+ */
+char *
+mitogen_transport_dup_argv0 (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  if (priv->remote_name != NULL)
+    return g_strdup_printf ("mitogen:%s", priv->remote_name);
+  return g_strdup_printf ("mitogen:%s@%s:%d", g_get_user_name (), g_get_host_name (), (int) getpid ());
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#if !defined(MITOGEN_INSIDE) && !defined(MITOGEN_COMPILATION)
+# error "Only <mitogen/mitogen.h> can be included directly."
+#endif
+
+#include <mitogen/mitogen-types.h>
+#include <mitogen/mitogen-version-macros.h>
+
+G_BEGIN_DECLS
+
+/**
+ * MITOGEN_TRANSPORT_EXTENSION_POINT_NAME:
+ *
+ * The GIO extension point transport plugins implement; each extension's
+ * name is the method name (`local`, `ssh`, ...).
+ */
+#define MITOGEN_TRANSPORT_EXTENSION_POINT_NAME "mitogen-transport"
+
+#define MITOGEN_TYPE_TRANSPORT (mitogen_transport_get_type ())
+
+MITOGEN_AVAILABLE_IN_ALL
+G_DECLARE_DERIVABLE_TYPE (MitogenTransport, mitogen_transport, MITOGEN, TRANSPORT, GObject)
+
+/**
+ * MitogenTransportClass:
+ * @parent_class: the parent class
+ * @start: start the target and hand back the descriptors that carry frames.
+ *   Runs on the broker thread and must not block for long; @agent_path is
+ *   the agent program of this machine. On success @read_fd and @write_fd
+ *   (they may be equal) belong to the caller; @pid is the local child to
+ *   reap, or 0.
+ *
+ * The class of transport plugins. See `docs/writing-a-transport.md`.
+ */
+struct _MitogenTransportClass
+{
+  GObjectClass parent_class;
+
+  gboolean (*start) (MitogenTransport  *self,
+                     const char        *agent_path,
+                     int               *read_fd,
+                     int               *write_fd,
+                     GPid              *pid,
+                     GError           **error);
+
+  /*< private >*/
+  gpointer _reserved[16];
+};
+
+MITOGEN_AVAILABLE_IN_ALL
+MitogenTransport *mitogen_transport_new_for_method     (const char        *method,
+                                                        GVariant          *options,
+                                                        GError           **error);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_apply_options      (MitogenTransport  *self,
+                                                        GVariant          *options,
+                                                        GError           **error);
+MITOGEN_AVAILABLE_IN_ALL
+char            **mitogen_transport_list_methods       (void);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_method         (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_remote_name    (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_get_debug          (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_get_profiling      (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+double            mitogen_transport_get_connect_timeout (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
+guint64           mitogen_transport_get_max_message_size (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
+char             *mitogen_transport_dup_argv0          (MitogenTransport  *self);
+
+G_END_DECLS

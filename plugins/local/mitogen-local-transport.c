@@ -1,0 +1,193 @@
+/* mitogen-local-transport.c — the `local` method: a child on this machine
+ *
+ * The seed's `Router.local()`. The fast path of DESIGN §6: the agent is
+ * installed here, so we exec it directly with one end of a socketpair as
+ * its stdin and stdout — no bootstrap. The child gets PR_SET_PDEATHSIG, and
+ * exits on EOF anyway, so it never outlives us.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-local"
+
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mitogen-local-transport.h"
+
+struct _MitogenLocalTransport
+{
+  MitogenTransport parent_instance;
+
+  char *agent_path;  /* (owned) (nullable) */
+};
+
+typedef enum
+{
+  PROP_AGENT_PATH = 1,
+} MitogenLocalTransportProperty;
+
+static GParamSpec *props[PROP_AGENT_PATH + 1];
+
+G_DEFINE_DYNAMIC_TYPE (MitogenLocalTransport, mitogen_local_transport, MITOGEN_TYPE_TRANSPORT)
+
+static void
+child_setup (gpointer data)
+{
+  /* Runs in the child between fork and exec: async-signal-safe calls only. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Broker thread. */
+static gboolean
+mitogen_local_transport_start (MitogenTransport  *transport,
+                               const char        *agent_path,
+                               int               *read_fd,
+                               int               *write_fd,
+                               GPid              *pid,
+                               GError           **error)
+{
+  MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (transport);
+  g_autofree char *argv0 = NULL;
+  const char *path = self->agent_path != NULL ? self->agent_path : agent_path;
+  const char *argv[3];
+  int pair[2];
+  int source_fds[2], target_fds[2];
+
+  if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "agent program %s is missing or not executable", path);
+      return FALSE;
+    }
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "socketpair: %s", g_strerror (saved));
+      return FALSE;
+    }
+
+  {
+    /* Roomier buffers keep bulk transfers moving with fewer wake-ups. */
+    int size = 1024 * 1024;
+    for (int i = 0; i < 2; i++)
+      {
+        setsockopt (pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        setsockopt (pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+      }
+  }
+
+  argv0 = mitogen_transport_dup_argv0 (transport);
+  argv[0] = path;
+  argv[1] = argv0;
+  argv[2] = NULL;
+  source_fds[0] = pair[1];
+  source_fds[1] = pair[1];
+  target_fds[0] = 0;
+  target_fds[1] = 1;
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
+                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD,
+                                         child_setup, NULL,
+                                         -1, -1, -1,
+                                         source_fds, target_fds, 2,
+                                         pid, NULL, NULL, NULL, error))
+    {
+      close (pair[0]);
+      close (pair[1]);
+      return FALSE;
+    }
+
+  close (pair[1]);
+  *read_fd = pair[0];
+  *write_fd = pair[0];
+  return TRUE;
+}
+
+static void
+mitogen_local_transport_get_property (GObject    *object,
+                                      guint       prop_id,
+                                      GValue     *value,
+                                      GParamSpec *pspec)
+{
+  MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (object);
+
+  switch ((MitogenLocalTransportProperty) prop_id)
+    {
+    case PROP_AGENT_PATH:
+      g_value_set_string (value, self->agent_path);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_local_transport_set_property (GObject      *object,
+                                      guint         prop_id,
+                                      const GValue *value,
+                                      GParamSpec   *pspec)
+{
+  MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (object);
+
+  switch ((MitogenLocalTransportProperty) prop_id)
+    {
+    case PROP_AGENT_PATH:
+      g_free (self->agent_path);
+      self->agent_path = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_local_transport_finalize (GObject *object)
+{
+  MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (object);
+
+  g_clear_pointer (&self->agent_path, g_free);
+  G_OBJECT_CLASS (mitogen_local_transport_parent_class)->finalize (object);
+}
+
+static void
+mitogen_local_transport_class_init (MitogenLocalTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  MitogenTransportClass *transport_class = MITOGEN_TRANSPORT_CLASS (klass);
+
+  object_class->get_property = mitogen_local_transport_get_property;
+  object_class->set_property = mitogen_local_transport_set_property;
+  object_class->finalize = mitogen_local_transport_finalize;
+  transport_class->start = mitogen_local_transport_start;
+
+  /* The seed's python_path: which agent program to run. */
+  props[PROP_AGENT_PATH] =
+    g_param_spec_string ("agent-path", NULL,
+                         "Agent program to run (default: the installed mitogen-agent)",
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
+}
+
+static void
+mitogen_local_transport_class_finalize (MitogenLocalTransportClass *klass)
+{
+}
+
+static void
+mitogen_local_transport_init (MitogenLocalTransport *self)
+{
+}
+
+void
+mitogen_local_transport_register (GTypeModule *module)
+{
+  mitogen_local_transport_register_type (module);
+}
