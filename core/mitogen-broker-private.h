@@ -10,6 +10,8 @@ void     mitogen_broker_add_stream      (MitogenBroker *self,
                                          MitogenStream *stream);
 void     mitogen_broker_remove_stream   (MitogenBroker *self,
                                          MitogenStream *stream);
+void     mitogen_broker_hold_until_stopped (MitogenBroker *self,
+                                           GObject       *object);
 GSource *mitogen_broker_attach_timeout  (MitogenBroker *self,
                                          guint          ms,
                                          GSourceFunc    func,

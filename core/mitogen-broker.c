@@ -27,6 +27,7 @@ struct _MitogenBroker
   GPtrArray    *streams;           /* (owned) MitogenStream */
   GSource      *shutdown_timer;    /* (owned) (nullable) */
   gboolean      shutting_down;
+  GPtrArray    *held;              /* (owned) objects released once the thread has stopped */
 
   GMutex        lock;              /* guards running */
   GCond         cond;
@@ -66,6 +67,8 @@ broker_thread_main (gpointer data)
   g_mutex_unlock (&self->lock);
 
   g_main_context_pop_thread_default (self->context);
+  /* Off the loop now: whatever was held may finalize here safely. */
+  g_clear_pointer (&self->held, g_ptr_array_unref);
   g_object_unref (self);  /* the thread's own reference */
   return NULL;
 }
@@ -113,6 +116,7 @@ mitogen_broker_init (MitogenBroker *self)
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   self->streams = g_ptr_array_new_with_free_func (g_object_unref);
+  self->held = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /**
@@ -340,6 +344,17 @@ mitogen_broker_join (MitogenBroker *self)
       return;
     }
   g_thread_join (thread);
+}
+
+/* Broker thread: keeps a reference to @object until the thread has left
+ * its loop. An object whose last reference goes on the broker thread uses
+ * this to finish its teardown off the loop (MitogenRouter's dispose). */
+void
+mitogen_broker_hold_until_stopped (MitogenBroker *self,
+                                   GObject       *object)
+{
+  mitogen_assert_broker_thread (self);
+  g_ptr_array_add (self->held, g_object_ref (object));
 }
 
 void

@@ -375,6 +375,40 @@ fn_mitogen_fail (MitogenCall *call, GVariant *args, GError **error)
   return NULL;
 }
 
+/* (i level, s message) -> (): logs @message at the GLib level bits given
+ * (e.g. 128 debug, 64 info, 32 message, 16 warning) in domain
+ * "mitogen-user"; an agent forwards it to the master */
+static GVariant *
+fn_mitogen_log (MitogenCall *call, GVariant *args, GError **error)
+{
+  gint32 level;
+  const char *message;
+
+  g_variant_get (args, "(i&s)", &level, &message);
+  level &= G_LOG_LEVEL_MASK & ~(G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL);
+  if (level == 0)
+    level = G_LOG_LEVEL_MESSAGE;
+  g_log ("mitogen-user", (GLogLevelFlags) level, "%s", message);
+  return NULL;
+}
+
+/* () -> a{sv}: is_master b, context_id u, parent_id x, parent_ids au */
+static GVariant *
+fn_mitogen_identity (MitogenCall *call, GVariant *args, GError **error)
+{
+  GVariantBuilder builder;
+  gsize n = 0;
+  const guint32 *ids = mitogen_parent_ids (&n);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "is_master", g_variant_new_boolean (mitogen_is_master ()));
+  g_variant_builder_add (&builder, "{sv}", "context_id", g_variant_new_uint32 (mitogen_context_id ()));
+  g_variant_builder_add (&builder, "{sv}", "parent_id", g_variant_new_int64 (mitogen_parent_id ()));
+  g_variant_builder_add (&builder, "{sv}", "parent_ids",
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, ids, n, sizeof (guint32)));
+  return g_variant_builder_end (&builder);
+}
+
 void
 mitogen_builtins_register (void)
 {
@@ -402,6 +436,9 @@ mitogen_builtins_register (void)
     { "mitogen.bytes", "(ty)", "ay", "n bytes: zeros, or (pattern + i) mod 256", fn_mitogen_bytes },
     { "mitogen.sleep", "(d)", "()", "Sleep for seconds", fn_mitogen_sleep },
     { "mitogen.fail", "(s)", "()", "Fail with G_IO_ERROR_FAILED and the message", fn_mitogen_fail },
+    { "mitogen.log", "(is)", "()", "Log a message at a GLib level (forwarded to the master)", fn_mitogen_log },
+    { "mitogen.identity", "()", "a{sv}", "is_master, context_id, parent_id, parent_ids of the context",
+      fn_mitogen_identity },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (builtins); i++)

@@ -30,6 +30,7 @@ typedef struct
   MitogenStream    *stream;       /* (owned) (nullable) broker thread */
   GSource          *timeout;      /* (owned) (nullable) broker thread */
   GCancellable     *cancellable;  /* (owned) (nullable) */
+  GMainContext     *user_context; /* (owned) the caller's; the context's signals are emitted there */
   gulong            cancel_id;
   char             *method;       /* (owned) */
   char             *name;         /* (owned) (nullable) */
@@ -48,6 +49,7 @@ connect_op_free (gpointer data)
   if (op->cancel_id != 0)
     g_cancellable_disconnect (op->cancellable, op->cancel_id);
   g_clear_object (&op->cancellable);
+  g_clear_pointer (&op->user_context, g_main_context_unref);
   g_clear_object (&op->stream);
   g_clear_object (&op->via);
   g_clear_object (&op->transport);
@@ -169,7 +171,9 @@ handshake_message (MitogenStream  *stream,
 
   mitogen_stream_set_handshaken (stream, TRUE);
   mitogen_stream_set_max_message_size (stream, mitogen_transport_get_max_message_size (op->transport));
+  g_main_context_push_thread_default (op->user_context);
   context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid);
+  g_main_context_pop_thread_default (op->user_context);
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
   op->hooked = FALSE;
@@ -280,6 +284,15 @@ connect_start_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void connect_async_internal (MitogenRouter       *self,
+                                    const char          *method,
+                                    GVariant            *options,
+                                    MitogenContext      *via,
+                                    GCancellable        *cancellable,
+                                    GMainContext        *user_context,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data);
+
 /**
  * mitogen_router_connect_async:
  * @self: a router
@@ -304,6 +317,21 @@ mitogen_router_connect_async (MitogenRouter       *self,
                               GAsyncReadyCallback  callback,
                               gpointer             user_data)
 {
+  g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
+
+  connect_async_internal (self, method, options, via, cancellable, user_context, callback, user_data);
+}
+
+static void
+connect_async_internal (MitogenRouter       *self,
+                        const char          *method,
+                        GVariant            *options,
+                        MitogenContext      *via,
+                        GCancellable        *cancellable,
+                        GMainContext        *user_context,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   ConnectOp *op;
@@ -317,6 +345,7 @@ mitogen_router_connect_async (MitogenRouter       *self,
 
   op = g_new0 (ConnectOp, 1);
   op->router = g_object_ref (self);
+  op->user_context = g_main_context_ref (user_context);
   op->method = g_strdup (method);
   op->via = via != NULL ? g_object_ref (via) : NULL;
   g_task_set_task_data (task, op, connect_op_free);
@@ -407,13 +436,14 @@ mitogen_router_connect (MitogenRouter   *self,
                         GError         **error)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
   g_autoptr(GAsyncResult) result = NULL;
 
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
   g_return_val_if_fail (!mitogen_broker_is_broker_thread (mitogen_router_get_broker (self)), NULL);
 
   g_main_context_push_thread_default (context);
-  mitogen_router_connect_async (self, method, options, via, cancellable, connect_sync_cb, &result);
+  connect_async_internal (self, method, options, via, cancellable, user_context, connect_sync_cb, &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);

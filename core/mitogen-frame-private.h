@@ -4,7 +4,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include "mitogen-private.h"
 
 G_BEGIN_DECLS
 
@@ -30,13 +30,16 @@ typedef struct
   guint32 length;     /* payload bytes that follow the header; 0: dead */
 } MitogenFrameHeader;
 
+MITOGEN_INTERNAL
 void      mitogen_frame_header_encode    (const MitogenFrameHeader *header,
                                           guint8                    out[MITOGEN_FRAME_HEADER_SIZE]);
+MITOGEN_INTERNAL
 gboolean  mitogen_frame_header_decode    (const guint8             *buf,
                                           gsize                     len,
                                           guint64                   max_size,
                                           MitogenFrameHeader       *header,
                                           GError                  **error);
+MITOGEN_INTERNAL
 GVariant *mitogen_frame_decode_payload   (GBytes                   *payload,
                                           GError                  **error);
 GBytes   *mitogen_frame_variant_trailer  (GVariant                 *value);

@@ -17,8 +17,10 @@ struct _MitogenMessage
   MitogenReceiver    *receiver;   /* (owned) (nullable): set by Select.get */
 };
 
+MITOGEN_INTERNAL
 MitogenMessage *mitogen_message_new_received   (const MitogenFrameHeader *header,
                                                 GBytes                   *payload);
+MITOGEN_INTERNAL
 gboolean        mitogen_message_decode         (MitogenMessage           *self,
                                                 GError                  **error);
 MitogenMessage *mitogen_message_new_error      (guint32                   dst_id,

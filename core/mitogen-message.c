@@ -220,6 +220,21 @@ mitogen_message_get_reply_to (MitogenMessage *self)
 }
 
 /**
+ * mitogen_message_set_reply_to:
+ * @self: a message not yet routed
+ * @reply_to: the handle (of this context) replies should go to
+ *
+ * Messages are immutable once routed; set this before
+ * [method@Mitogen.Router.route].
+ */
+void
+mitogen_message_set_reply_to (MitogenMessage *self,
+                              guint32         reply_to)
+{
+  self->header.reply_to = reply_to;
+}
+
+/**
  * mitogen_message_is_dead:
  * @self: a message
  *

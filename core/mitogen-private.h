@@ -8,6 +8,11 @@
 
 G_BEGIN_DECLS
 
+/* Internal functions the test suite reaches through the shared library.
+ * Declared only in -private.h files; not part of the API. */
+#define MITOGEN_INTERNAL __attribute__((visibility ("default")))
+
+
 /* Remote error detail carried by MITOGEN_ERROR errors (extended GError). */
 GError *mitogen_error_new_remote     (const char *function,
                                       const char *remote_domain,

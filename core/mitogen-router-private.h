@@ -27,6 +27,7 @@ gboolean       mitogen_router_is_privileged      (MitogenRouter      *self,
                                                   MitogenMessage     *message);
 
 /* Broker thread: a handshaken stream now carries frames for @context_id. */
+MITOGEN_INTERNAL
 void           mitogen_router_attach_stream      (MitogenRouter      *self,
                                                   MitogenStream      *stream,
                                                   guint32             context_id);
@@ -52,6 +53,6 @@ gboolean       mitogen_router_wait_disconnect    (MitogenRouter      *self,
                                                   MitogenContext     *context,
                                                   gint64              deadline);
 
-extern const MitogenStreamHooks mitogen_router_stream_hooks;
+MITOGEN_INTERNAL extern const MitogenStreamHooks mitogen_router_stream_hooks;
 
 G_END_DECLS

@@ -131,6 +131,17 @@ mitogen_router_dispose (GObject *object)
   GHashTableIter iter;
   gpointer value;
 
+  if (self->owns_broker && mitogen_broker_is_broker_thread (self->broker))
+    {
+      /* The last reference went on our own broker thread (a task or a
+       * source let go of it there). The broker cannot be joined from
+       * inside: keep ourselves alive until its thread has stopped, and
+       * finish this dispose then. */
+      mitogen_broker_hold_until_stopped (self->broker, object);
+      mitogen_broker_shutdown (self->broker);
+      return;
+    }
+
   mitogen_router_shutdown (self);
 
   /* Nothing will arrive any more: wake whoever still waits. */

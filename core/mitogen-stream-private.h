@@ -17,26 +17,33 @@ typedef struct
   void (*shutdown) (MitogenStream *stream, gpointer user_data);
 } MitogenStreamHooks;
 
+MITOGEN_INTERNAL
 MitogenStream *mitogen_stream_new              (MitogenBroker            *broker,
                                                 const char               *name,
                                                 int                       read_fd,
                                                 int                       write_fd,
                                                 GPid                      pid,
                                                 guint64                   max_message_size);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_hooks        (MitogenStream            *self,
                                                 const MitogenStreamHooks *hooks,
                                                 gpointer                  user_data);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_remote_id    (MitogenStream            *self,
                                                 guint32                   remote_id);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_handshaken   (MitogenStream            *self,
                                                 gboolean                  handshaken);
 gboolean       mitogen_stream_get_handshaken   (MitogenStream            *self);
 void           mitogen_stream_set_max_message_size (MitogenStream        *self,
                                                 guint64                   max_message_size);
 guint64        mitogen_stream_get_max_message_size (MitogenStream        *self);
+MITOGEN_INTERNAL
 void           mitogen_stream_start            (MitogenStream            *self);
+MITOGEN_INTERNAL
 gboolean       mitogen_stream_send             (MitogenStream            *self,
                                                 MitogenMessage           *message);
+MITOGEN_INTERNAL
 void           mitogen_stream_close            (MitogenStream            *self,
                                                 const GError             *error);
 void           mitogen_stream_close_when_drained (MitogenStream          *self);

@@ -71,6 +71,9 @@ guint32          mitogen_message_get_handle     (MitogenMessage  *self);
 MITOGEN_AVAILABLE_IN_ALL
 guint32          mitogen_message_get_reply_to   (MitogenMessage  *self);
 MITOGEN_AVAILABLE_IN_ALL
+void             mitogen_message_set_reply_to   (MitogenMessage  *self,
+                                                 guint32          reply_to);
+MITOGEN_AVAILABLE_IN_ALL
 gboolean         mitogen_message_is_dead        (MitogenMessage  *self);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean         mitogen_message_is_error       (MitogenMessage  *self);

@@ -1,0 +1,232 @@
+/* test-frame.c — the frame header codec and payload decoder, with a
+ * randomized decoder test (fuzz) that must never crash or accept garbage.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "mitogen-frame-private.h"
+#include "mitogen-message-private.h"
+
+static void
+test_roundtrip (void)
+{
+  MitogenFrameHeader in, out;
+  guint8 buf[MITOGEN_FRAME_HEADER_SIZE];
+  g_autoptr(GError) error = NULL;
+
+  memset (&in, 0, sizeof in);
+  memset (&out, 0, sizeof out);
+  in = (MitogenFrameHeader) { MITOGEN_FRAME_FLAG_ERROR, 1, 2, 3, 4, 5, 6 };
+
+  g_test_summary ("A header encodes to 28 big-endian bytes and decodes back unchanged.");
+
+  mitogen_frame_header_encode (&in, buf);
+  g_assert_cmpuint (buf[0], ==, 'M');
+  g_assert_cmpuint (buf[1], ==, 'G');
+  g_assert_cmpuint (buf[2], ==, MITOGEN_FRAME_VERSION);
+  g_assert_cmpuint (buf[27], ==, 6);
+  g_assert_true (mitogen_frame_header_decode (buf, sizeof buf, 100, &out, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (out.flags, ==, in.flags);
+  g_assert_cmpuint (out.dst_id, ==, 1);
+  g_assert_cmpuint (out.src_id, ==, 2);
+  g_assert_cmpuint (out.auth_id, ==, 3);
+  g_assert_cmpuint (out.handle, ==, 4);
+  g_assert_cmpuint (out.reply_to, ==, 5);
+  g_assert_cmpuint (out.length, ==, 6);
+}
+
+typedef struct
+{
+  const char *path;
+  gsize       offset;     /* byte to overwrite, or G_MAXSIZE */
+  guint8      value;
+  gsize       len;        /* bytes offered to the decoder */
+  guint64     max_size;
+  const char *expect;     /* substring of the error */
+} BadHeader;
+
+static const BadHeader bad_headers[] = {
+  { "/frame/bad/magic",     0, 'X', 28, 1000, "magic" },
+  { "/frame/bad/version",   2, 9,   28, 1000, "version" },
+  { "/frame/bad/flags",     3, 0x80, 28, 1000, "flags" },
+  { "/frame/bad/too-large", 24, 0xff, 28, 1000, "max_message_size" },
+  { "/frame/bad/truncated", G_MAXSIZE, 0, 27, 1000, "truncated" },
+};
+
+static void
+test_bad_header (gconstpointer data)
+{
+  const BadHeader *tc = data;
+  MitogenFrameHeader in = { 0, 1, 2, 3, 4, 5, 10 }, out;
+  guint8 buf[MITOGEN_FRAME_HEADER_SIZE];
+  g_autoptr(GError) error = NULL;
+
+  mitogen_frame_header_encode (&in, buf);
+  if (tc->offset != G_MAXSIZE)
+    buf[tc->offset] = tc->value;
+  g_assert_false (mitogen_frame_header_decode (buf, tc->len, tc->max_size, &out, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+  g_assert_nonnull (strstr (error->message, tc->expect));
+}
+
+static void
+test_payload (void)
+{
+  g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new ("(sx)", "hello", (gint64) 42));
+  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (g_variant_ref (value)));
+  g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (boxed);
+  g_autoptr(GVariant) decoded = NULL;
+  g_autoptr(GError) error = NULL;
+  guint8 junk[] = { 1, 2, 3, 0, '(', 's' };
+  g_autoptr(GBytes) bad = g_bytes_new (junk, sizeof junk);
+  g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+
+  g_test_summary ("Payloads must be a normal-form serialized v; anything else is refused.");
+
+  decoded = mitogen_frame_decode_payload (bytes, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_equal (decoded, value));
+
+  g_assert_null (mitogen_frame_decode_payload (bad, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+  g_clear_error (&error);
+
+  g_assert_null (mitogen_frame_decode_payload (empty, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+}
+
+static void
+test_message_encoding (void)
+{
+  g_autoptr(MitogenMessage) message = mitogen_message_new (7, 1234, g_variant_new ("(su)", "x", 9u));
+  g_autoptr(GBytes) joined = NULL;
+  g_autoptr(GVariant) back = NULL;
+  g_autoptr(GError) error = NULL;
+  GByteArray *wire = g_byte_array_new ();
+
+  g_test_summary ("A built message's two payload parts join into the serialized v of its value.");
+
+  g_byte_array_append (wire, g_bytes_get_data (message->payload, NULL), (guint) g_bytes_get_size (message->payload));
+  g_byte_array_append (wire, g_bytes_get_data (message->trailer, NULL), (guint) g_bytes_get_size (message->trailer));
+  g_assert_cmpuint (wire->len, ==, message->header.length);
+  joined = g_byte_array_free_to_bytes (wire);
+  back = mitogen_frame_decode_payload (joined, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_equal (back, message->value));
+}
+
+static void
+test_error_flag_shape (void)
+{
+  MitogenFrameHeader header = { MITOGEN_FRAME_FLAG_ERROR, 0, 1, 1, 1000, 0, 0 };
+  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (g_variant_new_string ("not an error")));
+  g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (boxed);
+  g_autoptr(MitogenMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A frame flagged as an error must carry the (sisss) error shape.");
+
+  header.length = (guint32) g_bytes_get_size (bytes);
+  message = mitogen_message_new_received (&header, bytes);
+  g_assert_false (mitogen_message_decode (message, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+}
+
+static void
+test_fuzz (void)
+{
+  GRand *rand = g_rand_new_with_seed (g_test_rand_int ());
+  guint accepted = 0;
+
+  g_test_summary ("Random and mutated headers and payloads never crash the decoders; "
+                  "whatever is accepted respects the size limit.");
+
+  for (guint i = 0; i < 200000; i++)
+    {
+      guint8 buf[64];
+      gsize len = (gsize) g_rand_int_range (rand, 0, sizeof buf);
+      MitogenFrameHeader header;
+      g_autoptr(GError) error = NULL;
+
+      for (gsize j = 0; j < len; j++)
+        buf[j] = (guint8) g_rand_int (rand);
+      if (len >= 3 && g_rand_boolean (rand))
+        {
+          buf[0] = 'M';
+          buf[1] = 'G';
+          buf[2] = MITOGEN_FRAME_VERSION;
+        }
+
+      if (mitogen_frame_header_decode (buf, len, 4096, &header, &error))
+        {
+          g_assert_cmpuint (header.length, <=, 4096);
+          accepted++;
+        }
+      else
+        g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+
+      /* The same bytes as a payload. */
+      {
+        g_autoptr(GBytes) bytes = g_bytes_new (buf, len);
+        g_autoptr(GError) perror = NULL;
+        g_autoptr(GVariant) value = mitogen_frame_decode_payload (bytes, &perror);
+
+        if (value != NULL)
+          g_assert_true (g_variant_is_normal_form (value));
+        else
+          g_assert_error (perror, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+      }
+    }
+
+  /* Mutations of a valid payload: every single-byte change is either
+   * refused or still a normal-form value. */
+  {
+    g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (
+      g_variant_new_parsed ("({'a': <[1, 2, 3]>, 'b': <('x', @ay [1, 2])>}, @as ['p', 'q'])")));
+    gsize size = g_variant_get_size (boxed);
+    const guint8 *orig = g_variant_get_data (boxed);
+
+    for (guint i = 0; i < 20000; i++)
+      {
+        guint8 *copy = g_memdup2 (orig, size);
+        g_autoptr(GBytes) bytes = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) value = NULL;
+
+        copy[g_rand_int_range (rand, 0, (gint32) size)] = (guint8) g_rand_int (rand);
+        bytes = g_bytes_new_take (copy, size);
+        value = mitogen_frame_decode_payload (bytes, &error);
+        if (value == NULL)
+          g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+        else
+          {
+            g_autofree char *text = g_variant_print (value, TRUE);
+            g_assert_nonnull (text);
+          }
+      }
+  }
+
+  g_test_message ("fuzz: %u random headers accepted", accepted);
+  g_rand_free (rand);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/frame/roundtrip", test_roundtrip);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_headers); i++)
+    g_test_add_data_func (bad_headers[i].path, &bad_headers[i], test_bad_header);
+  g_test_add_func ("/frame/payload", test_payload);
+  g_test_add_func ("/frame/message-encoding", test_message_encoding);
+  g_test_add_func ("/frame/error-flag-shape", test_error_flag_shape);
+  g_test_add_func ("/frame/fuzz", test_fuzz);
+
+  return g_test_run ();
+}
