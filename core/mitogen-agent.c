@@ -321,7 +321,7 @@ serve (MitogenAgent   *self,
     }
 
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
-  result = mitogen_invoke_function (call, g_variant_ref (boxed), &error);
+  result = mitogen_invoke_function (call, boxed, &error);
   if (result == NULL)
     {
       reply_error (self, request, error);
@@ -331,7 +331,7 @@ serve (MitogenAgent   *self,
   if (request->header.reply_to == 0)
     return;
   reply = mitogen_message_new (request->header.src_id, request->header.reply_to,
-                               g_steal_pointer (&result));
+                               result);
   if (reply->header.length > self->max_message_size)
     {
       error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,

@@ -311,7 +311,7 @@ mitogen_list_functions (void)
 /**
  * mitogen_invoke_function:
  * @call: the call, naming the function
- * @args: (nullable): the argument tuple; %NULL is `()`
+ * @args: (nullable): the argument tuple (a floating reference is sunk); %NULL is `()`
  * @error: return location for a #GError
  *
  * Looks the function up, checks @args against its argument type and runs
@@ -359,11 +359,15 @@ mitogen_invoke_function (MitogenCall  *call,
   result = func (call, tuple, &local_error);
   if (local_error != NULL)
     {
-      g_clear_pointer (&result, g_variant_unref);
+      if (result != NULL)
+        g_variant_unref (g_variant_ref_sink (result));
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
   if (result == NULL)
     return g_variant_ref_sink (g_variant_new ("()"));
-  return g_variant_ref_sink (result);
+  /* (transfer full): a floating result becomes ours; a full one already is. */
+  if (g_variant_is_floating (result))
+    g_variant_ref_sink (result);
+  return result;
 }

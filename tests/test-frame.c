@@ -77,7 +77,7 @@ static void
 test_payload (void)
 {
   g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new ("(sx)", "hello", (gint64) 42));
-  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (g_variant_ref (value)));
+  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (value));
   g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (boxed);
   g_autoptr(GVariant) decoded = NULL;
   g_autoptr(GError) error = NULL;

@@ -98,7 +98,10 @@ test_builtins (Fixture *f, gconstpointer data)
   g_assert_cmpstr (sysname, ==, "Linux");
   g_assert_cmpstr (g_variant_get_string (cwd, NULL), ==, cur);
   g_assert_true (g_variant_lookup (env, "PATH", "&s", &value));
-  g_assert_true (g_strv_contains (g_variant_get_strv (list, NULL), "tmp"));
+  {
+    g_autofree const char **names = g_variant_get_strv (list, NULL);
+    g_assert_true (g_strv_contains (names, "tmp"));
+  }
   g_assert_true (g_variant_lookup (st, "st_mode", "u", &mode));
   g_assert_true (S_ISDIR (mode));
   gethostname (hostname, sizeof hostname - 1);
@@ -130,7 +133,10 @@ test_builtins (Fixture *f, gconstpointer data)
   echo = call_ok (f->context, "mitogen.echo", g_variant_new ("(s)", "hi"));
   g_assert_cmpstr (g_variant_get_string (echo, NULL), ==, "hi");
   echo2 = call_ok (f->context, "mitogen.echo", g_variant_new ("(iu)", -1, 2u));
-  g_assert_true (g_variant_equal (echo2, g_variant_new ("(iu)", -1, 2u)));
+  {
+    g_autoptr(GVariant) expect = g_variant_ref_sink (g_variant_new ("(iu)", -1, 2u));
+    g_assert_true (g_variant_equal (echo2, expect));
+  }
 
   fd = g_mkstemp (path);
   g_assert_cmpint (fd, >=, 0);
