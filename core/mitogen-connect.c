@@ -171,9 +171,8 @@ handshake_message (MitogenStream  *stream,
 
   mitogen_stream_set_handshaken (stream, TRUE);
   mitogen_stream_set_max_message_size (stream, mitogen_transport_get_max_message_size (op->transport));
-  g_main_context_push_thread_default (op->user_context);
-  context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid);
-  g_main_context_pop_thread_default (op->user_context);
+  context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid,
+                                 op->user_context);
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
   op->hooked = FALSE;

@@ -9,7 +9,8 @@ MitogenContext *mitogen_context_new               (MitogenRouter  *router,
                                                    guint32         context_id,
                                                    const char     *name,
                                                    MitogenContext *via,
-                                                   GPid            pid);
+                                                   GPid            pid,
+                                                   GMainContext   *main_context);
 /* Broker thread (or after the broker stopped). Idempotent. */
 void            mitogen_context_mark_disconnected (MitogenContext *self);
 

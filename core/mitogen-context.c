@@ -81,7 +81,8 @@ mitogen_context_new (MitogenRouter  *router,
                      guint32         context_id,
                      const char     *name,
                      MitogenContext *via,
-                     GPid            pid)
+                     GPid            pid,
+                     GMainContext   *main_context)
 {
   MitogenContext *self = g_object_new (MITOGEN_TYPE_CONTEXT, NULL);
 
@@ -90,7 +91,8 @@ mitogen_context_new (MitogenRouter  *router,
   self->name = g_strdup (name);
   self->via = via != NULL ? g_object_ref (via) : NULL;
   self->pid = pid;
-  self->main_context = g_main_context_ref_thread_default ();
+  self->main_context = main_context != NULL ? g_main_context_ref (main_context)
+                                            : g_main_context_ref_thread_default ();
   return self;
 }
 

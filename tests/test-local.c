@@ -821,6 +821,70 @@ test_log_forwarding (void)
   g_assert_false (forwarded_contains ("quiet debug"));
 }
 
+typedef struct
+{
+  MitogenContext *context;
+  GError         *error;
+  GThread        *thread;
+  gboolean        done;
+} ConnectResult;
+
+static void
+connect_done_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  ConnectResult *r = user_data;
+
+  r->thread = g_thread_self ();
+  r->context = mitogen_router_connect_finish (MITOGEN_ROUTER (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static void
+test_connect_async (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  ConnectResult r = { 0 }, c = { 0 };
+  gboolean disconnected = FALSE;
+  GVariantBuilder b;
+
+  g_test_summary ("connect_async completes in the caller's main context, where the context's "
+                  "signals are emitted too; a cancelled connect fails with G_IO_ERROR_CANCELLED "
+                  "and leaves no child behind.");
+
+  g_main_context_push_thread_default (context);
+  mitogen_router_connect_async (router, "local", NULL, NULL, NULL, connect_done_cb, &r);
+  while (!r.done)
+    g_main_context_iteration (context, TRUE);
+  g_assert_no_error (r.error);
+  g_assert_true (r.thread == g_thread_self ());
+  g_signal_connect (r.context, "disconnect", G_CALLBACK (on_disconnect), &disconnected);
+  g_assert_cmpint (kill (mitogen_context_get_pid (r.context), SIGKILL), ==, 0);
+  while (!disconnected)
+    g_main_context_iteration (context, TRUE);
+  g_clear_object (&r.context);
+
+  /* An agent that never greets, cancelled while we wait for it. */
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "agent_path", g_variant_new_string ("/bin/cat"));
+  mitogen_router_connect_async (router, "local", g_variant_builder_end (&b), NULL, cancellable,
+                                connect_done_cb, &c);
+  {
+    g_autoptr(GSource) timer = g_timeout_source_new (100);
+    g_source_set_callback (timer, cancel_cb, cancellable, NULL);
+    g_source_attach (timer, context);
+    while (!c.done)
+      g_main_context_iteration (context, TRUE);
+  }
+  g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&c.error);
+  g_main_context_pop_thread_default (context);
+  g_assert_cmpuint (mitogen_test_count_children (), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -849,6 +913,7 @@ main (int   argc,
   g_test_add_func ("/local/lifecycle/master-kill9", test_master_kill9);
   g_test_add_func ("/local/lifecycle/cycles", test_cycles);
   g_test_add_func ("/local/options", test_options);
+  g_test_add_func ("/local/connect-async", test_connect_async);
   g_test_add_func ("/local/log-forwarding", test_log_forwarding);
 
   return g_test_run ();
