@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -150,16 +152,98 @@ fn_socket_gethostname (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_new_string (g_utf8_validate (name, -1, NULL) ? name : "");
 }
 
+/* Checks subprocess.run's options: known names, right types. */
+static gboolean
+check_run_options (GVariant  *options,
+                   GError   **error)
+{
+  static const struct { const char *name, *type; } known[] = {
+    { "input", "ay" }, { "cwd", "s" }, { "env", "a{ss}" },
+  };
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+      gsize i;
+
+      for (i = 0; i < G_N_ELEMENTS (known); i++)
+        if (strcmp (key, known[i].name) == 0)
+          break;
+      if (i == G_N_ELEMENTS (known))
+        {
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "subprocess.run: unknown option '%s' (known: input ay, cwd s, env a{ss})", key);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (known[i].type)))
+        {
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "subprocess.run: option '%s' must be of type %s, got %s",
+                       key, known[i].type, g_variant_get_type_string (value));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* A descriptor reading @input from its start: a memfd, so a child that
+ * never reads its stdin cannot break a pipe or block us. */
+static int
+input_fd (GBytes  *input,
+          GError **error)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (input, &len);
+  int fd = memfd_create ("mitogen-input", MFD_CLOEXEC);
+
+  if (fd < 0)
+    {
+      char tmpl[] = "/tmp/mitogen-input.XXXXXX";
+      fd = g_mkstemp_full (tmpl, O_RDWR | O_CLOEXEC, 0600);
+      if (fd >= 0)
+        unlink (tmpl);
+    }
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "Cannot buffer the input: %s", g_strerror (saved));
+      return -1;
+    }
+  while (len > 0)
+    {
+      gssize n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                       "Cannot buffer the input: %s", g_strerror (saved));
+          return -1;
+        }
+      data += n;
+      len -= (gsize) n;
+    }
+  lseek (fd, 0, SEEK_SET);
+  return fd;
+}
+
 static GSubprocess *
 spawn (const char * const *argv,
        GVariant           *options,
-       gboolean            with_input,
        GError            **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE;
   const char *cwd = NULL;
   g_autoptr(GVariant) env = NULL;
+  g_autoptr(GVariant) input = NULL;
 
   if (argv[0] == NULL)
     {
@@ -168,13 +252,24 @@ spawn (const char * const *argv,
       return NULL;
     }
 
-  flags |= with_input ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0;
   launcher = g_subprocess_launcher_new (flags);
 
   if (options != NULL)
     {
+      if (!check_run_options (options, error))
+        return NULL;
       g_variant_lookup (options, "cwd", "&s", &cwd);
       env = g_variant_lookup_value (options, "env", G_VARIANT_TYPE ("a{ss}"));
+      input = g_variant_lookup_value (options, "input", G_VARIANT_TYPE_BYTESTRING);
+    }
+  if (input != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (input);
+      int fd = input_fd (bytes, error);
+
+      if (fd < 0)
+        return NULL;
+      g_subprocess_launcher_take_stdin_fd (launcher, fd);
     }
   if (cwd != NULL)
     g_subprocess_launcher_set_cwd (launcher, cwd);
@@ -208,21 +303,16 @@ fn_subprocess_run (MitogenCall *call, GVariant *args, GError **error)
 {
   g_autofree const char **argv = NULL;
   g_autoptr(GVariant) options = NULL;
-  g_autoptr(GVariant) input = NULL;
   g_autoptr(GSubprocess) process = NULL;
-  g_autoptr(GBytes) in = NULL, out = NULL, err = NULL;
+  g_autoptr(GBytes) out = NULL, err = NULL;
   GVariantBuilder builder;
   int status;
 
   g_variant_get (args, "(^a&s@a{sv})", &argv, &options);
-  input = g_variant_lookup_value (options, "input", G_VARIANT_TYPE_BYTESTRING);
-  if (input != NULL)
-    in = g_variant_get_data_as_bytes (input);
-
-  process = spawn (argv, options, in != NULL, error);
+  process = spawn (argv, options, error);
   if (process == NULL)
     return NULL;
-  if (!g_subprocess_communicate (process, in, NULL, &out, &err, error))
+  if (!g_subprocess_communicate (process, NULL, NULL, &out, &err, error))
     return NULL;
 
   if (g_subprocess_get_if_exited (process))
@@ -247,7 +337,7 @@ fn_subprocess_check_output (MitogenCall *call, GVariant *args, GError **error)
   g_autoptr(GBytes) out = NULL, err = NULL;
 
   g_variant_get (args, "(^a&s)", &argv);
-  process = spawn (argv, NULL, FALSE, error);
+  process = spawn (argv, NULL, error);
   if (process == NULL)
     return NULL;
   if (!g_subprocess_communicate (process, NULL, NULL, &out, &err, error))

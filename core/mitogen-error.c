@@ -47,7 +47,57 @@ mitogen_error_private_clear (MitogenErrorPrivate *priv)
   g_clear_pointer (&priv->backtrace, g_free);
 }
 
-G_DEFINE_EXTENDED_ERROR (MitogenError, mitogen_error)
+/* G_DEFINE_EXTENDED_ERROR () spelled out, to give the domain the
+ * conventional quark name "mitogen-error-quark" (the macro would use
+ * "MitogenError"). Remote errors carry this string on the wire. */
+static inline MitogenErrorPrivate *
+mitogen_error_get_private (const GError *error)
+{
+  const gsize sa = 2 * sizeof (gsize);
+  const gsize as = (sizeof (MitogenErrorPrivate) + (sa - 1)) & -sa;
+
+  return (MitogenErrorPrivate *) (((guint8 *) error) - as);
+}
+
+static void
+error_private_init (GError *error)
+{
+  mitogen_error_private_init (mitogen_error_get_private (error));
+}
+
+static void
+error_private_copy (const GError *src,
+                    GError       *dest)
+{
+  mitogen_error_private_copy (mitogen_error_get_private (src), mitogen_error_get_private (dest));
+}
+
+static void
+error_private_clear (GError *error)
+{
+  mitogen_error_private_clear (mitogen_error_get_private (error));
+}
+
+/**
+ * mitogen_error_quark:
+ *
+ * Returns: the `MITOGEN_ERROR` domain, "mitogen-error-quark"
+ */
+GQuark
+mitogen_error_quark (void)
+{
+  static gsize once;
+  static GQuark quark;
+
+  if (g_once_init_enter (&once))
+    {
+      quark = g_error_domain_register_static ("mitogen-error-quark", sizeof (MitogenErrorPrivate),
+                                              error_private_init, error_private_copy,
+                                              error_private_clear);
+      g_once_init_leave (&once, 1);
+    }
+  return quark;
+}
 
 G_DEFINE_ENUM_TYPE (MitogenError, mitogen_error,
   G_DEFINE_ENUM_VALUE (MITOGEN_ERROR_CALL, "call"),

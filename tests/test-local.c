@@ -122,6 +122,40 @@ test_builtins (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_variant_get_int32 (rc), ==, 0);
 
   {
+    /* Input for a command that never reads it: no broken pipe. */
+    const char *argv[] = { "sh", "-c", "echo hi", NULL };
+    g_autoptr(GVariant) r2 = NULL, o2 = NULL;
+    GVariantBuilder opts;
+
+    g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&opts, "{sv}", "input", g_variant_new_bytestring ("ignored"));
+    r2 = call_ok (f->context, "subprocess.run", g_variant_new ("(^as@a{sv})", argv, g_variant_builder_end (&opts)));
+    o2 = g_variant_lookup_value (r2, "stdout", G_VARIANT_TYPE_BYTESTRING);
+    {
+      gsize len;
+      const char *text = g_variant_get_fixed_array (o2, &len, 1);
+      g_assert_cmpmem (text, len, "hi\n", 3);
+    }
+  }
+  {
+    const char *argv[] = { "env", NULL };
+    g_autoptr(GVariant) r3 = NULL, o3 = NULL;
+    GVariantBuilder opts, env_b;
+
+    g_variant_builder_init (&env_b, G_VARIANT_TYPE ("a{ss}"));
+    g_variant_builder_add (&env_b, "{ss}", "ONLY_THIS", "1");
+    g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&opts, "{sv}", "env", g_variant_builder_end (&env_b));
+    g_variant_builder_add (&opts, "{sv}", "cwd", g_variant_new_string ("/"));
+    r3 = call_ok (f->context, "subprocess.run", g_variant_new ("(^as@a{sv})", argv, g_variant_builder_end (&opts)));
+    o3 = g_variant_lookup_value (r3, "stdout", G_VARIANT_TYPE_BYTESTRING);
+    {
+      gsize len;
+      const char *text = g_variant_get_fixed_array (o3, &len, 1);
+      g_assert_cmpmem (text, len, "ONLY_THIS=1\n", 12);
+    }
+  }
+  {
     const char *argv[] = { "sh", "-c", "echo out; exit 0", NULL };
     gsize len;
     const char *text;
@@ -199,6 +233,21 @@ test_remote_errors (Fixture *f, gconstpointer data)
   g_assert_cmpint (mitogen_error_get_remote_code (error), ==, 3);
   g_assert_nonnull (strstr (error->message, "nope"));
   g_clear_error (&error);
+
+  {
+    const char *true_argv[] = { "true", NULL };
+    GVariantBuilder opts;
+
+    g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&opts, "{sv}", "env", g_variant_new_string ("FOO=bar"));
+    value = mitogen_context_call (f->context, "subprocess.run",
+                                  g_variant_new ("(^as@a{sv})", true_argv, g_variant_builder_end (&opts)), NULL, &error);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+    g_assert_cmpstr (mitogen_error_get_remote_domain (error), ==, "mitogen-error-quark");
+    g_assert_cmpint (mitogen_error_get_remote_code (error), ==, MITOGEN_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "'env' must be of type a{ss}"));
+    g_clear_error (&error);
+  }
 
   value = mitogen_context_call (f->context, "mitogen.sleep", g_variant_new ("(d)", -1.0), NULL, &error);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);

@@ -20,6 +20,7 @@ import time
 import traceback
 
 TOOL = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MITOGEN_TOOL", "")
+TOOL = os.path.abspath(TOOL) if TOOL else TOOL
 if not TOOL:
     sys.exit("usage: test-tool.py PATH-TO-MITOGEN (or set MITOGEN_TOOL)")
 
