@@ -414,6 +414,12 @@ mitogen_agent_main (int    argc,
       mitogen_message_unref (request);
     }
 
+  /* Calls queued behind SHUTDOWN are dropped; the parent fails them when
+   * our stream closes. */
+  for (gpointer item; (item = g_async_queue_try_pop (self->calls)) != NULL; )
+    if (item != &stop_marker)
+      mitogen_message_unref (item);
+
   g_atomic_int_set (&log_forwarding, FALSE);
   mitogen_router_set_parent_lost_func (self->router, NULL, NULL);
   mitogen_router_shutdown (self->router);
