@@ -1,0 +1,50 @@
+#!/bin/sh
+# Installs the build into a temporary DESTDIR and uses it from there: the
+# library finds its plugins through MITOGEN_PLUGIN_PATH and its agent
+# through MITOGEN_AGENT_PATH (not the build tree), and a program compiled
+# against the installed pkg-config file runs a call.
+#   install-test.sh BUILDDIR
+set -eu
+build=$1
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+
+meson install -C "$build" --destdir "$dest" --no-rebuild >/dev/null
+prefix=$(meson introspect "$build" --buildoptions | python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+libdir=$(find "$dest$prefix" -name 'libmitogen-1.0.so.0' -printf '%h\n' | head -n1)
+plugins=$(find "$dest$prefix" -name 'libmitogen-local.so' -printf '%h\n' | head -n1)
+agent=$(find "$dest$prefix" -name mitogen-agent -type f | head -n1)
+tool=$dest$prefix/bin/mitogen
+
+export LD_LIBRARY_PATH=$libdir MITOGEN_PLUGIN_PATH=$plugins MITOGEN_AGENT_PATH=$agent
+
+echo "1..3"
+out=$("$tool" call -t local os.getpid)
+[ -n "$out" ] && echo "ok 1 installed tool calls into a local context" || echo "not ok 1 installed tool"
+
+# The build tree must not be what made that work.
+if ldd "$tool" | grep -q "$libdir/libmitogen-1.0.so"; then
+  echo "ok 2 the tool uses the installed library"
+else
+  echo "not ok 2 the tool does not use the installed library"
+fi
+
+cat > "$dest/prog.c" <<'C'
+#include <mitogen/mitogen.h>
+int main (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) child = mitogen_router_local (router, NULL, NULL, &error);
+  g_autoptr(GVariant) pid = child ? mitogen_context_call (child, "os.getpid", NULL, NULL, &error) : NULL;
+  if (pid == NULL) { g_printerr ("%s\n", error->message); return 1; }
+  return 0;
+}
+C
+pcdir=$(find "$dest$prefix" -name 'mitogen-1.0.pc' -printf '%h\n' | head -n1)
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$dest$prefix" --cflags --libs mitogen-1.0)
+if cc -o "$dest/prog" "$dest/prog.c" $flags && "$dest/prog"; then
+  echo "ok 3 a program built with pkg-config mitogen-1.0 runs a call"
+else
+  echo "not ok 3 pkg-config build"
+fi
