@@ -41,8 +41,10 @@ int main (void)
   return 0;
 }
 C
-pcdir=$(find "$dest$prefix" -name 'mitogen-1.0.pc' -printf '%h\n' | head -n1)
-flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$dest$prefix" --cflags --libs mitogen-1.0)
+pc=$(find "$dest$prefix" -name 'mitogen-1.0.pc' | head -n1)
+mkdir "$dest/pc"
+sed "s|^prefix=.*|prefix=$dest$prefix|" "$pc" > "$dest/pc/mitogen-1.0.pc"
+flags=$(PKG_CONFIG_PATH=$dest/pc pkg-config --cflags --libs mitogen-1.0)
 if cc -o "$dest/prog" "$dest/prog.c" $flags && "$dest/prog"; then
   echo "ok 3 a program built with pkg-config mitogen-1.0 runs a call"
 else
