@@ -575,7 +575,7 @@ main (int    argc,
     { NULL }
   };
 
-  option_context = g_option_context_new ("— benchmarks of libmitogen");
+  option_context = g_option_context_new ("- benchmarks of libmitogen");
   g_option_context_set_summary (option_context,
                                 "Prints name<TAB>value<TAB>unit lines. Scenarios: raw_pingpong_us, local_start_ms,\n"
                                 "call_rtt_us, pipelined_calls_per_s, bulk_MBps, start32_seq_ms, start32_par_ms,\n"

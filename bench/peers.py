@@ -474,7 +474,7 @@ def run_peer(cls, opts):
         (['local_start_ms'], 'local_start'),
         (['call_rtt_us'], 'call_rtt'),
         (['pipelined_calls_per_s'], 'pipelined'),
-        (['bulk_MBps', 'bulk_master_maxrss_growth_kB'], 'bulk'),
+        (['bulk_MBps', 'bulk_master_maxrss_growth_kB', 'bulk_agent_vmhwm_kB'], 'bulk'),
         (['start%d_seq_ms' % n], 'start_seq'),
         (['start%d_par_ms' % n], 'start_par'),
         (['idle_agent_rss_kB'], 'idle_rss'),
