@@ -41,6 +41,7 @@ struct _MitogenReceiver
   GMutex                 lock;        /* guards everything below */
   GCond                  cond;
   GQueue                 queue;       /* (owned) MitogenMessage */
+  gint                   queued;      /* (atomic) queue.length, for lock-free polling */
   GQueue                 pending;     /* (owned) PendingGet */
   guint64                next_pending_id;
   gboolean               closed;      /* closed locally, or a dead message arrived */
@@ -198,6 +199,7 @@ mitogen_receiver_deliver (MitogenReceiver *self,
   else
     {
       g_queue_push_tail (&self->queue, mitogen_message_ref (message));
+      g_atomic_int_set (&self->queued, (gint) self->queue.length);
       g_cond_broadcast (&self->cond);
     }
 
@@ -348,6 +350,22 @@ mitogen_receiver_get_respondent (MitogenReceiver *self)
   return self->respondent;
 }
 
+#define SPIN_USEC 100
+
+static gboolean
+spin_enabled (void)
+{
+  static gsize once;
+  static gboolean enabled;
+
+  if (g_once_init_enter (&once))
+    {
+      enabled = g_get_num_processors () > 1 && g_getenv ("MITOGEN_NO_SPIN") == NULL;
+      g_once_init_leave (&once, 1);
+    }
+  return enabled;
+}
+
 static void
 on_cancelled_wake (GCancellable *cancellable,
                    gpointer      user_data)
@@ -382,6 +400,7 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
   gint64 deadline = mitogen_deadline_from_timeout (timeout_seconds);
   gulong cancel_id = 0;
   gboolean closed = FALSE, timed_out = FALSE;
+  gboolean spin = spin_enabled ();
 
   g_return_val_if_fail (MITOGEN_IS_RECEIVER (self), NULL);
   g_return_val_if_fail (!mitogen_broker_is_broker_thread (mitogen_router_get_broker (self->router)), NULL);
@@ -393,6 +412,7 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
   for (;;)
     {
       message = g_queue_pop_head (&self->queue);
+      g_atomic_int_set (&self->queued, (gint) self->queue.length);
       if (message != NULL)
         break;
       if (self->closed)
@@ -402,6 +422,18 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
         }
       if (g_cancellable_is_cancelled (cancellable))
         break;
+      if (spin)
+        {
+          /* A reply usually comes within a round trip: poll briefly before
+           * paying for a sleep and a wake-up. */
+          gint64 until = g_get_monotonic_time () + SPIN_USEC;
+          spin = FALSE;
+          g_mutex_unlock (&self->lock);
+          while (g_atomic_int_get (&self->queued) == 0 && g_get_monotonic_time () < until)
+            ;
+          g_mutex_lock (&self->lock);
+          continue;
+        }
       if (deadline < 0)
         g_cond_wait (&self->cond, &self->lock);
       else if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
