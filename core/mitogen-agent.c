@@ -403,6 +403,14 @@ mitogen_agent_main (int    argc,
   g_autoptr(MitogenAgent) self = NULL;
   int read_fd, write_fd;
 
+  /* Stage 1 of the bootstrap checks that the file it wrote can run. */
+  if (argc > 1 && strcmp (argv[1], "--probe") == 0)
+    return 0;
+  /* ... and has us remove that file: nothing stays on disk. */
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp (argv[i], "--unlink") == 0)
+      unlink (argv[i + 1]);
+
   take_parent_fds (&read_fd, &write_fd);
 
   self = g_object_new (MITOGEN_TYPE_AGENT, NULL);

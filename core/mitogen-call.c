@@ -25,16 +25,18 @@ struct _MitogenCall
 
 typedef struct
 {
-  char        *name;
-  char        *args_type;
-  char        *return_type;
-  char        *description;
-  MitogenFunc  func;
-  gpointer     user_data;
+  gatomicrefcount  ref_count;    /* the table's, plus one per running call */
+  char            *name;
+  char            *args_type;
+  char            *return_type;
+  char            *description;
+  MitogenFunc      func;
+  gpointer         user_data;
+  GDestroyNotify   destroy;      /* (nullable) frees user_data with the entry */
 } Entry;
 
 static GMutex registry_lock;
-static GHashTable *registry;  /* (owned) name -> Entry */
+static GHashTable *registry;  /* (owned) name -> Entry (owned) */
 
 G_DEFINE_BOXED_TYPE (MitogenCall, mitogen_call, mitogen_call_ref, mitogen_call_unref)
 
@@ -147,11 +149,24 @@ mitogen_call_get_user_data (MitogenCall *self)
   return self->user_data;
 }
 
+static Entry *
+entry_ref (Entry *entry)
+{
+  g_atomic_ref_count_inc (&entry->ref_count);
+  return entry;
+}
+
+/* Any thread: the last reference goes when a name is registered again and
+ * no call of the old function is still running. */
 static void
-entry_free (gpointer data)
+entry_unref (gpointer data)
 {
   Entry *entry = data;
 
+  if (!g_atomic_ref_count_dec (&entry->ref_count))
+    return;
+  if (entry->destroy != NULL)
+    entry->destroy (entry->user_data);
   g_free (entry->name);
   g_free (entry->args_type);
   g_free (entry->return_type);
@@ -166,7 +181,7 @@ ensure_table (void)
 
   if (g_once_init_enter (&once))
     {
-      registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_free);
+      registry = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, entry_unref);
       g_once_init_leave (&once, 1);
     }
 }
@@ -184,19 +199,21 @@ ensure_registry (void)
     }
 }
 
-/* Registers without first registering the built-ins (they use this). */
-void
-mitogen_register_function_internal (const char  *name,
-                                    const char  *args_type,
-                                    const char  *return_type,
-                                    const char  *description,
-                                    MitogenFunc  func,
-                                    gpointer     user_data)
+static void
+register_entry (const char     *name,
+                const char     *args_type,
+                const char     *return_type,
+                const char     *description,
+                MitogenFunc     func,
+                gpointer        user_data,
+                GDestroyNotify  destroy)
 {
   Entry *entry = g_new0 (Entry, 1);
 
   ensure_table ();
 
+  g_atomic_ref_count_init (&entry->ref_count);
+  entry->destroy = destroy;
   entry->name = g_strdup (name);
   entry->args_type = g_strdup (args_type);
   entry->return_type = g_strdup (return_type);
@@ -207,6 +224,18 @@ mitogen_register_function_internal (const char  *name,
   g_mutex_lock (&registry_lock);
   g_hash_table_replace (registry, entry->name, entry);
   g_mutex_unlock (&registry_lock);
+}
+
+/* Registers without first registering the built-ins (they use this). */
+void
+mitogen_register_function_internal (const char  *name,
+                                    const char  *args_type,
+                                    const char  *return_type,
+                                    const char  *description,
+                                    MitogenFunc  func,
+                                    gpointer     user_data)
+{
+  register_entry (name, args_type, return_type, description, func, user_data, NULL);
 }
 
 /**
@@ -221,6 +250,12 @@ mitogen_register_function_internal (const char  *name,
  *
  * Makes @func callable by name from other contexts (registering a name
  * again replaces it, built-ins included). Any thread.
+ *
+ * The registry belongs to the process: a function registered here runs
+ * when this process serves a call, that is in an agent, or in
+ * [func@Mitogen.invoke_function]. @user_data is never freed; see
+ * [func@Mitogen.register_function_full] for a variant that frees it when
+ * the name is registered again.
  */
 void
 mitogen_register_function (const char  *name,
@@ -236,7 +271,43 @@ mitogen_register_function (const char  *name,
   g_return_if_fail (func != NULL);
 
   ensure_registry ();
-  mitogen_register_function_internal (name, args_type, return_type, description, func, user_data);
+  register_entry (name, args_type, return_type, description, func, user_data, NULL);
+}
+
+/**
+ * mitogen_register_function_full: (rename-to mitogen_register_function)
+ * @name: the name callers use, `module.function`
+ * @args_type: the GVariant type the argument tuple must have, e.g. `(s)`,
+ *   `()`, or `r` for any tuple
+ * @return_type: the GVariant type of the result, for documentation
+ * @description: (nullable): one line saying what the function does
+ * @func: (scope notified) (closure user_data) (destroy destroy): the function
+ * @user_data: (nullable): data for @func, from [method@Mitogen.Call.get_user_data]
+ * @destroy: (nullable): frees @user_data once the name is registered again
+ *   and no call of @func is running any more
+ *
+ * Like [func@Mitogen.register_function], and frees @user_data with
+ * @destroy when the registration is replaced. This is the form language
+ * bindings use (it is `Mitogen.register_function` there). Any thread.
+ *
+ * Since: 0.1
+ */
+void
+mitogen_register_function_full (const char     *name,
+                                const char     *args_type,
+                                const char     *return_type,
+                                const char     *description,
+                                MitogenFunc     func,
+                                gpointer        user_data,
+                                GDestroyNotify  destroy)
+{
+  g_return_if_fail (name != NULL && name[0] != '\0');
+  g_return_if_fail (args_type != NULL && g_variant_type_string_is_valid (args_type));
+  g_return_if_fail (return_type != NULL && g_variant_type_string_is_valid (return_type));
+  g_return_if_fail (func != NULL);
+
+  ensure_registry ();
+  register_entry (name, args_type, return_type, description, func, user_data, destroy);
 }
 
 /**
@@ -329,15 +400,18 @@ mitogen_invoke_function (MitogenCall  *call,
   g_autoptr(GVariant) tuple = NULL;
   g_autoptr(GError) local_error = NULL;
   GVariant *result;
-  MitogenFunc func;
   Entry *entry;
 
   ensure_registry ();
 
   tuple = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new ("()"));
 
+  /* A reference keeps the function's data alive while it runs, even if
+   * its name is registered again meanwhile. */
   g_mutex_lock (&registry_lock);
   entry = g_hash_table_lookup (registry, call->function);
+  if (entry != NULL)
+    entry_ref (entry);
   g_mutex_unlock (&registry_lock);
 
   if (entry == NULL)
@@ -351,12 +425,13 @@ mitogen_invoke_function (MitogenCall  *call,
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
                    "%s expects arguments of type %s, got %s",
                    call->function, entry->args_type, g_variant_get_type_string (tuple));
+      entry_unref (entry);
       return NULL;
     }
 
-  func = entry->func;
   call->user_data = entry->user_data;
-  result = func (call, tuple, &local_error);
+  result = entry->func (call, tuple, &local_error);
+  entry_unref (entry);
   if (local_error != NULL)
     {
       if (result != NULL)

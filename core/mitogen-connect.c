@@ -13,6 +13,7 @@
 
 #include "config.h"
 
+#include "mitogen-bootstrap-private.h"
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-message-private.h"
@@ -38,6 +39,8 @@ typedef struct
   GPid              pid;
   gboolean          done;         /* broker thread: the task has been completed */
   gboolean          hooked;       /* broker thread: the stream's hooks hold a task reference */
+  MitogenBootstrap *bootstrap;    /* (owned) (nullable) broker thread */
+  guint64           bootstrap_bytes;
 } ConnectOp;
 
 static void
@@ -46,6 +49,7 @@ connect_op_free (gpointer data)
   ConnectOp *op = data;
 
   g_assert (op->timeout == NULL);
+  g_clear_pointer (&op->bootstrap, mitogen_bootstrap_free);
   if (op->cancel_id != 0)
     g_cancellable_disconnect (op->cancellable, op->cancel_id);
   g_clear_object (&op->cancellable);
@@ -64,6 +68,8 @@ static void
 connect_fail (GTask  *task,
               GError *error)
 {
+  /* Destroying our sources drops their references to @task. */
+  g_autoptr(GTask) hold = g_object_ref (task);
   ConnectOp *op = g_task_get_task_data (task);
 
   if (op->done)
@@ -79,6 +85,23 @@ connect_fail (GTask  *task,
       g_clear_pointer (&op->timeout, g_source_unref);
     }
 
+  /* Stop talking to stage 1 before its descriptors close. */
+  g_clear_pointer (&op->bootstrap, mitogen_bootstrap_free);
+
+  if (op->stream != NULL && error->domain == MITOGEN_ERROR &&
+      (error->code == MITOGEN_ERROR_STREAM || error->code == MITOGEN_ERROR_TIMEOUT))
+    {
+      g_autofree char *tail = g_strstrip (mitogen_stream_dup_stderr_tail (op->stream));
+
+      if (tail[0] != '\0')
+        {
+          GError *with_tail = g_error_new (error->domain, error->code, "%s; target stderr: %s",
+                                           error->message, tail);
+          g_error_free (error);
+          error = with_tail;
+        }
+    }
+
   g_debug ("connect %s failed: %s", op->method, error->message);
   g_task_return_error (task, error);
 
@@ -91,7 +114,7 @@ connect_fail (GTask  *task,
       mitogen_stream_set_hooks (op->stream, &no_hooks, NULL);
       mitogen_stream_force_close (op->stream, "connect failed");
       if (hooked)
-        g_object_unref (task);  /* may free @task */
+        g_object_unref (task);
     }
 }
 
@@ -101,6 +124,7 @@ handshake_message (MitogenStream  *stream,
                    gpointer        user_data)
 {
   GTask *task = user_data;
+  g_autoptr(GTask) hold = g_object_ref (task);
   ConnectOp *op = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(MitogenMessage) config = NULL;
@@ -242,6 +266,88 @@ on_connect_cancelled (GCancellable *cancellable,
                         g_object_ref (task), g_object_unref);
 }
 
+/* Broker thread: the agent is (about to be) running; await its greeting. */
+static void
+await_greeting (GTask *task)
+{
+  ConnectOp *op = g_task_get_task_data (task);
+
+  mitogen_stream_set_hooks (op->stream, &handshake_hooks, g_object_ref (task));
+  op->hooked = TRUE;
+  mitogen_stream_start (op->stream);
+}
+
+/* Broker thread. */
+static void
+bootstrap_done (gpointer      user_data,
+                guint64       bytes_sent,
+                const char   *report,
+                const GError *error)
+{
+  GTask *task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+
+  if (error != NULL)
+    {
+      connect_fail (task, g_error_copy (error));
+      return;
+    }
+  op->bootstrap_bytes = bytes_sent;
+  g_debug ("%s: bootstrap shipped %" G_GUINT64_FORMAT " agent bytes (%s)", op->method, bytes_sent, report);
+  await_greeting (task);
+}
+
+/* Broker thread: the transport has the target running. */
+static void
+spawned (GTask *task,
+         int    read_fd,
+         int    write_fd,
+         int    stderr_fd)
+{
+  ConnectOp *op = g_task_get_task_data (task);
+  MitogenBroker *broker = mitogen_router_get_broker (op->router);
+  g_autofree char *stream_name = g_strdup_printf ("%s[%u]", op->method, op->context_id);
+
+  op->stream = mitogen_stream_new (broker, stream_name, read_fd, write_fd, op->pid,
+                                   mitogen_transport_get_max_message_size (op->transport));
+  mitogen_stream_watch_stderr (op->stream, stderr_fd);
+
+  if (op->done)
+    {
+      /* Timed out or cancelled meanwhile: undo the start. */
+      mitogen_stream_force_close (op->stream, "connect abandoned");
+      return;
+    }
+
+  if (mitogen_transport_get_bootstrap (op->transport))
+    op->bootstrap = mitogen_bootstrap_start (read_fd, write_fd, mitogen_broker_get_main_context (broker),
+                                             bootstrap_done, task);
+  else
+    await_greeting (task);
+}
+
+/* Broker thread. */
+static void
+spawn_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+  MitogenTransportClass *klass = MITOGEN_TRANSPORT_GET_CLASS (op->transport);
+  GError *error = NULL;
+  int read_fd = -1, write_fd = -1, stderr_fd = -1;
+
+  if (!klass->spawn_finish (op->transport, result, &read_fd, &write_fd, &stderr_fd, &op->pid, &error))
+    {
+      if (!g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD))
+        g_prefix_error (&error, "%s: could not start: ", op->method);
+      connect_fail (task, error);
+      return;
+    }
+  spawned (task, read_fd, write_fd, stderr_fd);
+}
+
 /* Broker thread. */
 static gboolean
 connect_start_cb (gpointer data)
@@ -251,35 +357,55 @@ connect_start_cb (gpointer data)
   MitogenTransportClass *klass = MITOGEN_TRANSPORT_GET_CLASS (op->transport);
   MitogenBroker *broker = mitogen_router_get_broker (op->router);
   GError *error = NULL;
-  int read_fd = -1, write_fd = -1;
-  g_autofree char *stream_name = NULL;
 
   if (op->done)
     return G_SOURCE_REMOVE;
 
-  if (klass->start == NULL)
-    {
-      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
-                                       "%s: transport implements no start()", op->method));
-      return G_SOURCE_REMOVE;
-    }
-  if (!klass->start (op->transport, mitogen_agent_path (), &read_fd, &write_fd, &op->pid, &error))
-    {
-      g_prefix_error (&error, "%s: could not start: ", op->method);
-      connect_fail (task, error);
-      return G_SOURCE_REMOVE;
-    }
-
-  stream_name = g_strdup_printf ("%s[%u]", op->method, op->context_id);
-  op->stream = mitogen_stream_new (broker, stream_name, read_fd, write_fd, op->pid,
-                                   mitogen_transport_get_max_message_size (op->transport));
-  mitogen_stream_set_hooks (op->stream, &handshake_hooks, g_object_ref (task));
-  op->hooked = TRUE;
-  mitogen_stream_start (op->stream);
-
+  /* Everything from here on is bounded by connect_timeout. */
   op->timeout = mitogen_broker_attach_timeout (broker,
                                                (guint) (mitogen_transport_get_connect_timeout (op->transport) * 1000),
                                                connect_timeout_cb, g_object_ref (task), g_object_unref);
+
+  if (klass->spawn_async != NULL)
+    {
+      g_auto(GStrv) argv = NULL;
+      g_autofree char *argv0 = mitogen_transport_dup_argv0 (op->transport);
+
+      if (mitogen_transport_get_bootstrap (op->transport))
+        argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
+                                       mitogen_transport_get_agent_cache (op->transport), &error);
+      else
+        {
+          const char *direct[] = { mitogen_agent_path (), argv0, NULL };
+          argv = g_strdupv ((char **) direct);
+        }
+      if (argv == NULL)
+        {
+          connect_fail (task, error);
+          return G_SOURCE_REMOVE;
+        }
+      klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
+                          spawn_done_cb, g_object_ref (task));
+      return G_SOURCE_REMOVE;
+    }
+
+  if (klass->start == NULL)
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
+                                       "%s: transport implements neither start() nor spawn_async()", op->method));
+      return G_SOURCE_REMOVE;
+    }
+  {
+    int read_fd = -1, write_fd = -1;
+
+    if (!klass->start (op->transport, mitogen_agent_path (), &read_fd, &write_fd, &op->pid, &error))
+      {
+        g_prefix_error (&error, "%s: could not start: ", op->method);
+        connect_fail (task, error);
+        return G_SOURCE_REMOVE;
+      }
+    spawned (task, read_fd, write_fd, -1);
+  }
   return G_SOURCE_REMOVE;
 }
 

@@ -81,6 +81,10 @@ error_private_clear (GError *error)
 /**
  * mitogen_error_quark:
  *
+ * The error domain of this library, `MITOGEN_ERROR`. Its codes are
+ * [error@Mitogen.Error]; remote errors travel under its name, and
+ * language bindings see it as the domain string `mitogen-error-quark`.
+ *
  * Returns: the `MITOGEN_ERROR` domain, "mitogen-error-quark"
  */
 GQuark
@@ -110,20 +114,83 @@ G_DEFINE_ENUM_TYPE (MitogenError, mitogen_error,
   G_DEFINE_ENUM_VALUE (MITOGEN_ERROR_NOT_SUPPORTED, "not-supported"),
   G_DEFINE_ENUM_VALUE (MITOGEN_ERROR_CLOSED, "closed"))
 
+/* A language binding (PyGObject) keeps only a GError's domain, code and
+ * message, and makes a new GError from them when it passes one back: the
+ * private data is empty then. The message of a CALL error made by
+ * mitogen_error_new_remote () holds every detail but the backtrace:
+ *   "FUNCTION failed in context 'NAME': MESSAGE (DOMAIN CODE)"
+ *   "Remote error in context 'NAME': MESSAGE (DOMAIN CODE)"
+ * so read them back from it, once, into the private data. The GError is
+ * the caller's; like any GError it is not shared between threads. */
+static void
+parse_remote_detail (const GError        *error,
+                     MitogenErrorPrivate *priv)
+{
+  static const char marker[] = " in context '";
+  const char *message = error->message;
+  const char *name, *name_end, *remote, *tail, *domain, *domain_end, *last;
+  char *code_end = NULL;
+  gint64 code;
+  gsize length;
+
+  if (message == NULL || (length = strlen (message)) < 2 || message[length - 1] != ')')
+    return;
+  last = message + length - 1;
+
+  name = strstr (message, marker);
+  if (name == NULL)
+    return;
+  name += strlen (marker);
+  name_end = strstr (name, "': ");
+  if (name_end == NULL)
+    return;
+  remote = name_end + 3;
+
+  tail = g_strrstr (remote, " (");
+  if (tail == NULL)
+    return;
+  domain = tail + 2;
+  domain_end = g_strrstr_len (domain, last - domain, " ");
+  if (domain_end == NULL || domain_end == domain)
+    return;
+  code = g_ascii_strtoll (domain_end + 1, &code_end, 10);
+  if (code_end != last || code_end == domain_end + 1 || code < G_MININT || code > G_MAXINT)
+    return;
+
+  priv->remote_domain = g_strndup (domain, domain_end - domain);
+  priv->remote_code = (int) code;
+  priv->remote_message = g_strndup (remote, tail - remote);
+  priv->context_name = g_strndup (name, name_end - name);
+}
+
 static MitogenErrorPrivate *
 get_private (const GError *error)
 {
+  MitogenErrorPrivate *priv;
+
   if (error == NULL || error->domain != MITOGEN_ERROR)
     return NULL;
-  return mitogen_error_get_private (error);
+  priv = mitogen_error_get_private (error);
+  if (priv->remote_domain == NULL && error->code == MITOGEN_ERROR_CALL)
+    parse_remote_detail (error, priv);
+  return priv;
 }
 
 /**
  * mitogen_error_get_remote_domain:
  * @error: a #GError
  *
+ * The domain of the error a remote function failed with, the seed's
+ * `CallError.type_name`. Any thread.
+ *
+ * An error that went through a language binding which keeps only a
+ * GError's domain, code and message (PyGObject) still answers this, and
+ * the other `mitogen_error_get_*()` functions but
+ * [func@Mitogen.Error.get_remote_backtrace], from its message.
+ *
  * Returns: (nullable): the name of the remote error's domain (a quark
- *   string such as `g-io-error-quark`) of a %MITOGEN_ERROR_CALL error.
+ *   string such as `g-io-error-quark`) of a %MITOGEN_ERROR_CALL error;
+ *   %NULL for any other error
  */
 const char *
 mitogen_error_get_remote_domain (const GError *error)
@@ -136,7 +203,10 @@ mitogen_error_get_remote_domain (const GError *error)
  * mitogen_error_get_remote_code:
  * @error: a #GError
  *
- * Returns: the remote error's code, or 0.
+ * The code of the error a remote function failed with, in the domain
+ * [func@Mitogen.Error.get_remote_domain] names. Any thread.
+ *
+ * Returns: the remote error's code of a %MITOGEN_ERROR_CALL error, or 0
  */
 int
 mitogen_error_get_remote_code (const GError *error)
@@ -149,7 +219,11 @@ mitogen_error_get_remote_code (const GError *error)
  * mitogen_error_get_remote_message:
  * @error: a #GError
  *
- * Returns: (nullable): the remote error's own message.
+ * The message of the error a remote function failed with, without the
+ * function and context names that @error's own message adds. Any thread.
+ *
+ * Returns: (nullable): the remote error's own message of a
+ *   %MITOGEN_ERROR_CALL error, or %NULL
  */
 const char *
 mitogen_error_get_remote_message (const GError *error)
@@ -162,7 +236,12 @@ mitogen_error_get_remote_message (const GError *error)
  * mitogen_error_get_context_name:
  * @error: a #GError
  *
- * Returns: (nullable): the name of the context the error happened in.
+ * The name of the context a remote function failed in (its
+ * [method@Mitogen.Context.get_name]), the seed's `CallError` context
+ * name. Any thread.
+ *
+ * Returns: (nullable): the name of the context the error happened in, of
+ *   a %MITOGEN_ERROR_CALL error, or %NULL
  */
 const char *
 mitogen_error_get_context_name (const GError *error)
@@ -175,7 +254,13 @@ mitogen_error_get_context_name (const GError *error)
  * mitogen_error_get_remote_backtrace:
  * @error: a #GError
  *
- * Returns: (nullable): the remote backtrace or detail text, if any.
+ * Detail text the remote side attached to the error, the seed's remote
+ * traceback. Any thread. It is not kept when @error went through a
+ * language binding that copies a GError by its domain, code and message
+ * only (PyGObject); gjs keeps it.
+ *
+ * Returns: (nullable): the remote backtrace or detail text (possibly
+ *   empty) of a %MITOGEN_ERROR_CALL error, or %NULL
  */
 const char *
 mitogen_error_get_remote_backtrace (const GError *error)

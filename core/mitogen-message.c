@@ -18,6 +18,21 @@
 
 G_DEFINE_BOXED_TYPE (MitogenMessage, mitogen_message, mitogen_message_ref, mitogen_message_unref)
 
+G_DEFINE_ENUM_TYPE (MitogenHandle, mitogen_handle,
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_NONE, "none"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_CALL_FUNCTION, "call-function"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_FORWARD_LOG, "forward-log"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_ADD_ROUTE, "add-route"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_DEL_ROUTE, "del-route"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_ALLOCATE_ID, "allocate-id"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_SHUTDOWN, "shutdown"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_LOAD_MODULE, "load-module"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_FORWARD_MODULE, "forward-module"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_DETACHING, "detaching"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_GREETING, "greeting"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_CONFIG, "config"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_FIRST_USER, "first-user"))
+
 static MitogenMessage *
 message_alloc (guint32 dst_id,
                guint32 handle)

@@ -51,6 +51,11 @@ void           mitogen_stream_shutdown         (MitogenStream            *self);
 void           mitogen_stream_force_close      (MitogenStream            *self,
                                                 const char               *reason);
 gsize          mitogen_stream_get_queued_bytes (MitogenStream            *self);
+void           mitogen_stream_watch_stderr     (MitogenStream            *self,
+                                                int                       fd);
+char          *mitogen_stream_dup_stderr_tail  (MitogenStream            *self);
+int            mitogen_stream_get_read_fd      (MitogenStream            *self);
+int            mitogen_stream_get_write_fd     (MitogenStream            *self);
 
 /* Writers other than the broker block while more than this is queued. */
 #define MITOGEN_STREAM_HIGH_WATER (8u * 1024u * 1024u)

@@ -32,6 +32,7 @@
 #include "mitogen-stream-private.h"
 
 #define READ_BUFFER_SIZE (256u * 1024u)
+#define STDERR_TAIL      2048u
 #define MAX_IOV          64
 
 typedef struct
@@ -69,6 +70,10 @@ struct _MitogenStream
   gboolean            reaped;
   gboolean            finished;      /* closed and reaped: left the broker */
   gboolean            close_when_drained;
+  int                 stderr_fd;     /* (owned) -1 if none: the target's stderr */
+  GSource            *stderr_source; /* (owned) (nullable) */
+  GString            *stderr_tail;   /* (owned) the last STDERR_TAIL bytes, for error messages */
+  GString            *stderr_line;   /* (owned) partial line */
 
   /* The write side: everything below is guarded by wlock. */
   GMutex              wlock;
@@ -105,6 +110,15 @@ mitogen_stream_finalize (GObject *object)
     close (self->write_fd);
   g_clear_pointer (&self->rbuf, g_free);
   g_clear_pointer (&self->big_buf, g_free);
+  if (self->stderr_source != NULL)
+    {
+      g_source_destroy (self->stderr_source);
+      g_clear_pointer (&self->stderr_source, g_source_unref);
+    }
+  if (self->stderr_fd >= 0)
+    close (self->stderr_fd);
+  g_string_free (self->stderr_tail, TRUE);
+  g_string_free (self->stderr_line, TRUE);
   g_clear_pointer (&self->name, g_free);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->wlock);
@@ -127,6 +141,9 @@ mitogen_stream_init (MitogenStream *self)
   g_queue_init (&self->out);
   self->read_fd = -1;
   self->write_fd = -1;
+  self->stderr_fd = -1;
+  self->stderr_tail = g_string_new (NULL);
+  self->stderr_line = g_string_new (NULL);
 }
 
 /* Any thread. Takes ownership of both descriptors. */
@@ -288,6 +305,92 @@ child_exited_cb (GPid     pid,
   g_spawn_close_pid (pid);
   g_clear_pointer (&self->child_watch, g_source_unref);
   maybe_finish (self);
+}
+
+/* --- the target's stderr ------------------------------------------------- */
+
+/* Broker thread: logs each line and keeps a tail for error messages. */
+static gboolean
+on_stderr_cb (int          fd,
+              GIOCondition condition,
+              gpointer     user_data)
+{
+  MitogenStream *self = user_data;
+  char buf[4096];
+  gssize n;
+
+  do
+    n = read (fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0)
+    {
+      if (self->stderr_line->len > 0)
+        g_debug ("%s: stderr: %s", self->name, self->stderr_line->str);
+      g_source_destroy (self->stderr_source);
+      g_clear_pointer (&self->stderr_source, g_source_unref);
+      close (self->stderr_fd);
+      self->stderr_fd = -1;
+      return G_SOURCE_REMOVE;
+    }
+
+  g_string_append_len (self->stderr_tail, buf, n);
+  if (self->stderr_tail->len > STDERR_TAIL)
+    g_string_erase (self->stderr_tail, 0, (gssize) (self->stderr_tail->len - STDERR_TAIL));
+
+  for (gssize i = 0; i < n; i++)
+    {
+      if (buf[i] == '\n' || self->stderr_line->len >= 1024)
+        {
+          g_autofree char *valid = g_utf8_make_valid (self->stderr_line->str, (gssize) self->stderr_line->len);
+          g_debug ("%s: stderr: %s", self->name, valid);
+          g_string_truncate (self->stderr_line, 0);
+          if (buf[i] == '\n')
+            continue;
+        }
+      g_string_append_c (self->stderr_line, buf[i]);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Broker thread. Takes ownership of @fd. */
+void
+mitogen_stream_watch_stderr (MitogenStream *self,
+                             int            fd)
+{
+  if (fd < 0)
+    return;
+  self->stderr_fd = fd;
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+  self->stderr_source = g_unix_fd_source_new (fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (self->stderr_source, G_SOURCE_FUNC (on_stderr_cb), self, NULL);
+  g_source_set_static_name (self->stderr_source, "[mitogen] stream stderr");
+  g_source_attach (self->stderr_source, mitogen_broker_get_main_context (self->broker));
+}
+
+/* Broker thread. Drains what is readable now, then returns the tail as
+ * valid UTF-8 (empty if none). (transfer full) */
+char *
+mitogen_stream_dup_stderr_tail (MitogenStream *self)
+{
+  if (self->stderr_source != NULL)
+    on_stderr_cb (self->stderr_fd, G_IO_IN, self);
+  return g_utf8_make_valid (self->stderr_tail->str, (gssize) self->stderr_tail->len);
+}
+
+int
+mitogen_stream_get_read_fd (MitogenStream *self)
+{
+  return self->read_fd;
+}
+
+int
+mitogen_stream_get_write_fd (MitogenStream *self)
+{
+  return self->write_fd;
 }
 
 /* --- writing ------------------------------------------------------------ */

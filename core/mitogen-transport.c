@@ -26,6 +26,9 @@ typedef struct
   gboolean profiling;
   double   connect_timeout;
   guint64  max_message_size;
+  gboolean bootstrap;
+  gboolean agent_cache;
+  char    *bootstrap_shell;   /* (owned) (nullable) */
 } MitogenTransportPrivate;
 
 typedef enum
@@ -35,9 +38,12 @@ typedef enum
   PROP_CONNECT_TIMEOUT,
   PROP_PROFILING,
   PROP_MAX_MESSAGE_SIZE,
+  PROP_BOOTSTRAP,
+  PROP_AGENT_CACHE,
+  PROP_BOOTSTRAP_SHELL,
 } MitogenTransportProperty;
 
-static GParamSpec *props[PROP_MAX_MESSAGE_SIZE + 1];
+static GParamSpec *props[PROP_BOOTSTRAP_SHELL + 1];
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (MitogenTransport, mitogen_transport, G_TYPE_OBJECT)
 
@@ -65,6 +71,15 @@ mitogen_transport_get_property (GObject    *object,
       break;
     case PROP_MAX_MESSAGE_SIZE:
       g_value_set_uint64 (value, priv->max_message_size);
+      break;
+    case PROP_BOOTSTRAP:
+      g_value_set_boolean (value, priv->bootstrap);
+      break;
+    case PROP_AGENT_CACHE:
+      g_value_set_boolean (value, priv->agent_cache);
+      break;
+    case PROP_BOOTSTRAP_SHELL:
+      g_value_set_string (value, priv->bootstrap_shell);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -97,6 +112,16 @@ mitogen_transport_set_property (GObject      *object,
     case PROP_MAX_MESSAGE_SIZE:
       priv->max_message_size = g_value_get_uint64 (value);
       break;
+    case PROP_BOOTSTRAP:
+      priv->bootstrap = g_value_get_boolean (value);
+      break;
+    case PROP_AGENT_CACHE:
+      priv->agent_cache = g_value_get_boolean (value);
+      break;
+    case PROP_BOOTSTRAP_SHELL:
+      g_free (priv->bootstrap_shell);
+      priv->bootstrap_shell = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -109,6 +134,7 @@ mitogen_transport_finalize (GObject *object)
 
   g_clear_pointer (&priv->method, g_free);
   g_clear_pointer (&priv->remote_name, g_free);
+  g_clear_pointer (&priv->bootstrap_shell, g_free);
 
   G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
 }
@@ -175,6 +201,40 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
                          4096, G_MAXUINT32, MITOGEN_DEFAULT_MAX_MESSAGE_SIZE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * MitogenTransport:bootstrap:
+   *
+   * Ship the agent over the stream and start it with a POSIX sh script
+   * (the zero-install bootstrap) instead of running an installed agent.
+   * Defaults to what the method needs (on for ssh, off for local).
+   */
+  props[PROP_BOOTSTRAP] =
+    g_param_spec_boolean ("bootstrap", NULL,
+                          "Ship the agent through the zero-install bootstrap (default: per method)",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:agent-cache:
+   *
+   * Keep the shipped agent in the target's ~/.cache/mitogen, keyed by its
+   * hash, so a later connect ships no agent bytes.
+   */
+  props[PROP_AGENT_CACHE] =
+    g_param_spec_boolean ("agent-cache", NULL,
+                          "Cache the agent on the target (~/.cache/mitogen) so repeat connects ship nothing",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:bootstrap-shell:
+   *
+   * The POSIX shell that runs the bootstrap on the target.
+   */
+  props[PROP_BOOTSTRAP_SHELL] =
+    g_param_spec_string ("bootstrap-shell", NULL,
+                         "Shell that runs the bootstrap on the target (default /bin/sh)",
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 
@@ -185,6 +245,47 @@ mitogen_transport_init (MitogenTransport *self)
 
   priv->connect_timeout = 30.0;
   priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
+  /* The final class is set up by now: take the method's default. */
+  priv->bootstrap = MITOGEN_TRANSPORT_GET_CLASS (self)->needs_bootstrap;
+}
+
+/**
+ * mitogen_transport_get_bootstrap:
+ * @self: a transport
+ *
+ * Returns: whether this connection ships the agent through the bootstrap
+ */
+gboolean
+mitogen_transport_get_bootstrap (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap;
+}
+
+/**
+ * mitogen_transport_get_agent_cache:
+ * @self: a transport
+ *
+ * Returns: the agent-cache option
+ */
+gboolean
+mitogen_transport_get_agent_cache (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->agent_cache;
+}
+
+/**
+ * mitogen_transport_get_bootstrap_shell:
+ * @self: a transport
+ *
+ * Returns: the shell that runs the bootstrap
+ */
+const char *
+mitogen_transport_get_bootstrap_shell (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap_shell != NULL ? priv->bootstrap_shell : "/bin/sh";
 }
 
 /* Sets @value from @variant for @pspec, or explains why it cannot. */

@@ -55,6 +55,14 @@ void            mitogen_register_function      (const char     *name,
                                                 MitogenFunc     func,
                                                 gpointer        user_data);
 MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_register_function_full (const char     *name,
+                                                const char     *args_type,
+                                                const char     *return_type,
+                                                const char     *description,
+                                                MitogenFunc     func,
+                                                gpointer        user_data,
+                                                GDestroyNotify  destroy);
+MITOGEN_AVAILABLE_IN_ALL
 gboolean        mitogen_lookup_function        (const char     *name,
                                                 const char    **args_type,
                                                 const char    **return_type,

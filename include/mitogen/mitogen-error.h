@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * MitogenError:
  * @MITOGEN_ERROR_CALL: a remote function failed; the remote domain, code,
  *   message and context name are in the error (see
- *   [func@Mitogen.error_get_remote_domain]). The seed's `CallError`.
+ *   [func@Mitogen.Error.get_remote_domain]). The seed's `CallError`.
  * @MITOGEN_ERROR_CHANNEL: the peer is gone: its context disconnected, or a
  *   dead message arrived. The seed's `ChannelError`.
  * @MITOGEN_ERROR_STREAM: a stream failed: the peer broke the protocol, or

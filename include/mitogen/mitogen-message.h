@@ -45,6 +45,11 @@ typedef enum
   MITOGEN_HANDLE_FIRST_USER     = 1000,
 } MitogenHandle;
 
+#define MITOGEN_TYPE_HANDLE (mitogen_handle_get_type ())
+
+MITOGEN_AVAILABLE_IN_ALL
+GType            mitogen_handle_get_type        (void) G_GNUC_CONST;
+
 #define MITOGEN_TYPE_MESSAGE (mitogen_message_get_type ())
 
 MITOGEN_AVAILABLE_IN_ALL

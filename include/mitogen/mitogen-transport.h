@@ -26,11 +26,26 @@ G_DECLARE_DERIVABLE_TYPE (MitogenTransport, mitogen_transport, MITOGEN, TRANSPOR
 /**
  * MitogenTransportClass:
  * @parent_class: the parent class
- * @start: start the target and hand back the descriptors that carry frames.
- *   Runs on the broker thread and must not block for long; @agent_path is
- *   the agent program of this machine. On success @read_fd and @write_fd
- *   (they may be equal) belong to the caller; @pid is the local child to
- *   reap, or 0.
+ * @start: the simple way: start the agent on this machine and hand back
+ *   the descriptors that carry frames. Runs on the broker thread and must
+ *   not block for long; @agent_path is the agent program of this machine.
+ *   On success @read_fd and @write_fd (they may be equal) belong to the
+ *   caller; @pid is the local child to reap, or 0. Used when @spawn_async
+ *   is %NULL.
+ * @spawn_async: the general way: run the command line @argv on the target
+ *   so that its stdin and stdout become the stream. Called on the broker
+ *   thread with the broker's main context as thread-default; it must not
+ *   block: do network work from sources attached to that context. When
+ *   @needs_bootstrap is %TRUE, @argv is `sh -c STAGE1` (the zero-install
+ *   bootstrap, DESIGN §6); otherwise it is the local agent and its argv[0].
+ * @spawn_finish: completes @spawn_async: the stream's descriptors
+ *   (@read_fd and @write_fd may be equal; a transport whose channel is
+ *   not a descriptor bridges it to a socketpair), a descriptor carrying
+ *   the target's stderr or -1 (its tail goes into error messages), and
+ *   the local child to reap or 0. Errors: %MITOGEN_ERROR_PASSWORD for a
+ *   wrong or missing password, %MITOGEN_ERROR_STREAM naming the step that
+ *   failed, %MITOGEN_ERROR_TIMEOUT.
+ * @needs_bootstrap: whether the target needs the agent shipped to it
  *
  * The class of transport plugins. See `docs/writing-a-transport.md`.
  */
@@ -38,15 +53,30 @@ struct _MitogenTransportClass
 {
   GObjectClass parent_class;
 
-  gboolean (*start) (MitogenTransport  *self,
-                     const char        *agent_path,
-                     int               *read_fd,
-                     int               *write_fd,
-                     GPid              *pid,
-                     GError           **error);
+  gboolean (*start)        (MitogenTransport     *self,
+                            const char           *agent_path,
+                            int                  *read_fd,
+                            int                  *write_fd,
+                            GPid                 *pid,
+                            GError              **error);
+
+  void     (*spawn_async)  (MitogenTransport     *self,
+                            const char * const   *argv,
+                            GCancellable         *cancellable,
+                            GAsyncReadyCallback   callback,
+                            gpointer              user_data);
+  gboolean (*spawn_finish) (MitogenTransport     *self,
+                            GAsyncResult         *result,
+                            int                  *read_fd,
+                            int                  *write_fd,
+                            int                  *stderr_fd,
+                            GPid                 *pid,
+                            GError              **error);
+
+  gboolean needs_bootstrap;
 
   /*< private >*/
-  gpointer _reserved[16];
+  gpointer _reserved[13];
 };
 
 MITOGEN_AVAILABLE_IN_ALL
@@ -73,5 +103,11 @@ MITOGEN_AVAILABLE_IN_ALL
 guint64           mitogen_transport_get_max_message_size (MitogenTransport *self);
 MITOGEN_AVAILABLE_IN_ALL
 char             *mitogen_transport_dup_argv0          (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_get_bootstrap      (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_get_agent_cache    (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_bootstrap_shell (MitogenTransport *self);
 
 G_END_DECLS

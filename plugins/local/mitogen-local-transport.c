@@ -17,21 +17,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
+
 #include "mitogen-local-transport.h"
 
 struct _MitogenLocalTransport
 {
   MitogenTransport parent_instance;
 
-  char *agent_path;  /* (owned) (nullable) */
+  char  *agent_path;  /* (owned) (nullable) */
+  char **wrapper;     /* (owned) (nullable) argv prefix: chroot, unshare, env ... */
 };
 
 typedef enum
 {
   PROP_AGENT_PATH = 1,
+  PROP_WRAPPER,
 } MitogenLocalTransportProperty;
 
-static GParamSpec *props[PROP_AGENT_PATH + 1];
+static GParamSpec *props[PROP_WRAPPER + 1];
 
 G_DEFINE_DYNAMIC_TYPE (MitogenLocalTransport, mitogen_local_transport, MITOGEN_TYPE_TRANSPORT)
 
@@ -110,6 +114,149 @@ mitogen_local_transport_start (MitogenTransport  *transport,
   return TRUE;
 }
 
+typedef struct
+{
+  int  read_fd;
+  int  write_fd;
+  int  stderr_fd;
+  GPid pid;
+} Spawned;
+
+/* Broker thread. Runs @argv (the agent, or `sh -c STAGE1` when
+ * bootstrapping) behind the wrapper, with a socketpair on stdin/stdout and
+ * a pipe on stderr. Local spawning does not block, so this completes at
+ * once. */
+static void
+mitogen_local_transport_spawn_async (MitogenTransport    *transport,
+                                     const char * const  *argv,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (transport);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GPtrArray) full = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  Spawned *spawned = g_new0 (Spawned, 1);
+  int pair[2], err_pipe[2];
+  int source_fds[3], target_fds[3];
+  gboolean bootstrap = mitogen_transport_get_bootstrap (transport);
+  GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH;
+
+  g_task_set_source_tag (task, mitogen_local_transport_spawn_async);
+  g_task_set_task_data (task, spawned, g_free);
+
+  if (self->wrapper != NULL)
+    for (guint i = 0; self->wrapper[i] != NULL; i++)
+      g_ptr_array_add (full, self->wrapper[i]);
+  if (!bootstrap && self->agent_path != NULL)
+    {
+      /* argv is { agent, argv0 }: run the chosen agent instead. */
+      g_ptr_array_add (full, self->agent_path);
+      g_ptr_array_add (full, (gpointer) argv[1]);
+    }
+  else
+    for (guint i = 0; argv[i] != NULL; i++)
+      g_ptr_array_add (full, (gpointer) argv[i]);
+  g_ptr_array_add (full, NULL);
+
+  /* Without a wrapper the agent is exec'd directly and shows argv[0]. */
+  if (!bootstrap && self->wrapper == NULL)
+    flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
+  else if (!bootstrap)
+    {
+      /* Behind a wrapper argv[1] (mitogen:NAME) would be the wrapped
+       * program's argument: drop it. */
+      g_ptr_array_remove_index (full, full->len - 2);
+    }
+
+  if (!bootstrap && !g_file_test (g_ptr_array_index (full, self->wrapper != NULL ? g_strv_length (self->wrapper) : 0),
+                                  G_FILE_TEST_IS_EXECUTABLE) && self->wrapper == NULL)
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                               "agent program %s is missing or not executable",
+                               (const char *) g_ptr_array_index (full, 0));
+      return;
+    }
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+    {
+      int saved = errno;
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "socketpair: %s", g_strerror (saved));
+      return;
+    }
+  if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error))
+    {
+      close (pair[0]);
+      close (pair[1]);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  {
+    int size = 1024 * 1024;
+    for (int i = 0; i < 2; i++)
+      {
+        setsockopt (pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        setsockopt (pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+      }
+  }
+
+  source_fds[0] = pair[1];
+  source_fds[1] = pair[1];
+  source_fds[2] = err_pipe[1];
+  target_fds[0] = 0;
+  target_fds[1] = 1;
+  target_fds[2] = 2;
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) full->pdata, NULL, flags,
+                                         child_setup, NULL, -1, -1, -1,
+                                         source_fds, target_fds, bootstrap || self->wrapper != NULL ? 3 : 2,
+                                         &spawned->pid, NULL, NULL, NULL, &error))
+    {
+      close (pair[0]);
+      close (pair[1]);
+      close (err_pipe[0]);
+      close (err_pipe[1]);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  close (pair[1]);
+  close (err_pipe[1]);
+  spawned->read_fd = pair[0];
+  spawned->write_fd = pair[0];
+  if (bootstrap || self->wrapper != NULL)
+    spawned->stderr_fd = err_pipe[0];
+  else
+    {
+      /* The installed agent's stderr stays ours, as with start (). */
+      close (err_pipe[0]);
+      spawned->stderr_fd = -1;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+mitogen_local_transport_spawn_finish (MitogenTransport  *transport,
+                                      GAsyncResult      *result,
+                                      int               *read_fd,
+                                      int               *write_fd,
+                                      int               *stderr_fd,
+                                      GPid              *pid,
+                                      GError           **error)
+{
+  Spawned *spawned = g_task_get_task_data (G_TASK (result));
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  *read_fd = spawned->read_fd;
+  *write_fd = spawned->write_fd;
+  *stderr_fd = spawned->stderr_fd;
+  *pid = spawned->pid;
+  return TRUE;
+}
+
 static void
 mitogen_local_transport_get_property (GObject    *object,
                                       guint       prop_id,
@@ -122,6 +269,9 @@ mitogen_local_transport_get_property (GObject    *object,
     {
     case PROP_AGENT_PATH:
       g_value_set_string (value, self->agent_path);
+      break;
+    case PROP_WRAPPER:
+      g_value_set_boxed (value, self->wrapper);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -142,6 +292,10 @@ mitogen_local_transport_set_property (GObject      *object,
       g_free (self->agent_path);
       self->agent_path = g_value_dup_string (value);
       break;
+    case PROP_WRAPPER:
+      g_strfreev (self->wrapper);
+      self->wrapper = g_value_dup_boxed (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -153,6 +307,7 @@ mitogen_local_transport_finalize (GObject *object)
   MitogenLocalTransport *self = MITOGEN_LOCAL_TRANSPORT (object);
 
   g_clear_pointer (&self->agent_path, g_free);
+  g_clear_pointer (&self->wrapper, g_strfreev);
   G_OBJECT_CLASS (mitogen_local_transport_parent_class)->finalize (object);
 }
 
@@ -166,6 +321,9 @@ mitogen_local_transport_class_init (MitogenLocalTransportClass *klass)
   object_class->set_property = mitogen_local_transport_set_property;
   object_class->finalize = mitogen_local_transport_finalize;
   transport_class->start = mitogen_local_transport_start;
+  transport_class->spawn_async = mitogen_local_transport_spawn_async;
+  transport_class->spawn_finish = mitogen_local_transport_spawn_finish;
+  transport_class->needs_bootstrap = FALSE;
 
   /* The seed's python_path: which agent program to run. */
   props[PROP_AGENT_PATH] =
@@ -173,6 +331,14 @@ mitogen_local_transport_class_init (MitogenLocalTransportClass *klass)
                          "Agent program to run (default: the installed mitogen-agent)",
                          NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /* For tests and odd setups: run the target behind a command, e.g.
+   * ["chroot", "/srv/root"] or ["unshare", "--root=/srv/root"]; with
+   * bootstrap=true the agent is then shipped into that root. */
+  props[PROP_WRAPPER] =
+    g_param_spec_boxed ("wrapper", NULL,
+                        "Command the target runs behind (e.g. [\"chroot\", DIR]); pairs with bootstrap=true",
+                        G_TYPE_STRV,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 

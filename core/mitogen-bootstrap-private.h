@@ -1,0 +1,43 @@
+/* mitogen-bootstrap-private.h — the zero-install bootstrap (DESIGN §6)
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#pragma once
+
+#include "mitogen-private.h"
+
+G_BEGIN_DECLS
+
+/* The command a transport runs on the target: SHELL -c STAGE1 stage1 NAME CACHE HASH.
+ * (transfer full) */
+char   **mitogen_bootstrap_argv   (const char    *shell,
+                                   const char    *name,
+                                   gboolean       cache,
+                                   GError       **error);
+
+typedef struct _MitogenBootstrap MitogenBootstrap;
+
+/* @error is NULL on success; @bytes_sent counts agent bytes shipped (0
+ * when the target had the agent cached). Called at most once. */
+typedef void (*MitogenBootstrapDone) (gpointer      user_data,
+                                      guint64       bytes_sent,
+                                      const char   *report,
+                                      const GError *error);
+
+/* Broker thread. Talks to stage 1 over the raw descriptors (not owned):
+ * reads its report, ships the agent (or nothing when cached). */
+MitogenBootstrap *mitogen_bootstrap_start (int                   read_fd,
+                                           int                   write_fd,
+                                           GMainContext         *context,
+                                           MitogenBootstrapDone  done,
+                                           gpointer              user_data);
+/* Broker thread. Stops at once (no callback afterwards) and frees. */
+void              mitogen_bootstrap_free  (MitogenBootstrap     *self);
+
+/* The agent image shipped to targets: raw and gzip-compressed, and its hash. */
+gboolean mitogen_bootstrap_get_image (GBytes     **raw,
+                                      GBytes     **compressed,
+                                      const char **hash,
+                                      GError     **error);
+
+G_END_DECLS

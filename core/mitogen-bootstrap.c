@@ -1,0 +1,345 @@
+/* mitogen-bootstrap.c — shipping the agent to a target that has only /bin/sh
+ *
+ * The transport runs `sh -c STAGE1 …` on the target (data/stage1.sh, a
+ * GResource). Stage 1 prints one report line:
+ *
+ *     MITOGEN0 <cached|need-gz|need-raw> <uname -s> <uname -m>
+ *
+ * and, unless the agent is cached there, reads one line with a byte count
+ * and exactly that many bytes: the agent, gzip-compressed when the target
+ * has gzip. Then it execs the agent, whose stdin/stdout are the same stream;
+ * the greeting/configuration handshake follows (mitogen-connect.c).
+ *
+ * All I/O here is non-blocking, from sources on the thread-default main
+ * context (the broker's); the connect's timeout and cancellable bound it.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-bootstrap"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "mitogen-bootstrap-private.h"
+#include "mitogen-transport-private.h"
+
+#define REPORT_MAX 256
+
+GResource *mitogen_get_resource (void);
+
+struct _MitogenBootstrap
+{
+  int                   read_fd;     /* (unowned) */
+  int                   write_fd;    /* (unowned) */
+  GMainContext         *context;     /* (owned) */
+  GSource              *source;      /* (owned) (nullable) */
+  GString              *report;      /* (owned) */
+  GBytes               *payload;     /* (owned) (nullable) length line + agent bytes */
+  gsize                 written;
+  guint64               agent_bytes;
+  MitogenBootstrapDone  done;        /* NULL once called */
+  gpointer              user_data;
+};
+
+void
+mitogen_bootstrap_free (MitogenBootstrap *self)
+{
+  if (self->source != NULL)
+    {
+      g_source_destroy (self->source);
+      g_source_unref (self->source);
+    }
+  g_main_context_unref (self->context);
+  g_string_free (self->report, TRUE);
+  g_clear_pointer (&self->payload, g_bytes_unref);
+  g_free (self);
+}
+
+static void
+finish (MitogenBootstrap *self,
+        GError           *error)
+{
+  MitogenBootstrapDone done = self->done;
+
+  self->done = NULL;
+  if (done != NULL)
+    done (self->user_data, self->agent_bytes, self->report->str, error);
+  g_clear_error (&error);
+}
+
+/* Any thread; computed once. */
+gboolean
+mitogen_bootstrap_get_image (GBytes     **raw,
+                             GBytes     **compressed,
+                             const char **hash,
+                             GError     **error)
+{
+  static GMutex lock;
+  static GBytes *image_raw, *image_gz;
+  static char *image_hash;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&lock);
+  if (image_raw == NULL)
+    {
+      const char *path = mitogen_agent_path ();
+      char *data = NULL;
+      gsize len = 0;
+
+      if (!g_file_get_contents (path, &data, &len, error))
+        {
+          g_prefix_error (error, "bootstrap: cannot read the agent image: ");
+          ok = FALSE;
+        }
+      else
+        {
+          g_autofree char *gz_path = g_strconcat (path, ".gz", NULL);
+          char *gz_data = NULL;
+          gsize gz_len = 0;
+          g_autofree char *digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+          struct stat st_raw, st_gz;
+
+          /* The build compresses the agent next to it (mitogen-agent.gz). */
+          if (stat (path, &st_raw) == 0 && stat (gz_path, &st_gz) == 0 &&
+              st_gz.st_mtime >= st_raw.st_mtime &&
+              g_file_get_contents (gz_path, &gz_data, &gz_len, NULL))
+            {
+              image_raw = g_bytes_new_take (data, len);
+              image_gz = g_bytes_new_take (gz_data, gz_len);
+              image_hash = g_strndup (digest, 16);
+            }
+        }
+      if (ok && image_raw == NULL)
+        {
+          g_autoptr(GZlibCompressor) gz = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, 9);
+          g_autoptr(GOutputStream) mem = g_memory_output_stream_new_resizable ();
+          g_autoptr(GOutputStream) out = g_converter_output_stream_new (mem, G_CONVERTER (gz));
+          g_autofree char *digest = NULL;
+
+          image_raw = g_bytes_new_take (data, len);
+          if (!g_output_stream_write_all (out, g_bytes_get_data (image_raw, NULL), len, NULL, NULL, error) ||
+              !g_output_stream_close (out, NULL, error))
+            {
+              g_prefix_error (error, "bootstrap: cannot compress the agent: ");
+              g_clear_pointer (&image_raw, g_bytes_unref);
+              ok = FALSE;
+            }
+          else
+            {
+              image_gz = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (mem));
+              digest = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, image_raw);
+              image_hash = g_strndup (digest, 16);
+              g_debug ("agent image %s: %" G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " compressed, hash %s",
+                       path, len, g_bytes_get_size (image_gz), image_hash);
+            }
+        }
+    }
+  g_mutex_unlock (&lock);
+
+  if (!ok)
+    return FALSE;
+  if (raw != NULL)
+    *raw = g_bytes_ref (image_raw);
+  if (compressed != NULL)
+    *compressed = g_bytes_ref (image_gz);
+  if (hash != NULL)
+    *hash = image_hash;
+  return TRUE;
+}
+
+/* Any thread. */
+char **
+mitogen_bootstrap_argv (const char  *shell,
+                        const char  *name,
+                        gboolean     cache,
+                        GError     **error)
+{
+  g_autoptr(GBytes) script = NULL;
+  const char *hash = NULL;
+  GPtrArray *argv;
+
+  if (!mitogen_bootstrap_get_image (NULL, NULL, &hash, error))
+    return NULL;
+  script = g_resource_lookup_data (mitogen_get_resource (), "/org/mitogen/stage1.sh",
+                                   G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+  if (script == NULL)
+    return NULL;
+
+  argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, g_strdup (shell != NULL ? shell : "/bin/sh"));
+  g_ptr_array_add (argv, g_strdup ("-c"));
+  g_ptr_array_add (argv, g_strndup (g_bytes_get_data (script, NULL), g_bytes_get_size (script)));
+  g_ptr_array_add (argv, g_strdup ("mitogen-stage1"));
+  g_ptr_array_add (argv, g_strdup (name));
+  g_ptr_array_add (argv, g_strdup (cache ? "1" : "0"));
+  g_ptr_array_add (argv, g_strdup (hash));
+  g_ptr_array_add (argv, NULL);
+  return (char **) g_ptr_array_free (argv, FALSE);
+}
+
+static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
+
+/* Broker thread: the report line is in; decide what to send. */
+static void
+handle_report (MitogenBootstrap *self)
+{
+  g_auto(GStrv) words = g_strsplit (self->report->str, " ", 4);
+  g_autoptr(GBytes) raw = NULL, gz = NULL;
+  GError *error = NULL;
+  GBytes *image;
+  GByteArray *payload;
+  char line[32];
+
+  if (g_strv_length (words) < 2 || g_strcmp0 (words[0], "MITOGEN0") != 0)
+    {
+      g_autofree char *shown = g_strescape (self->report->str, NULL);
+      finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bootstrap: unexpected output from the target's shell: \"%s\"", shown));
+      return;
+    }
+  if (g_strcmp0 (words[1], "cached") == 0)
+    {
+      finish (self, NULL);
+      return;
+    }
+  if (g_strcmp0 (words[1], "need-gz") != 0 && g_strcmp0 (words[1], "need-raw") != 0)
+    {
+      finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bootstrap: stage 1 asked for '%s'", words[1]));
+      return;
+    }
+  if (!mitogen_bootstrap_get_image (&raw, &gz, NULL, &error))
+    {
+      finish (self, error);
+      return;
+    }
+
+  image = g_strcmp0 (words[1], "need-gz") == 0 ? gz : raw;
+  self->agent_bytes = g_bytes_get_size (image);
+  g_snprintf (line, sizeof line, "%" G_GSIZE_FORMAT "\n", g_bytes_get_size (image));
+  payload = g_byte_array_sized_new ((guint) (strlen (line) + g_bytes_get_size (image)));
+  g_byte_array_append (payload, (const guint8 *) line, (guint) strlen (line));
+  g_byte_array_append (payload, g_bytes_get_data (image, NULL), (guint) g_bytes_get_size (image));
+  self->payload = g_byte_array_free_to_bytes (payload);
+
+  self->source = g_unix_fd_source_new (self->write_fd, G_IO_OUT);
+  g_source_set_callback (self->source, G_SOURCE_FUNC (on_writable), self, NULL);
+  g_source_set_static_name (self->source, "[mitogen] bootstrap write");
+  g_source_attach (self->source, self->context);
+}
+
+/* Broker thread. */
+static gboolean
+on_readable (int          fd,
+             GIOCondition condition,
+             gpointer     user_data)
+{
+  MitogenBootstrap *self = user_data;
+  char c;
+
+  /* One byte at a time: nothing past the newline is ours to take. */
+  for (;;)
+    {
+      gssize n = read (fd, &c, 1);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return G_SOURCE_CONTINUE;
+      if (n <= 0)
+        {
+          int saved = errno;
+
+          g_clear_pointer (&self->source, g_source_unref);
+          finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                     "bootstrap: the target's shell %s before reporting%s%s",
+                                     n == 0 ? "exited" : "failed", n == 0 ? "" : ": ",
+                                     n == 0 ? "" : g_strerror (saved)));
+          return G_SOURCE_REMOVE;
+        }
+      if (c == '\n')
+        break;
+      if (self->report->len >= REPORT_MAX)
+        {
+          g_clear_pointer (&self->source, g_source_unref);
+          finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                     "bootstrap: the target's shell printed %u bytes without a report line",
+                                     REPORT_MAX));
+          return G_SOURCE_REMOVE;
+        }
+      g_string_append_c (self->report, c);
+    }
+
+  g_clear_pointer (&self->source, g_source_unref);
+  g_debug ("stage 1 reports: %s", self->report->str);
+  handle_report (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Broker thread. */
+static gboolean
+on_writable (int          fd,
+             GIOCondition condition,
+             gpointer     user_data)
+{
+  MitogenBootstrap *self = user_data;
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (self->payload, &len);
+
+  while (self->written < len)
+    {
+      gssize n = write (fd, data + self->written, len - self->written);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return G_SOURCE_CONTINUE;
+      if (n < 0)
+        {
+          int saved = errno;
+
+          g_clear_pointer (&self->source, g_source_unref);
+          finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                     "bootstrap: sending the agent failed after %" G_GSIZE_FORMAT
+                                     " of %" G_GSIZE_FORMAT " bytes: %s",
+                                     self->written, len, g_strerror (saved)));
+          return G_SOURCE_REMOVE;
+        }
+      self->written += (gsize) n;
+    }
+
+  g_clear_pointer (&self->source, g_source_unref);
+  finish (self, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+MitogenBootstrap *
+mitogen_bootstrap_start (int                   read_fd,
+                         int                   write_fd,
+                         GMainContext         *context,
+                         MitogenBootstrapDone  done,
+                         gpointer              user_data)
+{
+  MitogenBootstrap *self = g_new0 (MitogenBootstrap, 1);
+
+  self->read_fd = read_fd;
+  self->write_fd = write_fd;
+  self->context = g_main_context_ref (context);
+  self->report = g_string_new (NULL);
+  self->done = done;
+  self->user_data = user_data;
+  g_unix_set_fd_nonblocking (read_fd, TRUE, NULL);
+  g_unix_set_fd_nonblocking (write_fd, TRUE, NULL);
+
+  self->source = g_unix_fd_source_new (read_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (self->source, G_SOURCE_FUNC (on_readable), self, NULL);
+  g_source_set_static_name (self->source, "[mitogen] bootstrap read");
+  g_source_attach (self->source, context);
+  return self;
+}
