@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "mitogen-agent-private.h"
+#include "mitogen-bootstrap-private.h"
+#include "mitogen-transport-private.h"
 #include "mitogen-broker-private.h"
 #include "mitogen-call-private.h"
 #include "mitogen-message-private.h"
@@ -202,6 +204,31 @@ config_fail (const char *why)
   _exit (1);
 }
 
+/* (s method, a{sv} options, u id) -> (s name, x pid). Main thread.
+ * The `via` step: our parent asks us to start a child with an id it
+ * chose; the route to it is announced up the tree as it comes up. */
+static GVariant *
+fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
+{
+  const char *method;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  guint32 id;
+
+  g_variant_get (args, "(&s@a{sv}u)", &method, &options, &id);
+  if (id == 0 || id == mitogen_context_id ())
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "mitogen.connect: context id %u is not a new id", id);
+      return NULL;
+    }
+  context = mitogen_router_connect_with_id (mitogen_call_get_router (call), method,
+                                            g_steal_pointer (&options), id, error);
+  if (context == NULL)
+    return NULL;
+  return g_variant_new ("(sx)", mitogen_context_get_name (context), (gint64) mitogen_context_get_pid (context));
+}
+
 /* Broker thread: the first frame from the parent must be our configuration. */
 static void
 config_message (MitogenStream  *stream,
@@ -252,6 +279,9 @@ config_message (MitogenStream  *stream,
   mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_SHUTDOWN, TRUE,
                                    MITOGEN_NO_RESPONDENT, on_shutdown, self, NULL);
   g_atomic_int_set (&log_forwarding, TRUE);
+  mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sx)",
+                             "Start a child context with the given id (the `via` step)",
+                             fn_mitogen_connect, NULL);
 
   g_mutex_lock (&self->lock);
   self->configured = TRUE;
@@ -402,14 +432,30 @@ mitogen_agent_main (int    argc,
 {
   g_autoptr(MitogenAgent) self = NULL;
   int read_fd, write_fd;
+  gboolean unlinked = FALSE;
 
   /* Stage 1 of the bootstrap checks that the file it wrote can run. */
   if (argc > 1 && strcmp (argv[1], "--probe") == 0)
     return 0;
-  /* ... and has us remove that file: nothing stays on disk. */
+  /* ... and has us remove that file: nothing stays on disk. We keep it
+   * open: it is the image we ship to children we start ourselves. */
   for (int i = 1; i + 1 < argc; i++)
     if (strcmp (argv[i], "--unlink") == 0)
-      unlink (argv[i + 1]);
+      {
+        int fd = open (argv[i + 1], O_RDONLY | O_CLOEXEC);
+
+        if (fd >= 0)
+          mitogen_bootstrap_set_self_image_fd (fd);
+        unlink (argv[i + 1]);
+        unlinked = TRUE;
+      }
+  if (!unlinked)
+    {
+      g_autofree char *self_path = g_file_read_link ("/proc/self/exe", NULL);
+      mitogen_plugins_set_agent_path (self_path);
+    }
+  else
+    mitogen_plugins_set_agent_path (NULL);
 
   take_parent_fds (&read_fd, &write_fd);
 

@@ -34,6 +34,10 @@ MitogenBootstrap *mitogen_bootstrap_start (int                   read_fd,
 /* Broker thread. Stops at once (no callback afterwards) and frees. */
 void              mitogen_bootstrap_free  (MitogenBootstrap     *self);
 
+/* The agent: read the image to ship from this descriptor (its own file,
+ * opened before it was unlinked) instead of the agent path. */
+void     mitogen_bootstrap_set_self_image_fd (int fd);
+
 /* The agent image shipped to targets: raw and gzip-compressed, and its hash. */
 gboolean mitogen_bootstrap_get_image (GBytes     **raw,
                                       GBytes     **compressed,

@@ -34,6 +34,19 @@ struct _MitogenBroker
   gboolean      running;           /* thread is inside the loop */
 };
 
+/**
+ * MitogenBroker:
+ *
+ * One thread running its own [struct@GLib.MainContext]: the seed's `Broker`.
+ *
+ * All descriptor I/O, framing and routing happen on the broker thread, and
+ * nothing there blocks. Other threads hand it work with
+ * [method@Mitogen.Broker.defer]. A router made by [ctor@Mitogen.Router.new]
+ * owns a private broker; [ctor@Mitogen.Router.new_with_broker] shares one.
+ *
+ * [method@Mitogen.Broker.shutdown] tells every child to exit, waits up to
+ * the shutdown timeout, then kills what is left and stops the thread.
+ */
 G_DEFINE_FINAL_TYPE (MitogenBroker, mitogen_broker, G_TYPE_OBJECT)
 
 static gpointer
@@ -147,6 +160,10 @@ mitogen_broker_new (void)
  * mitogen_broker_get_main_context:
  * @self: a broker
  *
+ * The main context the broker thread runs and pushes as its thread-default.
+ * Sources attached to it run on the broker thread, where nothing may block.
+ * Any thread.
+ *
  * Returns: (transfer none): the main context run by the broker thread
  */
 GMainContext *
@@ -159,6 +176,9 @@ mitogen_broker_get_main_context (MitogenBroker *self)
  * mitogen_broker_is_broker_thread:
  * @self: a broker
  *
+ * Tells whether the caller runs on the broker thread, where blocking calls
+ * such as [method@Mitogen.Context.call] are refused. Any thread.
+ *
  * Returns: whether the calling thread is the broker's thread
  */
 gboolean
@@ -170,6 +190,9 @@ mitogen_broker_is_broker_thread (MitogenBroker *self)
 /**
  * mitogen_broker_is_running:
  * @self: a broker
+ *
+ * Tells whether the broker thread is still inside its loop: %FALSE once
+ * [method@Mitogen.Broker.shutdown] has finished. Any thread.
  *
  * Returns: whether the broker thread still runs its loop
  */
@@ -228,6 +251,8 @@ mitogen_broker_attach_timeout (MitogenBroker  *self,
  * mitogen_broker_get_shutdown_timeout:
  * @self: a broker
  *
+ * The seed's `Broker.shutdown_timeout`. Any thread.
+ *
  * Returns: seconds shutdown waits for streams to close before forcing them
  */
 double
@@ -241,6 +266,10 @@ mitogen_broker_get_shutdown_timeout (MitogenBroker *self)
  * @self: a broker
  * @seconds: how long [method@Mitogen.Broker.shutdown] waits for children
  *   to exit before killing them
+ *
+ * Sets the seed's `Broker.shutdown_timeout`: the grace period children get,
+ * after they are told to exit, before [method@Mitogen.Broker.shutdown] kills
+ * them. Any thread; it applies to shutdowns that start afterwards.
  */
 void
 mitogen_broker_set_shutdown_timeout (MitogenBroker *self,

@@ -38,6 +38,14 @@ typedef struct
 static GMutex registry_lock;
 static GHashTable *registry;  /* (owned) name -> Entry (owned) */
 
+/**
+ * MitogenCall:
+ *
+ * What a [callback@Mitogen.Func] is told about the call it serves: the
+ * function name, the caller, the router (the seed's `takes_router`) and the
+ * agent (the seed's `takes_econtext`). A refcounted boxed type, valid for
+ * the duration of the call unless referenced.
+ */
 G_DEFINE_BOXED_TYPE (MitogenCall, mitogen_call, mitogen_call_ref, mitogen_call_unref)
 
 MitogenCall *
@@ -60,6 +68,8 @@ mitogen_call_new (MitogenRouter *router,
  * mitogen_call_ref:
  * @self: a call
  *
+ * Takes a reference. Any thread.
+ *
  * Returns: (transfer full): @self
  */
 MitogenCall *
@@ -72,6 +82,8 @@ mitogen_call_ref (MitogenCall *self)
 /**
  * mitogen_call_unref:
  * @self: (transfer full): a call
+ *
+ * Drops a reference; the last one frees the call. Any thread.
  */
 void
 mitogen_call_unref (MitogenCall *self)
@@ -117,6 +129,8 @@ mitogen_call_get_agent (MitogenCall *self)
  * mitogen_call_get_function:
  * @self: a call
  *
+ * The registered name the caller asked for, `module.function`.
+ *
  * Returns: the name of the function being called
  */
 const char *
@@ -129,6 +143,9 @@ mitogen_call_get_function (MitogenCall *self)
  * mitogen_call_get_caller_id:
  * @self: a call
  *
+ * The id of the context that made the call, taken from the request's
+ * `src_id`.
+ *
  * Returns: the id of the context that made the call
  */
 guint32
@@ -140,6 +157,9 @@ mitogen_call_get_caller_id (MitogenCall *self)
 /**
  * mitogen_call_get_user_data:
  * @self: a call
+ *
+ * The `user_data` given to [func@Mitogen.register_function] with the
+ * function being run.
  *
  * Returns: (nullable): the user data the function was registered with
  */
@@ -317,6 +337,10 @@ mitogen_register_function_full (const char     *name,
  * @return_type: (out) (optional) (transfer none): its return type
  * @description: (out) (optional) (transfer none): its description
  *
+ * Describes a registered function: its argument type, return type and
+ * description. Any thread; the strings belong to the registry and stay valid
+ * until @name is registered again.
+ *
  * Returns: %TRUE if @name is registered
  */
 gboolean
@@ -356,6 +380,9 @@ compare_names (gconstpointer a,
 
 /**
  * mitogen_list_functions:
+ *
+ * The names of every function registered in this process, built-ins
+ * included. Any thread.
  *
  * Returns: (transfer full): the registered function names, sorted
  */

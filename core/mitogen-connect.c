@@ -131,6 +131,7 @@ handshake_message (MitogenStream  *stream,
   g_autoptr(MitogenContext) context = NULL;
   GVariantBuilder builder;
   guint32 version, flags, parent = mitogen_router_get_context_id (op->router);
+  g_autoptr(GArray) parents = g_array_new (FALSE, FALSE, sizeof (guint32));
   const char *agent_version;
   gint64 pid;
 
@@ -166,8 +167,17 @@ handshake_message (MitogenStream  *stream,
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&builder, "{sv}", "context_id", g_variant_new_uint32 (op->context_id));
+  /* The new context's ancestry: us, then ours. */
+  g_array_append_val (parents, parent);
+  if (!mitogen_router_get_is_master (op->router))
+    {
+      gsize n = 0;
+      const guint32 *ours = mitogen_parent_ids (&n);
+      g_array_append_vals (parents, ours, (guint) n);
+    }
   g_variant_builder_add (&builder, "{sv}", "parent_ids",
-                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, &parent, 1, sizeof parent));
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, parents->data, parents->len,
+                                                    sizeof (guint32)));
   g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (op->name));
   g_variant_builder_add (&builder, "{sv}", "debug",
                          g_variant_new_boolean (mitogen_transport_get_debug (op->transport)));
@@ -200,6 +210,8 @@ handshake_message (MitogenStream  *stream,
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
   op->hooked = FALSE;
+  /* In a child: our parents learn where the new context is. */
+  mitogen_router_announce_route (op->router, op->context_id, op->name);
 
   g_debug ("connected %s (id %u, pid %d)", op->name, op->context_id, (int) op->pid);
   g_task_return_pointer (task, g_steal_pointer (&context), g_object_unref);
@@ -264,6 +276,28 @@ on_connect_cancelled (GCancellable *cancellable,
 
   mitogen_broker_defer (mitogen_router_get_broker (op->router), connect_cancelled_cb,
                         g_object_ref (task), g_object_unref);
+}
+
+/* A transport's start failure as a MITOGEN_ERROR naming the step: errors
+ * of other domains (spawning, sockets) become STREAM errors. Takes @error. */
+static GError *
+start_error (ConnectOp *op,
+             GError    *error)
+{
+  GError *result;
+
+  if (error->domain == MITOGEN_ERROR &&
+      (error->code == MITOGEN_ERROR_PASSWORD || error->code == MITOGEN_ERROR_TIMEOUT ||
+       error->code == MITOGEN_ERROR_STREAM))
+    {
+      if (error->code != MITOGEN_ERROR_PASSWORD)
+        g_prefix_error (&error, "%s: could not start: ", op->method);
+      return error;
+    }
+  result = g_error_new (MITOGEN_ERROR, error->domain == MITOGEN_ERROR ? error->code : MITOGEN_ERROR_STREAM,
+                        "%s: could not start: %s", op->method, error->message);
+  g_error_free (error);
+  return result;
 }
 
 /* Broker thread: the agent is (about to be) running; await its greeting. */
@@ -340,9 +374,7 @@ spawn_done_cb (GObject      *source,
 
   if (!klass->spawn_finish (op->transport, result, &read_fd, &write_fd, &stderr_fd, &op->pid, &error))
     {
-      if (!g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD))
-        g_prefix_error (&error, "%s: could not start: ", op->method);
-      connect_fail (task, error);
+      connect_fail (task, start_error (op, error));
       return;
     }
   spawned (task, read_fd, write_fd, stderr_fd);
@@ -371,6 +403,9 @@ connect_start_cb (gpointer data)
       g_auto(GStrv) argv = NULL;
       g_autofree char *argv0 = mitogen_transport_dup_argv0 (op->transport);
 
+      /* An agent whose file is gone ships its own image to its children. */
+      if (mitogen_agent_path () == NULL)
+        g_object_set (op->transport, "bootstrap", TRUE, NULL);
       if (mitogen_transport_get_bootstrap (op->transport))
         argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
                                        mitogen_transport_get_agent_cache (op->transport), &error);
@@ -400,8 +435,7 @@ connect_start_cb (gpointer data)
 
     if (!klass->start (op->transport, mitogen_agent_path (), &read_fd, &write_fd, &op->pid, &error))
       {
-        g_prefix_error (&error, "%s: could not start: ", op->method);
-        connect_fail (task, error);
+        connect_fail (task, start_error (op, error));
         return G_SOURCE_REMOVE;
       }
     spawned (task, read_fd, write_fd, -1);
@@ -413,6 +447,7 @@ static void connect_async_internal (MitogenRouter       *self,
                                     const char          *method,
                                     GVariant            *options,
                                     MitogenContext      *via,
+                                    guint32              fixed_id,
                                     GCancellable        *cancellable,
                                     GMainContext        *user_context,
                                     GAsyncReadyCallback  callback,
@@ -444,7 +479,70 @@ mitogen_router_connect_async (MitogenRouter       *self,
 {
   g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
 
-  connect_async_internal (self, method, options, via, cancellable, user_context, callback, user_data);
+  connect_async_internal (self, method, options, via, 0, cancellable, user_context, callback, user_data);
+}
+
+/* Caller's context: the intermediate has started the new context. */
+static void
+via_connect_done_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ConnectOp *op = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = mitogen_context_call_finish (MITOGEN_CONTEXT (source), result, &error);
+  g_autoptr(MitogenContext) context = NULL;
+  const char *name;
+  gint64 pid;
+
+  if (value == NULL)
+    {
+      /* Unwrap the intermediate's own connect error: it is ours. */
+      if (g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL) &&
+          g_strcmp0 (mitogen_error_get_remote_domain (error), "mitogen-error-quark") == 0)
+        g_task_return_new_error (task, MITOGEN_ERROR, mitogen_error_get_remote_code (error),
+                                 "via %s: %s", mitogen_context_get_name (op->via),
+                                 mitogen_error_get_remote_message (error));
+      else
+        g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(sx)")))
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                               "via %s: unexpected reply of type %s", mitogen_context_get_name (op->via),
+                               g_variant_get_type_string (value));
+      return;
+    }
+  g_variant_get (value, "(&sx)", &name, &pid);
+  context = mitogen_context_new (op->router, op->context_id, name, op->via, 0, op->user_context);
+  mitogen_router_register_context (op->router, context);
+  g_task_return_pointer (task, g_steal_pointer (&context), g_object_unref);
+}
+
+static void connect_sync_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* The agent's "mitogen.connect": starts a child with the id our parent
+ * chose, synchronously (main thread), and announces its route. */
+MitogenContext *
+mitogen_router_connect_with_id (MitogenRouter  *self,
+                                const char     *method,
+                                GVariant       *options,
+                                guint32         context_id,
+                                GError        **error)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_main_context_push_thread_default (context);
+  connect_async_internal (self, method, options, NULL, context_id, NULL, user_context, connect_sync_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+
+  return mitogen_router_connect_finish (self, result, error);
 }
 
 static void
@@ -452,6 +550,7 @@ connect_async_internal (MitogenRouter       *self,
                         const char          *method,
                         GVariant            *options,
                         MitogenContext      *via,
+                        guint32              fixed_id,
                         GCancellable        *cancellable,
                         GMainContext        *user_context,
                         GAsyncReadyCallback  callback,
@@ -475,17 +574,31 @@ connect_async_internal (MitogenRouter       *self,
   op->via = via != NULL ? g_object_ref (via) : NULL;
   g_task_set_task_data (task, op, connect_op_free);
 
+  if (via != NULL)
+    {
+      g_autoptr(GVariant) opts = options != NULL ? g_variant_ref_sink (options)
+                                                 : g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+
+      if (!g_variant_is_of_type (opts, G_VARIANT_TYPE_VARDICT))
+        {
+          g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                                   "Options for method '%s' must be of type a{sv}, not %s",
+                                   method, g_variant_get_type_string (opts));
+          return;
+        }
+      /* The intermediate runs the transport; we choose the id. */
+      op->context_id = mitogen_router_allocate_context_id (self);
+      op->user_context = g_main_context_ref (user_context);
+      mitogen_context_call_async (via, "mitogen.connect",
+                                  g_variant_new ("(s@a{sv}u)", method, opts, op->context_id),
+                                  cancellable, via_connect_done_cb, g_steal_pointer (&task));
+      return;
+    }
+
   op->transport = mitogen_transport_new_for_method (method, options, &error);
   if (op->transport == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  if (via != NULL)
-    {
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
-                               "%s: starting a context via another context is not supported yet",
-                               method);
       return;
     }
   if (!mitogen_broker_is_running (mitogen_router_get_broker (self)))
@@ -496,7 +609,13 @@ connect_async_internal (MitogenRouter       *self,
     }
 
   op->name = g_strdup (mitogen_transport_get_remote_name (op->transport));
-  op->context_id = mitogen_router_allocate_context_id (self);
+  if (fixed_id != 0)
+    op->context_id = fixed_id;
+  else if (!mitogen_router_allocate_context_id_full (self, &op->context_id, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
   if (cancellable != NULL)
     {
       op->cancellable = g_object_ref (cancellable);
@@ -512,6 +631,10 @@ connect_async_internal (MitogenRouter       *self,
  * @self: a router
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes [method@Mitogen.Router.connect_async]. Errors are those of
+ * [method@Mitogen.Router.connect]. Call it in the callback, in the thread
+ * that started the connection.
  *
  * Returns: (transfer full): the new context, or %NULL with @error set
  */
@@ -568,7 +691,7 @@ mitogen_router_connect (MitogenRouter   *self,
   g_return_val_if_fail (!mitogen_broker_is_broker_thread (mitogen_router_get_broker (self)), NULL);
 
   g_main_context_push_thread_default (context);
-  connect_async_internal (self, method, options, via, cancellable, user_context, connect_sync_cb, &result);
+  connect_async_internal (self, method, options, via, 0, cancellable, user_context, connect_sync_cb, &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);

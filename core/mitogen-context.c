@@ -37,6 +37,22 @@ enum
 
 static guint signals[N_SIGNALS];
 
+/**
+ * MitogenContext:
+ *
+ * A process in the tree: the seed's `Context`.
+ *
+ * Contexts come from [method@Mitogen.Router.connect] and its wrappers, or
+ * from [method@Mitogen.Router.context_by_id]. Calls run a function
+ * registered by name in the context: [method@Mitogen.Context.call] blocks,
+ * [method@Mitogen.Context.call_async] completes in the caller's main
+ * context, and [method@Mitogen.Context.begin_call] returns the
+ * [class@Mitogen.Receiver] the reply will arrive on.
+ *
+ * The router owns its contexts; a context holds only a weak reference back,
+ * so dropping the router ends everything even while contexts are still
+ * referenced.
+ */
 G_DEFINE_FINAL_TYPE (MitogenContext, mitogen_context, G_TYPE_OBJECT)
 
 static void
@@ -124,6 +140,9 @@ mitogen_context_mark_disconnected (MitogenContext *self)
  * mitogen_context_get_id:
  * @self: a context
  *
+ * The context's id, unique in the tree; it addresses messages to the
+ * context. Any thread.
+ *
  * Returns: the context's id (0 is the master)
  */
 guint32
@@ -137,6 +156,9 @@ mitogen_context_get_id (MitogenContext *self)
  * mitogen_context_get_name:
  * @self: a context
  *
+ * The context's name: the method and a distinguishing part (`local.1234`),
+ * or the `remote_name` option. Any thread.
+ *
  * Returns: the context's name, as used in logs and errors
  */
 const char *
@@ -149,6 +171,10 @@ mitogen_context_get_name (MitogenContext *self)
 /**
  * mitogen_context_get_router:
  * @self: a context
+ *
+ * The router that knows this context. A context holds only a weak reference
+ * to it: dropping the last router reference shuts everything down. Any
+ * thread.
  *
  * Returns: (transfer none) (nullable): the router, or %NULL once it is gone
  */
@@ -168,6 +194,9 @@ mitogen_context_get_router (MitogenContext *self)
  * mitogen_context_get_via:
  * @self: a context
  *
+ * The context this one was started through (the seed's `via=`), or %NULL for
+ * a child of this process. Any thread.
+ *
  * Returns: (transfer none) (nullable): the context this one was started through
  */
 MitogenContext *
@@ -180,6 +209,10 @@ mitogen_context_get_via (MitogenContext *self)
  * mitogen_context_get_pid:
  * @self: a context
  *
+ * The process id of the context, when it is a direct child of this process
+ * started locally; 0 for a context on another host or behind another
+ * context. Any thread.
+ *
  * Returns: the process id of a direct local child, or 0
  */
 GPid
@@ -191,6 +224,10 @@ mitogen_context_get_pid (MitogenContext *self)
 /**
  * mitogen_context_is_connected:
  * @self: a context
+ *
+ * Tells whether the context is still reachable; it becomes %FALSE, once and
+ * for all, when its stream closes or the router shuts down, and
+ * [signal@Mitogen.Context::disconnect] is emitted. Any thread.
  *
  * Returns: %FALSE once the context has gone away
  */
@@ -472,6 +509,10 @@ mitogen_context_call_async (MitogenContext      *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes [method@Mitogen.Context.call_async]. Errors are those of
+ * [method@Mitogen.Context.call]. Call it in the callback, in the thread that
+ * started the call.
+ *
  * Returns: (transfer full): the result, or %NULL with @error set
  */
 GVariant *
@@ -526,4 +567,110 @@ mitogen_context_shutdown (MitogenContext  *self,
       return FALSE;
     }
   return TRUE;
+}
+
+/* Any thread: routes a prebuilt @message to this context (its dst_id is
+ * set here). */
+gboolean
+mitogen_context_route_message (MitogenContext  *self,
+                               MitogenMessage  *message,
+                               GError         **error)
+{
+  g_autoptr(MitogenRouter) router = g_weak_ref_get (&self->router);
+
+  message->header.dst_id = self->id;
+  if (router == NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                   "Context '%s': its router is gone", self->name);
+      return FALSE;
+    }
+  return mitogen_router_route (router, message, error);
+}
+
+/**
+ * mitogen_context_send_async:
+ * @self: a context
+ * @handle: the destination handle in @self
+ * @value: (nullable): the value; a floating reference is sunk
+ * @persist: %FALSE to stop listening after the first reply
+ *
+ * The seed's `Context.send_async()`: sends @value to @handle with its
+ * `reply_to` set to a new receiver, whose respondent is @self, and
+ * returns that receiver. If @self is unreachable (or goes away) the
+ * receiver yields %MITOGEN_ERROR_CHANNEL. Any thread.
+ *
+ * Returns: (transfer full): the receiver of the replies
+ */
+MitogenReceiver *
+mitogen_context_send_async (MitogenContext *self,
+                            guint32         handle,
+                            GVariant       *value,
+                            gboolean        persist)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  MitogenReceiver *receiver;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+
+  message = mitogen_message_new (self->id, handle, value);
+  router = g_weak_ref_get (&self->router);
+  g_return_val_if_fail (router != NULL, NULL);
+
+  receiver = mitogen_receiver_new (router, 0, persist, self);
+  message->header.reply_to = mitogen_receiver_get_handle (receiver);
+
+  if (!mitogen_router_route (router, message, NULL))
+    {
+      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (mitogen_router_get_context_id (router),
+                                                                 message->header.reply_to);
+      dead->header.src_id = self->id;
+      mitogen_router_del_handler (router, message->header.reply_to);
+      mitogen_receiver_deliver (receiver, dead);
+    }
+  return receiver;
+}
+
+/**
+ * mitogen_context_send_await:
+ * @self: a context
+ * @handle: the destination handle in @self
+ * @value: (nullable): the value; a floating reference is sunk
+ * @timeout_seconds: how long to wait for the reply; < 0 waits forever
+ * @error: return location for a #GError
+ *
+ * The seed's `Context.send_await()`: [method@Mitogen.Context.send_async]
+ * expecting a single reply, and that reply's value. A reply arriving after
+ * the timeout is dropped. Any thread but the broker's.
+ *
+ * Returns: (transfer full): the reply's value; %NULL with
+ *   %MITOGEN_ERROR_TIMEOUT, %MITOGEN_ERROR_CHANNEL (no route, or @self
+ *   went away) or %MITOGEN_ERROR_CALL (the reply is a remote error)
+ */
+GVariant *
+mitogen_context_send_await (MitogenContext  *self,
+                            guint32          handle,
+                            GVariant        *value,
+                            double           timeout_seconds,
+                            GError         **error)
+{
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(MitogenRouter) router = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+
+  router = g_weak_ref_get (&self->router);
+  if (router == NULL)
+    {
+      if (value != NULL)
+        g_variant_unref (g_variant_ref_sink (value));
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                   "Context '%s': its router is gone", self->name);
+      return NULL;
+    }
+
+  receiver = mitogen_context_send_async (self, handle, value, FALSE);
+  /* Dropping the receiver unregisters its handle: a late reply is dropped. */
+  return mitogen_receiver_get_data (receiver, timeout_seconds, error);
 }

@@ -15,6 +15,7 @@ struct _MitogenMessage
   GVariant           *value;      /* (owned) (nullable): inner value; NULL when dead */
   MitogenRouter      *router;     /* (owned) (nullable) */
   MitogenReceiver    *receiver;   /* (owned) (nullable): set by Select.get */
+  MitogenStream      *in_stream;  /* (unowned) (nullable): the stream it arrived on, during dispatch only */
 };
 
 MITOGEN_INTERNAL

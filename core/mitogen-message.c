@@ -16,6 +16,16 @@
 #include "mitogen-router-private.h"
 #include "mitogen-receiver-private.h"
 
+/**
+ * MitogenMessage:
+ *
+ * One frame: a header (destination and source context ids, authority,
+ * handle, reply handle) and a [struct@GLib.Variant] payload. The seed's
+ * `Message`.
+ *
+ * A refcounted boxed type. A message does not change once routed, so it may
+ * be shared between threads freely.
+ */
 G_DEFINE_BOXED_TYPE (MitogenMessage, mitogen_message, mitogen_message_ref, mitogen_message_unref)
 
 G_DEFINE_ENUM_TYPE (MitogenHandle, mitogen_handle,
@@ -144,6 +154,8 @@ mitogen_message_decode (MitogenMessage  *self,
  * mitogen_message_ref:
  * @self: a message
  *
+ * Takes a reference. Any thread.
+ *
  * Returns: (transfer full): @self
  */
 MitogenMessage *
@@ -157,6 +169,8 @@ mitogen_message_ref (MitogenMessage *self)
 /**
  * mitogen_message_unref:
  * @self: (transfer full): a message
+ *
+ * Drops a reference; the last one frees the message. Any thread.
  */
 void
 mitogen_message_unref (MitogenMessage *self)
@@ -178,6 +192,9 @@ mitogen_message_unref (MitogenMessage *self)
  * mitogen_message_get_dst_id:
  * @self: a message
  *
+ * The header's `dst_id`: the context the message is addressed to. Any
+ * thread.
+ *
  * Returns: the destination context id
  */
 guint32
@@ -189,6 +206,9 @@ mitogen_message_get_dst_id (MitogenMessage *self)
 /**
  * mitogen_message_get_src_id:
  * @self: a message
+ *
+ * The header's `src_id`, set by the router that first routed the message and
+ * checked by every router on the way. Any thread.
  *
  * Returns: the id of the context that sent it
  */
@@ -202,6 +222,9 @@ mitogen_message_get_src_id (MitogenMessage *self)
  * mitogen_message_get_auth_id:
  * @self: a message
  *
+ * The header's `auth_id`: the context whose authority the message carries.
+ * Only a parent's authority makes a context run a function. Any thread.
+ *
  * Returns: the id of the context whose authority the message carries
  */
 guint32
@@ -214,6 +237,9 @@ mitogen_message_get_auth_id (MitogenMessage *self)
  * mitogen_message_get_handle:
  * @self: a message
  *
+ * The header's `handle`: the receiver the message is for, in the destination
+ * context. Any thread.
+ *
  * Returns: the destination handle
  */
 guint32
@@ -225,6 +251,9 @@ mitogen_message_get_handle (MitogenMessage *self)
 /**
  * mitogen_message_get_reply_to:
  * @self: a message
+ *
+ * The header's `reply_to`: the handle, in the sending context, that replies
+ * go to. Any thread.
  *
  * Returns: the handle replies go to, or 0
  */
@@ -253,6 +282,9 @@ mitogen_message_set_reply_to (MitogenMessage *self,
  * mitogen_message_is_dead:
  * @self: a message
  *
+ * Tells whether the message is the dead marker, a message without a payload:
+ * the channel closed or the context went away. Any thread.
+ *
  * Returns: whether this is the dead marker (channel closed, context gone)
  */
 gboolean
@@ -265,6 +297,10 @@ mitogen_message_is_dead (MitogenMessage *self)
  * mitogen_message_is_error:
  * @self: a message
  *
+ * Tells whether the message carries a remote error rather than a value;
+ * [method@Mitogen.Message.get_value] then fails with %MITOGEN_ERROR_CALL.
+ * Any thread.
+ *
  * Returns: whether the message carries a remote error
  */
 gboolean
@@ -276,6 +312,8 @@ mitogen_message_is_error (MitogenMessage *self)
 /**
  * mitogen_message_get_size:
  * @self: a message
+ *
+ * The size of the payload in bytes, as it travels on the wire. Any thread.
  *
  * Returns: the payload size in bytes, as on the wire
  */
@@ -352,6 +390,9 @@ mitogen_message_peek_value (MitogenMessage *self)
  * mitogen_message_get_router:
  * @self: a message
  *
+ * The seed's `Message.router`: the router the message arrived through. Any
+ * thread.
+ *
  * Returns: (transfer none) (nullable): the router that received it
  */
 MitogenRouter *
@@ -363,6 +404,10 @@ mitogen_message_get_router (MitogenMessage *self)
 /**
  * mitogen_message_get_receiver:
  * @self: a message
+ *
+ * The seed's `Message.receiver`: the receiver that delivered the message,
+ * which tells a caller gathering replies from many receivers which call a
+ * reply answers. Any thread.
  *
  * Returns: (transfer none) (nullable): the receiver that delivered it
  */

@@ -50,6 +50,66 @@ load_dir (const char      *dir,
   g_list_free (modules);
 }
 
+/* A GTypeModule for transports compiled into the program (the static
+ * agent cannot load modules): registration works as for a plugin, and the
+ * module is never unloaded. */
+#define MITOGEN_TYPE_BUILTIN_MODULE (mitogen_builtin_module_get_type ())
+G_DECLARE_FINAL_TYPE (MitogenBuiltinModule, mitogen_builtin_module, MITOGEN, BUILTIN_MODULE, GTypeModule)
+
+struct _MitogenBuiltinModule
+{
+  GTypeModule parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (MitogenBuiltinModule, mitogen_builtin_module, G_TYPE_TYPE_MODULE)
+
+static gboolean
+builtin_module_load (GTypeModule *module)
+{
+  return TRUE;
+}
+
+static void
+builtin_module_unload (GTypeModule *module)
+{
+}
+
+static void
+mitogen_builtin_module_class_init (MitogenBuiltinModuleClass *klass)
+{
+  GTypeModuleClass *module_class = G_TYPE_MODULE_CLASS (klass);
+
+  module_class->load = builtin_module_load;
+  module_class->unload = builtin_module_unload;
+}
+
+static void
+mitogen_builtin_module_init (MitogenBuiltinModule *self)
+{
+}
+
+static const MitogenBuiltinTransport *builtins;  /* (unowned) NULL-terminated, set before use */
+
+void
+mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list)
+{
+  builtins = list;
+}
+
+static void
+register_builtins (void)
+{
+  GTypeModule *module = g_object_new (MITOGEN_TYPE_BUILTIN_MODULE, NULL);
+
+  g_type_module_set_name (module, "mitogen-builtin-transports");
+  g_type_module_use (module);  /* held for the life of the process */
+  for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
+    {
+      b->register_types (module);
+      g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, b->get_type (), b->method, 0);
+    }
+}
+
 void
 mitogen_plugins_ensure (void)
 {
@@ -58,6 +118,14 @@ mitogen_plugins_ensure (void)
   if (!g_once_init_enter (&once))
     return;
 
+  if (builtins != NULL)
+    {
+      GIOExtensionPoint *point = g_io_extension_point_register (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
+
+      g_io_extension_point_set_required_type (point, MITOGEN_TYPE_TRANSPORT);
+      register_builtins ();
+    }
+  else
   {
     GIOExtensionPoint *point = g_io_extension_point_register (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
     GIOModuleScope *scope = g_io_module_scope_new (G_IO_MODULE_SCOPE_BLOCK_DUPLICATES);
@@ -115,6 +183,9 @@ compare_names (gconstpointer a,
 /**
  * mitogen_transport_list_methods:
  *
+ * The connection methods that plugins (and the built-in transports) provide,
+ * loading the plugins on first use. Any thread.
+ *
  * Returns: (transfer full): the names of the installed connection methods,
  *   sorted
  */
@@ -133,23 +204,38 @@ mitogen_transport_list_methods (void)
   return (char **) g_ptr_array_free (names, FALSE);
 }
 
+static char *self_agent_path;      /* set by the agent: its own program */
+static gboolean self_agent_path_set;
+
+void
+mitogen_plugins_set_agent_path (const char *path)
+{
+  self_agent_path = g_strdup (path);
+  self_agent_path_set = TRUE;
+}
+
 const char *
 mitogen_agent_path (void)
 {
   static char *path;
 
-  if (g_once_init_enter (&path))
+  static gsize once;
+
+  if (g_once_init_enter (&once))
     {
       const char *env = g_getenv ("MITOGEN_AGENT_PATH");
       char *found;
 
-      if (env != NULL && env[0] != '\0')
+      if (self_agent_path_set)
+        found = g_strdup (self_agent_path);  /* NULL: bootstrap children from our image */
+      else if (env != NULL && env[0] != '\0')
         found = g_strdup (env);
       else if (mitogen_running_uninstalled ())
         found = g_build_filename (MITOGEN_BUILD_ROOT, "core", "agent", "mitogen-agent", NULL);
       else
         found = g_build_filename (MITOGEN_LIBEXECDIR, "mitogen-agent", NULL);
-      g_once_init_leave (&path, found);
+      path = found;
+      g_once_init_leave (&once, 1);
     }
   return path;
 }

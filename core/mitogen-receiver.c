@@ -47,6 +47,14 @@ struct _MitogenReceiver
   gboolean               closed;      /* closed locally, or a dead message arrived */
   MitogenReceiverNotify  notify;
   gpointer               notify_data;
+
+  /* The select this receiver belongs to (mitogen-select.c). owner_raw is
+   * only compared, never dereferenced; the notify goes through the weak
+   * reference. Guarded by lock; `owned` mirrors owner_notify != NULL. */
+  gpointer               owner_raw;    /* (unowned) (nullable) */
+  GWeakRef               owner;
+  MitogenReceiverOwnerNotify owner_notify;
+  gint                   owned;        /* (atomic) */
 };
 
 enum
@@ -57,6 +65,21 @@ enum
 
 static guint signals[N_SIGNALS];
 
+/**
+ * MitogenReceiver:
+ *
+ * A queue of the messages that arrive for one handle: the seed's `Receiver`.
+ *
+ * Take messages with [method@Mitogen.Receiver.get] (blocking, with a
+ * timeout) or [method@Mitogen.Receiver.get_async]; or connect to
+ * [signal@Mitogen.Receiver::received], which puts the receiver in push mode:
+ * each message is emitted in the main context that was thread-default when
+ * the receiver was made, and not queued.
+ *
+ * [method@Mitogen.Context.begin_call] returns one for the reply of a call.
+ * The router holds only a weak reference: dropping the last reference
+ * unregisters the handle.
+ */
 G_DEFINE_FINAL_TYPE (MitogenReceiver, mitogen_receiver, G_TYPE_OBJECT)
 
 static void
@@ -92,6 +115,7 @@ mitogen_receiver_finalize (GObject *object)
   g_clear_object (&self->router);
   g_clear_object (&self->respondent);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_weak_ref_clear (&self->owner);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
 
@@ -130,6 +154,7 @@ mitogen_receiver_init (MitogenReceiver *self)
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
   g_queue_init (&self->pending);
+  g_weak_ref_init (&self->owner, NULL);
   self->context = g_main_context_ref_thread_default ();
 }
 
@@ -161,6 +186,18 @@ emit_received_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Any thread, no lock held: tells the owning select a message (or the
+ * end) is waiting. The owner may have let go meanwhile; then nothing. */
+static void
+notify_owner (MitogenReceiver            *self,
+              MitogenReceiverOwnerNotify  owner_notify)
+{
+  g_autoptr(GObject) owner = g_weak_ref_get (&self->owner);
+
+  if (owner != NULL)
+    owner_notify (self, owner);
+}
+
 /* Broker thread (or any thread for local dead deliveries); must not block. */
 void
 mitogen_receiver_deliver (MitogenReceiver *self,
@@ -169,8 +206,11 @@ mitogen_receiver_deliver (MitogenReceiver *self,
   PendingGet *pending = NULL;
   MitogenReceiverNotify notify;
   gpointer notify_data;
+  MitogenReceiverOwnerNotify owner_notify;
 
-  if (g_signal_has_handler_pending (self, signals[SIGNAL_RECEIVED], 0, TRUE))
+  /* A receiver that belongs to a select is in pull mode. */
+  if (!g_atomic_int_get (&self->owned) &&
+      g_signal_has_handler_pending (self, signals[SIGNAL_RECEIVED], 0, TRUE))
     {
       g_autoptr(GSource) source = g_idle_source_new ();
       Emission *emission = g_new0 (Emission, 1);
@@ -212,6 +252,7 @@ mitogen_receiver_deliver (MitogenReceiver *self,
     }
   notify = self->notify;
   notify_data = self->notify_data;
+  owner_notify = self->owner_notify;
   g_mutex_unlock (&self->lock);
 
   if (pending != NULL)
@@ -232,6 +273,8 @@ mitogen_receiver_deliver (MitogenReceiver *self,
 
   if (notify != NULL)
     notify (self, notify_data);
+  if (owner_notify != NULL)
+    notify_owner (self, owner_notify);
 }
 
 void
@@ -318,6 +361,9 @@ mitogen_receiver_new (MitogenRouter  *router,
  * mitogen_receiver_get_handle:
  * @self: a receiver
  *
+ * The handle the receiver listens on: give it as `reply_to`, or to a sender
+ * in another context, so that messages reach this receiver. Any thread.
+ *
  * Returns: the handle messages for this receiver are addressed to
  */
 guint32
@@ -330,6 +376,8 @@ mitogen_receiver_get_handle (MitogenReceiver *self)
  * mitogen_receiver_get_router:
  * @self: a receiver
  *
+ * The router the receiver is registered with. Any thread.
+ *
  * Returns: (transfer none): the receiver's router
  */
 MitogenRouter *
@@ -341,6 +389,10 @@ mitogen_receiver_get_router (MitogenReceiver *self)
 /**
  * mitogen_receiver_get_respondent:
  * @self: a receiver
+ *
+ * The context expected to reply (the seed's `respondent`): when it
+ * disconnects the receiver gets a dead message, so a waiting caller wakes
+ * with %MITOGEN_ERROR_CHANNEL. Any thread.
  *
  * Returns: (transfer none) (nullable): the context expected to reply
  */
@@ -607,6 +659,10 @@ mitogen_receiver_get_async (MitogenReceiver     *self,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes [method@Mitogen.Receiver.get_async]: the message, which may be
+ * the dead marker ([method@Mitogen.Message.is_dead]). Call it in the
+ * callback, in the thread that started the get.
+ *
  * Returns: (transfer full): the message, or %NULL with @error set
  */
 MitogenMessage *
@@ -623,6 +679,10 @@ mitogen_receiver_get_finish (MitogenReceiver  *self,
 /**
  * mitogen_receiver_empty:
  * @self: a receiver
+ *
+ * The seed's `Receiver.empty()`: tells whether no message is queued. In push
+ * mode (::received has handlers) messages go to the signal and the queue
+ * stays empty. Any thread.
  *
  * Returns: %TRUE if [method@Mitogen.Receiver.get] would block now
  */
@@ -648,6 +708,7 @@ void
 mitogen_receiver_close (MitogenReceiver *self)
 {
   GList *pending;
+  MitogenReceiverOwnerNotify owner_notify;
 
   g_return_if_fail (MITOGEN_IS_RECEIVER (self));
 
@@ -658,7 +719,12 @@ mitogen_receiver_close (MitogenReceiver *self)
   pending = self->pending.head;
   g_queue_init (&self->pending);
   g_cond_broadcast (&self->cond);
+  owner_notify = self->owner_notify;
   g_mutex_unlock (&self->lock);
+
+  /* A select waiting on us must learn that nothing more will come. */
+  if (owner_notify != NULL)
+    notify_owner (self, owner_notify);
 
   for (GList *l = pending; l != NULL; l = l->next)
     {
@@ -667,4 +733,128 @@ mitogen_receiver_close (MitogenReceiver *self)
       pending_get_free (get);
     }
   g_list_free (pending);
+}
+
+/**
+ * mitogen_receiver_get_data:
+ * @self: a receiver
+ * @timeout_seconds: how long to wait; < 0 waits forever, 0 does not wait
+ * @error: return location for a #GError
+ *
+ * The seed's `Receiver.get_data()`: [method@Mitogen.Receiver.get]
+ * followed by [method@Mitogen.Message.get_value]. Any thread but the
+ * broker's.
+ *
+ * The seed's `for msg in receiver` iterates until the channel closes; in C
+ * loop until the error is %MITOGEN_ERROR_CHANNEL:
+ *
+ * ```c
+ * for (;;)
+ *   {
+ *     g_autoptr(GError) error = NULL;
+ *     g_autoptr(GVariant) value = mitogen_receiver_get_data (receiver, -1, &error);
+ *
+ *     if (value == NULL)
+ *       {
+ *         if (!g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL))
+ *           g_printerr ("%s\n", error->message);  // a remote error, a timeout
+ *         break;                                   // CHANNEL: the sender closed
+ *       }
+ *     use (value);
+ *   }
+ * ```
+ *
+ * Returns: (transfer full): the value; %NULL with %MITOGEN_ERROR_TIMEOUT,
+ *   %MITOGEN_ERROR_CHANNEL (dead message, or the receiver is closed) or
+ *   %MITOGEN_ERROR_CALL (the message carries a remote error)
+ */
+GVariant *
+mitogen_receiver_get_data (MitogenReceiver  *self,
+                           double            timeout_seconds,
+                           GError          **error)
+{
+  g_autoptr(MitogenMessage) message = NULL;
+
+  g_return_val_if_fail (MITOGEN_IS_RECEIVER (self), NULL);
+
+  message = mitogen_receiver_get_full (self, timeout_seconds, NULL, error);
+  if (message == NULL)
+    return NULL;
+  return mitogen_message_get_value (message, error);
+}
+
+/* --- ownership by a select (mitogen-select.c) ------------------------------ */
+
+/* Any thread. Makes @owner the receiver's select: @notify runs (any thread,
+ * no lock held, must not block) after each message is queued and when the
+ * receiver closes. Returns FALSE if another owner (or @owner) holds it. */
+gboolean
+mitogen_receiver_claim (MitogenReceiver            *self,
+                        GObject                    *owner,
+                        MitogenReceiverOwnerNotify  notify)
+{
+  gboolean claimed = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->owner_raw == NULL)
+    {
+      self->owner_raw = owner;
+      g_weak_ref_set (&self->owner, owner);
+      self->owner_notify = notify;
+      g_atomic_int_set (&self->owned, TRUE);
+      claimed = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+  return claimed;
+}
+
+/* Any thread. Lets go of @owner if it owns the receiver. */
+void
+mitogen_receiver_release (MitogenReceiver *self,
+                          GObject         *owner)
+{
+  g_mutex_lock (&self->lock);
+  if (self->owner_raw == owner)
+    {
+      self->owner_raw = NULL;
+      g_weak_ref_set (&self->owner, NULL);
+      self->owner_notify = NULL;
+      g_atomic_int_set (&self->owned, FALSE);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* Any thread. Takes the next message (dead markers included) without
+ * waiting; NULL if none, with *closed set when none will ever come. */
+MitogenMessage *
+mitogen_receiver_poll (MitogenReceiver *self,
+                       gboolean        *closed)
+{
+  MitogenMessage *message;
+
+  g_mutex_lock (&self->lock);
+  message = g_queue_pop_head (&self->queue);
+  g_atomic_int_set (&self->queued, (gint) self->queue.length);
+  *closed = message == NULL && self->closed;
+  g_mutex_unlock (&self->lock);
+  return message;
+}
+
+/* Any thread: a poll would return a message, or report the end. */
+gboolean
+mitogen_receiver_is_ready (MitogenReceiver *self)
+{
+  gboolean ready;
+
+  g_mutex_lock (&self->lock);
+  ready = self->queue.length > 0 || self->closed;
+  g_mutex_unlock (&self->lock);
+  return ready;
+}
+
+/* Any thread: whether ::received has handlers (push mode). */
+gboolean
+mitogen_receiver_has_received_handlers (MitogenReceiver *self)
+{
+  return g_signal_has_handler_pending (self, signals[SIGNAL_RECEIVED], 0, TRUE);
 }

@@ -12,6 +12,7 @@ typedef void (*MitogenHandlerFunc) (MitogenRouter  *router,
                                     gpointer        user_data);
 
 #define MITOGEN_NO_RESPONDENT G_MAXUINT32
+#define MITOGEN_ID_BLOCK      1000u
 
 MitogenRouter *mitogen_router_new_agent          (MitogenBroker      *broker);
 guint32        mitogen_router_add_handler_full   (MitogenRouter      *self,
@@ -34,6 +35,19 @@ void           mitogen_router_attach_stream      (MitogenRouter      *self,
 void           mitogen_router_register_context   (MitogenRouter      *self,
                                                   MitogenContext     *context);
 guint32        mitogen_router_allocate_context_id (MitogenRouter     *self);
+gboolean       mitogen_router_allocate_context_id_full (MitogenRouter *self,
+                                                  guint32            *id,
+                                                  GError            **error);
+void           mitogen_router_announce_route     (MitogenRouter      *self,
+                                                  guint32             id,
+                                                  const char         *name);
+gboolean       mitogen_router_get_is_master      (MitogenRouter      *self);
+/* mitogen-connect.c: the agent side of `via`. Not on the broker thread. */
+MitogenContext *mitogen_router_connect_with_id   (MitogenRouter      *self,
+                                                  const char         *method,
+                                                  GVariant           *options,
+                                                  guint32             context_id,
+                                                  GError            **error);
 
 /* Agent side. Broker thread. */
 void           mitogen_router_configure          (MitogenRouter      *self,
@@ -54,5 +68,10 @@ gboolean       mitogen_router_wait_disconnect    (MitogenRouter      *self,
                                                   gint64              deadline);
 
 MITOGEN_INTERNAL extern const MitogenStreamHooks mitogen_router_stream_hooks;
+
+/* Issue 5 additions (the end of mitogen-router.c). Any thread. */
+gboolean       mitogen_router_get_debug_default  (MitogenRouter      *self);
+void           mitogen_router_route_dead_locally (MitogenRouter      *self,
+                                                  MitogenMessage     *dead);
 
 G_END_DECLS

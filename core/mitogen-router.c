@@ -22,6 +22,7 @@
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-receiver-private.h"
 #include "mitogen-router-private.h"
 #include "mitogen-stream-private.h"
 
@@ -56,11 +57,33 @@ struct _MitogenRouter
   GHashTable     *contexts;        /* (owned) id -> MitogenContext (owned) */
   MitogenStream  *parent_stream;   /* (owned) (nullable) agent: the default route */
   guint32         next_handle;
-  guint32         next_context_id;
+  guint32         next_context_id;  /* master */
+  guint32         id_block_next;    /* child: ids from the master's ALLOCATE_ID */
+  guint32         id_block_end;
   gboolean        disposed;
 };
 
+/**
+ * MitogenRouter:
+ *
+ * The seed's `Router`: the route table, the handles of this process's
+ * receivers, and the contexts it knows.
+ *
+ * A router starts contexts ([method@Mitogen.Router.connect],
+ * [method@Mitogen.Router.local]) and routes every message: those its streams
+ * read are checked (their source and authority must be reachable through the
+ * stream they came in on) and delivered to a local receiver or forwarded.
+ * Any thread may send with [method@Mitogen.Router.route].
+ *
+ * The router owns its broker (when made by [ctor@Mitogen.Router.new]) and
+ * its contexts: dropping the last reference shuts the tree down.
+ */
 G_DEFINE_FINAL_TYPE (MitogenRouter, mitogen_router, G_TYPE_OBJECT)
+
+static void add_route_handlers (MitogenRouter *self);
+static void on_allocate_id     (MitogenRouter  *self,
+                                MitogenMessage *message,
+                                gpointer        user_data);
 
 static Handler *
 handler_ref (Handler *handler)
@@ -246,6 +269,9 @@ mitogen_router_new_with_broker (MitogenBroker *broker)
   self->is_master = TRUE;
   mitogen_router_add_handler_full (self, MITOGEN_HANDLE_FORWARD_LOG, TRUE, MITOGEN_NO_RESPONDENT,
                                    on_forward_log, NULL, NULL);
+  mitogen_router_add_handler_full (self, MITOGEN_HANDLE_ALLOCATE_ID, TRUE, MITOGEN_NO_RESPONDENT,
+                                   on_allocate_id, NULL, NULL);
+  add_route_handlers (self);
   return self;
 }
 
@@ -277,12 +303,17 @@ mitogen_router_new_agent (MitogenBroker *broker)
   self->broker = g_object_ref (broker);
   self->owns_broker = TRUE;
   self->is_master = FALSE;
+  add_route_handlers (self);
   return self;
 }
 
 /**
  * mitogen_router_get_broker:
  * @self: a router
+ *
+ * The broker whose thread does this router's I/O: a private one made by
+ * [ctor@Mitogen.Router.new], or the one given to
+ * [ctor@Mitogen.Router.new_with_broker]. Any thread.
  *
  * Returns: (transfer none): the router's broker
  */
@@ -295,6 +326,9 @@ mitogen_router_get_broker (MitogenRouter *self)
 /**
  * mitogen_router_get_context_id:
  * @self: a router
+ *
+ * The id of the context this router serves: 0 in the master, the context's
+ * own id in an agent. Any thread.
  *
  * Returns: the id of the context this router runs in (0 in the master)
  */
@@ -335,6 +369,9 @@ mitogen_router_shutdown (MitogenRouter *self)
  * mitogen_router_allocate_handle:
  * @self: a router
  *
+ * Reserves a fresh handle, from %MITOGEN_HANDLE_FIRST_USER up, for a
+ * receiver or a handler. Any thread.
+ *
  * Returns: a handle no other receiver of this router uses
  */
 guint32
@@ -357,12 +394,70 @@ mitogen_router_allocate_handle (MitogenRouter *self)
 guint32
 mitogen_router_allocate_context_id (MitogenRouter *self)
 {
-  guint32 id;
+  guint32 id = 0;
+
+  mitogen_router_allocate_context_id_full (self, &id, NULL);
+  return id;
+}
+
+gboolean
+mitogen_router_get_is_master (MitogenRouter *self)
+{
+  return self->is_master;
+}
+
+/* Any thread but the broker's in a child: the master hands out ids; a
+ * child asks it for a block (ALLOCATE_ID) when it starts children itself. */
+gboolean
+mitogen_router_allocate_context_id_full (MitogenRouter  *self,
+                                         guint32        *id,
+                                         GError        **error)
+{
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(MitogenMessage) request = NULL;
+  g_autoptr(MitogenMessage) reply = NULL;
+  g_autoptr(GVariant) value = NULL;
+  guint32 first, count;
 
   g_mutex_lock (&self->lock);
-  id = self->next_context_id++;
+  if (self->is_master || self->id_block_next < self->id_block_end)
+    {
+      *id = self->is_master ? self->next_context_id++ : self->id_block_next++;
+      g_mutex_unlock (&self->lock);
+      return TRUE;
+    }
   g_mutex_unlock (&self->lock);
-  return id;
+
+  receiver = mitogen_receiver_new (self, 0, FALSE, NULL);
+  request = mitogen_message_new (0, MITOGEN_HANDLE_ALLOCATE_ID, NULL);
+  mitogen_message_set_reply_to (request, mitogen_receiver_get_handle (receiver));
+  if (!mitogen_router_route (self, request, error))
+    return FALSE;
+  reply = mitogen_receiver_get (receiver, 30, error);
+  if (reply == NULL)
+    return FALSE;
+  value = mitogen_message_get_value (reply, error);
+  if (value == NULL)
+    return FALSE;
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(uu)")))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ALLOCATE_ID reply of type %s",
+                   g_variant_get_type_string (value));
+      return FALSE;
+    }
+  g_variant_get (value, "(uu)", &first, &count);
+  if (count == 0)
+    {
+      g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ALLOCATE_ID gave no ids");
+      return FALSE;
+    }
+
+  g_mutex_lock (&self->lock);
+  self->id_block_next = first + 1;
+  self->id_block_end = first + count;
+  g_mutex_unlock (&self->lock);
+  *id = first;
+  return TRUE;
 }
 
 /* Any thread. @handle 0 allocates one. Returns the handle. */
@@ -414,6 +509,10 @@ mitogen_router_del_handler (MitogenRouter *self,
  * mitogen_router_context_by_id:
  * @self: a router
  * @context_id: a context id
+ *
+ * The seed's `Router.context_by_id()`: the context with that id, if the
+ * router knows it (it started it, or learned of it through a route). Any
+ * thread.
  *
  * Returns: (transfer full) (nullable): the context with that id, if known
  */
@@ -572,7 +671,9 @@ on_stream_message (MitogenStream  *stream,
           mitogen_stream_close (stream, error);
           return;
         }
+      message->in_stream = stream;
       dispatch_local (self, message);
+      message->in_stream = NULL;
       return;
     }
 
@@ -669,36 +770,47 @@ mitogen_router_route (MitogenRouter   *self,
   return TRUE;
 }
 
-/* Broker thread: @stream closed; everything reached through it is gone. */
+/* Broker thread, no lock held: tells our parent that @id is gone. */
 static void
-on_stream_closed (MitogenStream *stream,
-                  const GError  *error,
-                  gpointer       user_data)
+announce_del_route (MitogenRouter *self,
+                    guint32        id)
 {
-  MitogenRouter *self = user_data;
-  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  g_autoptr(MitogenMessage) message = NULL;
+
+  if (self->is_master || self->parent_ids->len == 0)
+    return;
+  message = mitogen_message_new (g_array_index (self->parent_ids, guint32, 0), MITOGEN_HANDLE_DEL_ROUTE,
+                                 g_variant_new ("(u)", id));
+  mitogen_router_route (self, message, NULL);
+}
+
+/* Broker thread: the contexts @gone (ids) are unreachable now: they are
+ * marked disconnected, every receiver waiting on one of them gets a dead
+ * message, and our parent hears of it. Routes must already be removed. */
+static void
+routes_gone (MitogenRouter *self,
+             GArray        *gone)
+{
   g_autoptr(GPtrArray) contexts = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) failed = g_ptr_array_new ();
-  gboolean lost_parent = FALSE;
   GHashTableIter iter;
   gpointer key, value;
 
-  g_mutex_lock (&self->lock);
-  g_hash_table_iter_init (&iter, self->routes);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    if (value == stream)
-      {
-        guint32 id = GPOINTER_TO_UINT (key);
-        MitogenContext *context = g_hash_table_lookup (self->contexts, key);
+  if (gone->len == 0)
+    return;
 
-        g_array_append_val (gone, id);
-        if (context != NULL)
-          {
-            g_ptr_array_add (contexts, g_object_ref (context));
-            g_hash_table_remove (self->contexts, key);
-          }
-        g_hash_table_iter_remove (&iter);
-      }
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < gone->len; i++)
+    {
+      gpointer id = GUINT_TO_POINTER (g_array_index (gone, guint32, i));
+      MitogenContext *context = g_hash_table_lookup (self->contexts, id);
+
+      if (context != NULL)
+        {
+          g_ptr_array_add (contexts, g_object_ref (context));
+          g_hash_table_remove (self->contexts, id);
+        }
+    }
 
   g_hash_table_iter_init (&iter, self->handlers);
   while (g_hash_table_iter_next (&iter, &key, &value))
@@ -713,13 +825,7 @@ on_stream_closed (MitogenStream *stream,
             break;
           }
     }
-
-  if (stream == self->parent_stream)
-    lost_parent = TRUE;
   g_mutex_unlock (&self->lock);
-
-  g_debug ("%s closed: %u route(s) gone%s%s", mitogen_stream_get_name (stream), gone->len,
-           error != NULL ? ": " : "", error != NULL ? error->message : "");
 
   for (guint i = 0; i < contexts->len; i++)
     mitogen_context_mark_disconnected (g_ptr_array_index (contexts, i));
@@ -740,8 +846,160 @@ on_stream_closed (MitogenStream *stream,
       handler_unref (handler);
     }
 
+  for (guint i = 0; i < gone->len; i++)
+    announce_del_route (self, g_array_index (gone, guint32, i));
+}
+
+/* Broker thread: @stream closed; everything reached through it is gone. */
+static void
+on_stream_closed (MitogenStream *stream,
+                  const GError  *error,
+                  gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  gboolean lost_parent = FALSE;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->routes);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (value == stream)
+      {
+        guint32 id = GPOINTER_TO_UINT (key);
+
+        g_array_append_val (gone, id);
+        g_hash_table_iter_remove (&iter);
+      }
+  if (stream == self->parent_stream)
+    lost_parent = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  g_debug ("%s closed: %u route(s) gone%s%s", mitogen_stream_get_name (stream), gone->len,
+           error != NULL ? ": " : "", error != NULL ? error->message : "");
+
+  routes_gone (self, gone);
+
   if (lost_parent && self->parent_lost != NULL)
     ((void (*) (gpointer)) self->parent_lost) (self->parent_lost_data);
+}
+
+/* Broker thread: a child announces a context reachable through it. Only
+ * a child stream may announce, and never an id we already route
+ * elsewhere, our own, or one of our parents'. */
+static void
+on_add_route (MitogenRouter  *self,
+              MitogenMessage *message,
+              gpointer        user_data)
+{
+  MitogenStream *stream = message->in_stream;
+  GVariant *value = mitogen_message_peek_value (message);
+  MitogenStream *existing;
+  const char *name;
+  guint32 id;
+  gboolean refused = FALSE;
+
+  if (stream == NULL || value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(us)")))
+    return;
+  g_variant_get (value, "(u&s)", &id, &name);
+
+  g_mutex_lock (&self->lock);
+  existing = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id));
+  if (stream == self->parent_stream || id == self->context_id || (existing != NULL && existing != stream))
+    refused = TRUE;
+  for (guint i = 0; i < self->parent_ids->len && !refused; i++)
+    refused = g_array_index (self->parent_ids, guint32, i) == id;
+  if (!refused)
+    g_hash_table_replace (self->routes, GUINT_TO_POINTER (id), g_object_ref (stream));
+  g_mutex_unlock (&self->lock);
+
+  if (refused)
+    {
+      g_info ("%s: refused ADD_ROUTE for context %u from context %u",
+              mitogen_stream_get_name (stream), id, message->header.src_id);
+      return;
+    }
+
+  g_debug ("route to %u (%s) via %s", id, name, mitogen_stream_get_name (stream));
+  if (!self->is_master && self->parent_ids->len > 0)
+    {
+      g_autoptr(MitogenMessage) up = mitogen_message_new (g_array_index (self->parent_ids, guint32, 0),
+                                                          MITOGEN_HANDLE_ADD_ROUTE,
+                                                          g_variant_new ("(us)", id, name));
+      mitogen_router_route (self, up, NULL);
+    }
+}
+
+/* Broker thread: a child says a context behind it went away. */
+static void
+on_del_route (MitogenRouter  *self,
+              MitogenMessage *message,
+              gpointer        user_data)
+{
+  MitogenStream *stream = message->in_stream;
+  GVariant *value = mitogen_message_peek_value (message);
+  g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  guint32 id;
+
+  if (stream == NULL || value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(u)")))
+    return;
+  g_variant_get (value, "(u)", &id);
+
+  g_mutex_lock (&self->lock);
+  if (g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id)) == stream &&
+      mitogen_stream_get_remote_id (stream) != id)
+    {
+      g_hash_table_remove (self->routes, GUINT_TO_POINTER (id));
+      g_array_append_val (gone, id);
+    }
+  g_mutex_unlock (&self->lock);
+
+  g_debug ("route to %u withdrawn by %s", id, mitogen_stream_get_name (stream));
+  routes_gone (self, gone);
+}
+
+/* Broker thread, master: hands out a block of context ids to a child that
+ * starts children of its own. */
+static void
+on_allocate_id (MitogenRouter  *self,
+                MitogenMessage *message,
+                gpointer        user_data)
+{
+  guint32 first;
+
+  if (mitogen_message_is_dead (message))
+    return;
+  g_mutex_lock (&self->lock);
+  first = self->next_context_id;
+  self->next_context_id += MITOGEN_ID_BLOCK;
+  g_mutex_unlock (&self->lock);
+  mitogen_message_reply (message, g_variant_new ("(uu)", first, (guint32) MITOGEN_ID_BLOCK), NULL);
+}
+
+/* Broker thread: called once a child stream is up, in a child that starts
+ * children (via): our parent learns the route. */
+void
+mitogen_router_announce_route (MitogenRouter *self,
+                               guint32        id,
+                               const char    *name)
+{
+  g_autoptr(MitogenMessage) up = NULL;
+
+  if (self->is_master || self->parent_ids->len == 0)
+    return;
+  up = mitogen_message_new (g_array_index (self->parent_ids, guint32, 0), MITOGEN_HANDLE_ADD_ROUTE,
+                            g_variant_new ("(us)", id, name));
+  mitogen_router_route (self, up, NULL);
+}
+
+static void
+add_route_handlers (MitogenRouter *self)
+{
+  mitogen_router_add_handler_full (self, MITOGEN_HANDLE_ADD_ROUTE, TRUE, MITOGEN_NO_RESPONDENT,
+                                   on_add_route, NULL, NULL);
+  mitogen_router_add_handler_full (self, MITOGEN_HANDLE_DEL_ROUTE, TRUE, MITOGEN_NO_RESPONDENT,
+                                   on_del_route, NULL, NULL);
 }
 
 /* Broker thread: the broker is shutting down. */
@@ -852,4 +1110,366 @@ mitogen_router_wait_disconnect (MitogenRouter  *self,
     }
   g_mutex_unlock (&self->lock);
   return done;
+}
+
+/* --- The seed's remaining Router API (issue 5) -------------------------------
+ *
+ * Kept together at the end of the file. The router-wide defaults for `debug`
+ * and `profiling` live in object data rather than in struct fields, so
+ * mitogen-connect.c can read them without this file's struct changing.
+ */
+
+static GQuark
+router_debug_quark (void)
+{
+  return g_quark_from_static_string ("mitogen-router-debug");
+}
+
+static GQuark
+router_profiling_quark (void)
+{
+  return g_quark_from_static_string ("mitogen-router-profiling");
+}
+
+/**
+ * MitogenHandlerCallback:
+ * @router: (transfer none): the router that received @message
+ * @message: (transfer none): the message, or the dead marker
+ *   ([method@Mitogen.Message.is_dead]) when the respondent went away or the
+ *   router shut down
+ * @user_data: the data given to [method@Mitogen.Router.add_handler]
+ *
+ * A function run for each message addressed to a handle. It runs on the
+ * broker thread with no lock held: it must not block (hand work to
+ * another thread, e.g. with a [class@Mitogen.Receiver] instead, if it
+ * may).
+ */
+
+/**
+ * mitogen_router_add_handler:
+ * @self: a router
+ * @callback: (scope notified) (closure user_data) (destroy destroy): run on
+ *   the broker thread for each message to @handle
+ * @user_data: data for @callback
+ * @destroy: (nullable): frees @user_data once the handler is gone
+ * @handle: the handle to register, or 0 to allocate one
+ * @persist: %FALSE to unregister after the first message
+ * @respondent: (nullable): the context expected to send to @handle; when
+ *   it disconnects @callback gets the dead marker once and the handler is
+ *   unregistered
+ *
+ * The seed's `Router.add_handler(fn, handle, persist, respondent)`.
+ * @callback runs on the broker thread and must not block; it must not call
+ * the blocking API (calls, gets) either. A registration replaces any
+ * handler already on @handle. Most programs want a
+ * [class@Mitogen.Receiver], which queues messages for other threads. Any
+ * thread.
+ *
+ * Returns: the handle: @handle, or the one allocated
+ */
+guint32
+mitogen_router_add_handler (MitogenRouter          *self,
+                            MitogenHandlerCallback  callback,
+                            gpointer                user_data,
+                            GDestroyNotify          destroy,
+                            guint32                 handle,
+                            gboolean                persist,
+                            MitogenContext         *respondent)
+{
+  guint32 respondent_id;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+  g_return_val_if_fail (callback != NULL, 0);
+  g_return_val_if_fail (respondent == NULL || MITOGEN_IS_CONTEXT (respondent), 0);
+
+  respondent_id = respondent != NULL ? mitogen_context_get_id (respondent) : MITOGEN_NO_RESPONDENT;
+  handle = mitogen_router_add_handler_full (self, handle, persist, respondent_id,
+                                            callback, user_data, destroy);
+
+  /* Already gone: the dead marker is all it will ever get. */
+  if (respondent != NULL && !mitogen_context_is_connected (respondent))
+    {
+      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (self->context_id, handle);
+
+      dead->header.src_id = respondent_id;
+      /* As when the respondent's stream closes: the handler gets the dead
+       * marker once, on the broker thread, and is unregistered. */
+      mitogen_router_route_dead_locally (self, dead);
+    }
+  return handle;
+}
+
+/**
+ * mitogen_router_del_handler:
+ * @self: a router
+ * @handle: a handle registered with [method@Mitogen.Router.add_handler] (or
+ *   by a receiver)
+ *
+ * Unregisters @handle; its destroy notify runs once the handler is no
+ * longer in use. A message the broker thread has already taken may still
+ * reach the handler once, concurrently with this call. Unknown handles
+ * are ignored. Any thread.
+ */
+
+/* Broker thread: runs the handler for @handle with a dead message and
+ * unregisters it, unless it was replaced meanwhile. */
+typedef struct
+{
+  MitogenRouter  *router;   /* (owned) */
+  MitogenMessage *message;  /* (owned) */
+  Handler        *handler;  /* (owned) the registration it is meant for */
+} DeadDelivery;
+
+static void
+dead_delivery_free (gpointer data)
+{
+  DeadDelivery *delivery = data;
+
+  g_object_unref (delivery->router);
+  mitogen_message_unref (delivery->message);
+  handler_unref (delivery->handler);
+  g_free (delivery);
+}
+
+static gboolean
+dead_delivery_cb (gpointer data)
+{
+  DeadDelivery *delivery = data;
+  MitogenRouter *self = delivery->router;
+  guint32 handle = delivery->message->header.handle;
+  gboolean current;
+
+  g_mutex_lock (&self->lock);
+  current = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (handle)) == delivery->handler;
+  if (current)
+    g_hash_table_steal (self->handlers, GUINT_TO_POINTER (handle));
+  g_mutex_unlock (&self->lock);
+
+  if (current)
+    {
+      mitogen_message_set_router (delivery->message, self);
+      delivery->handler->func (self, delivery->message, delivery->handler->data);
+      handler_unref (delivery->handler);  /* the table's reference */
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: hands the current handler of @dead's handle the dead marker
+ * on the broker thread, and unregisters it. */
+void
+mitogen_router_route_dead_locally (MitogenRouter  *self,
+                                   MitogenMessage *dead)
+{
+  DeadDelivery *delivery;
+  Handler *handler;
+
+  g_mutex_lock (&self->lock);
+  handler = g_hash_table_lookup (self->handlers, GUINT_TO_POINTER (dead->header.handle));
+  if (handler != NULL)
+    handler_ref (handler);
+  g_mutex_unlock (&self->lock);
+  if (handler == NULL)
+    return;
+
+  delivery = g_new0 (DeadDelivery, 1);
+  delivery->router = g_object_ref (self);
+  delivery->message = mitogen_message_ref (dead);
+  delivery->handler = handler;
+  mitogen_broker_defer (self->broker, dead_delivery_cb, delivery, dead_delivery_free);
+}
+
+/**
+ * mitogen_router_stream_by_id:
+ * @self: a router
+ * @dst_id: a context id
+ *
+ * The seed's `Router.stream_by_id()`: the stream a message for @dst_id
+ * leaves by. In a child, an id with no route of its own goes by the
+ * parent's stream. Any thread.
+ *
+ * Returns: (transfer full) (nullable): the stream, or %NULL if there is no
+ *   route
+ */
+MitogenStream *
+mitogen_router_stream_by_id (MitogenRouter *self,
+                             guint32        dst_id)
+{
+  MitogenStream *stream;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+
+  g_mutex_lock (&self->lock);
+  stream = lookup_route_locked (self, dst_id);
+  if (stream != NULL)
+    g_object_ref (stream);
+  g_mutex_unlock (&self->lock);
+  return stream;
+}
+
+/**
+ * mitogen_router_allocate_id:
+ * @self: a router
+ * @error: return location for a #GError
+ *
+ * The seed's `Router.allocate_id()`: a context id unique in the tree. The
+ * master hands them out; a child asks the master for a block of them
+ * (`ALLOCATE_ID`) when it has none left, and then blocks, so in a child
+ * this must not run on the broker thread.
+ *
+ * Returns: the new id (never 0, the master's); 0 with @error set if a
+ *   child could not get one
+ */
+guint32
+mitogen_router_allocate_id (MitogenRouter  *self,
+                            GError        **error)
+{
+  guint32 id = 0;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), 0);
+
+  if (!mitogen_router_allocate_context_id_full (self, &id, error))
+    return 0;
+  return id;
+}
+
+typedef struct
+{
+  MitogenRouter  *router;   /* (owned) */
+  MitogenStream  *stream;   /* (owned) */
+  guint32         context_id;
+} Registration;
+
+static void
+registration_free (gpointer data)
+{
+  Registration *registration = data;
+
+  g_object_unref (registration->router);
+  g_object_unref (registration->stream);
+  g_free (registration);
+}
+
+/* Broker thread. */
+static gboolean
+register_stream_cb (gpointer data)
+{
+  Registration *registration = data;
+
+  if (mitogen_stream_is_started (registration->stream))
+    {
+      g_mutex_lock (&registration->router->lock);
+      g_hash_table_replace (registration->router->routes, GUINT_TO_POINTER (registration->context_id),
+                            g_object_ref (registration->stream));
+      g_mutex_unlock (&registration->router->lock);
+    }
+  else
+    {
+      mitogen_router_attach_stream (registration->router, registration->stream, registration->context_id);
+      mitogen_stream_start (registration->stream);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * mitogen_router_register:
+ * @self: a router
+ * @context: a context
+ * @stream: the stream @context is reached through
+ *
+ * The seed's `Router.register(context, stream)`: records @context (see
+ * [method@Mitogen.Router.context_by_id]) and routes messages for it through
+ * @stream. A stream that is not serving yet is handed to this router and
+ * starts being read (the seed adds its receive side to the broker); a
+ * stream already serving another context just gains the route. The
+ * factories ([method@Mitogen.Router.connect]) do all this themselves; this
+ * is for streams set up by other means. Any thread; the stream part
+ * happens on the broker thread soon after.
+ */
+void
+mitogen_router_register (MitogenRouter  *self,
+                         MitogenContext *context,
+                         MitogenStream  *stream)
+{
+  Registration *registration;
+
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (MITOGEN_IS_CONTEXT (context));
+  g_return_if_fail (MITOGEN_IS_STREAM (stream));
+
+  mitogen_router_register_context (self, context);
+
+  registration = g_new0 (Registration, 1);
+  registration->router = g_object_ref (self);
+  registration->stream = g_object_ref (stream);
+  registration->context_id = mitogen_context_get_id (context);
+  if (mitogen_broker_is_broker_thread (self->broker))
+    {
+      register_stream_cb (registration);
+      registration_free (registration);
+    }
+  else
+    mitogen_broker_defer (self->broker, register_stream_cb, registration, registration_free);
+}
+
+/**
+ * mitogen_router_enable_debug:
+ * @self: a router
+ *
+ * The seed's `Router.enable_debug()`: every context this router starts
+ * from now on has the `debug` option on (its debug and info messages are
+ * forwarded here), and this process's GLib debug output is enabled
+ * (`g_log_set_debug_enabled()`, as `G_MESSAGES_DEBUG=all` would). Use
+ * [func@Mitogen.log_to_file] to send it to a file. Any thread.
+ */
+void
+mitogen_router_enable_debug (MitogenRouter *self)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+
+  g_object_set_qdata (G_OBJECT (self), router_debug_quark (), GINT_TO_POINTER (TRUE));
+  g_log_set_debug_enabled (TRUE);
+}
+
+/* Any thread: whether mitogen_router_enable_debug () was called. */
+gboolean
+mitogen_router_get_debug_default (MitogenRouter *self)
+{
+  return g_object_get_qdata (G_OBJECT (self), router_debug_quark ()) != NULL;
+}
+
+/**
+ * mitogen_router_set_profiling:
+ * @self: a router
+ * @profiling: whether contexts started from now on profile themselves
+ *
+ * The seed's `Router.profiling`: when set, every context this router
+ * starts afterwards has the `profiling` option on, whatever its own
+ * options say: it counts the calls it serves and the time each function
+ * takes, and writes them to `/tmp/mitogen.stats.<pid>.log` when it exits
+ * gracefully (on `SHUTDOWN`, e.g. when the router shuts down). Any thread.
+ */
+void
+mitogen_router_set_profiling (MitogenRouter *self,
+                              gboolean       profiling)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+
+  g_object_set_qdata (G_OBJECT (self), router_profiling_quark (), GINT_TO_POINTER (profiling != FALSE));
+}
+
+/**
+ * mitogen_router_get_profiling:
+ * @self: a router
+ *
+ * Any thread.
+ *
+ * Returns: whether new contexts are started with profiling on (see
+ *   [method@Mitogen.Router.set_profiling])
+ */
+gboolean
+mitogen_router_get_profiling (MitogenRouter *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
+
+  return g_object_get_qdata (G_OBJECT (self), router_profiling_quark ()) != NULL;
 }

@@ -86,6 +86,16 @@ struct _MitogenStream
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
 };
 
+/**
+ * MitogenStream:
+ *
+ * Frames over one pair of descriptors, the link to a parent or a child.
+ *
+ * Reading happens on the broker thread only; any thread may write, and a
+ * writer that finds the queue empty writes its frame itself. Streams are
+ * internal to the router: this type is public so that they can be named in
+ * logs and by tools.
+ */
 G_DEFINE_FINAL_TYPE (MitogenStream, mitogen_stream, G_TYPE_OBJECT)
 
 static void
@@ -189,6 +199,8 @@ mitogen_stream_set_hooks (MitogenStream            *self,
  * mitogen_stream_get_name:
  * @self: a stream
  *
+ * The stream's name, as used in log messages and errors. Any thread.
+ *
  * Returns: the stream's name, for logs
  */
 const char *
@@ -200,6 +212,8 @@ mitogen_stream_get_name (MitogenStream *self)
 /**
  * mitogen_stream_get_remote_id:
  * @self: a stream
+ *
+ * The id of the context at the other end of the stream. Any thread.
  *
  * Returns: the id of the context at the other end
  */
@@ -220,6 +234,10 @@ mitogen_stream_set_remote_id (MitogenStream *self,
  * mitogen_stream_get_pid:
  * @self: a stream
  *
+ * The local child process whose descriptors the stream uses, or 0 when there
+ * is none (a stream to the parent, or a transport without a local child).
+ * Any thread.
+ *
  * Returns: the local child process behind the stream, or 0
  */
 GPid
@@ -231,6 +249,9 @@ mitogen_stream_get_pid (MitogenStream *self)
 /**
  * mitogen_stream_is_closed:
  * @self: a stream
+ *
+ * Tells whether the stream has closed: end of file, an error, or a protocol
+ * violation by the peer. Any thread.
  *
  * Returns: whether the stream has closed
  */

@@ -5,6 +5,21 @@
 
 G_BEGIN_DECLS
 
+/* Transports compiled into a program (the static agent). */
+typedef struct
+{
+  const char *method;
+  void      (*register_types) (GTypeModule *module);
+  GType     (*get_type)       (void);
+} MitogenBuiltinTransport;
+
+/* Before any transport is used: use @list (NULL-method terminated) instead
+ * of loading plugin modules. */
+void        mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list);
+/* The agent: this program is the agent to start local children with
+ * (NULL: its file is gone; children are then bootstrapped from its image). */
+void        mitogen_plugins_set_agent_path (const char *path);
+
 /* mitogen-plugins.c: registers the extension point and loads plugins once. */
 void        mitogen_plugins_ensure     (void);
 GType       mitogen_plugins_lookup     (const char *method);

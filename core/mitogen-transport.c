@@ -45,6 +45,20 @@ typedef enum
 
 static GParamSpec *props[PROP_BOOTSTRAP_SHELL + 1];
 
+/**
+ * MitogenTransport:
+ *
+ * The abstract base of connection methods: each transport plugin registers a
+ * subclass on the `mitogen-transport` GIO extension point under its method
+ * name.
+ *
+ * A transport starts the target and hands the core the descriptors that will
+ * carry frames; bootstrapping, framing and routing stay in the core. Options
+ * are properties: the seed's shared connection options (`remote_name`,
+ * `debug`, `connect_timeout`, `profiling`) are this class's, and a plugin
+ * adds its own, so an `a{sv}` of options is checked against the class's
+ * [class@GObject.ParamSpec]s.
+ */
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (MitogenTransport, mitogen_transport, G_TYPE_OBJECT)
 
 static void
@@ -253,6 +267,9 @@ mitogen_transport_init (MitogenTransport *self)
  * mitogen_transport_get_bootstrap:
  * @self: a transport
  *
+ * The `bootstrap` option: whether the connection ships the agent down the
+ * stream (zero-install) rather than running an agent already on the target.
+ *
  * Returns: whether this connection ships the agent through the bootstrap
  */
 gboolean
@@ -266,6 +283,9 @@ mitogen_transport_get_bootstrap (MitogenTransport *self)
  * mitogen_transport_get_agent_cache:
  * @self: a transport
  *
+ * The `agent_cache` option: whether the target may keep a copy of the
+ * shipped agent for later connections.
+ *
  * Returns: the agent-cache option
  */
 gboolean
@@ -278,6 +298,9 @@ mitogen_transport_get_agent_cache (MitogenTransport *self)
 /**
  * mitogen_transport_get_bootstrap_shell:
  * @self: a transport
+ *
+ * The `bootstrap_shell` option: the POSIX shell that runs the bootstrap
+ * script on the target.
  *
  * Returns: the shell that runs the bootstrap
  */
@@ -585,6 +608,9 @@ mitogen_transport_set_method (MitogenTransport *self,
  * mitogen_transport_get_method:
  * @self: a transport
  *
+ * The connection method the transport was made for (`local`, `ssh`, ...), as
+ * given to [ctor@Mitogen.Transport.new_for_method].
+ *
  * Returns: (nullable): the method name the transport was made for
  */
 const char *
@@ -597,6 +623,9 @@ mitogen_transport_get_method (MitogenTransport *self)
 /**
  * mitogen_transport_get_remote_name:
  * @self: a transport
+ *
+ * The `remote_name` option (the seed's `remote_name=`): the name the new
+ * context gets in its argv[0] and in logs.
  *
  * Returns: (nullable): the remote-name option
  */
@@ -611,6 +640,9 @@ mitogen_transport_get_remote_name (MitogenTransport *self)
  * mitogen_transport_get_debug:
  * @self: a transport
  *
+ * The `debug` option (the seed's `debug=`): the context forwards its debug
+ * messages to the master.
+ *
  * Returns: the debug option
  */
 gboolean
@@ -623,6 +655,8 @@ mitogen_transport_get_debug (MitogenTransport *self)
 /**
  * mitogen_transport_get_profiling:
  * @self: a transport
+ *
+ * The `profiling` option (the seed's `profiling=`), passed on to the agent.
  *
  * Returns: the profiling option
  */
@@ -637,6 +671,9 @@ mitogen_transport_get_profiling (MitogenTransport *self)
  * mitogen_transport_get_connect_timeout:
  * @self: a transport
  *
+ * The `connect_timeout` option (the seed's `connect_timeout=`): how long
+ * starting the context may take before it fails with %MITOGEN_ERROR_TIMEOUT.
+ *
  * Returns: the connect-timeout option, in seconds
  */
 double
@@ -650,6 +687,9 @@ mitogen_transport_get_connect_timeout (MitogenTransport *self)
  * mitogen_transport_get_max_message_size:
  * @self: a transport
  *
+ * The `max_message_size` option: a frame larger than this closes the stream
+ * with %MITOGEN_ERROR_STREAM, on both sides.
+ *
  * Returns: the max-message-size option, in bytes
  */
 guint64
@@ -662,6 +702,9 @@ mitogen_transport_get_max_message_size (MitogenTransport *self)
 /**
  * mitogen_transport_dup_argv0:
  * @self: a transport
+ *
+ * The argv[0] a new context shows in `ps`, made from the `remote_name`
+ * option or the method name.
  *
  * Returns: (transfer full): the argv[0] a new context shows: `mitogen:NAME`
  */

@@ -4,15 +4,17 @@
 # from stdin (never more: the rest of stdin is the agent's stream), finds a
 # directory it may write to and execute from, and execs the agent there.
 # The agent unlinks its own file at start. Exit codes 101-105 name the step.
+# Nothing here may need /dev/null or /proc: unwanted output goes to a
+# closed descriptor (2>&-) instead.
 n=$1 c=$2 h=$3
 d=${HOME:-/tmp}/.cache/mitogen
-say() { echo "MITOGEN0 $1 $(uname -s 2>/dev/null || echo ?) $(uname -m 2>/dev/null || echo ?)"; }
+say() { echo "MITOGEN0 $1 $(uname -sm 2>&- || echo '? ?')"; }
 if [ "$c" = 1 ] && [ -x "$d/agent-$h" ]; then
   say cached
   exec "$d/agent-$h" "$n"
 fi
 z=raw
-if command -v gzip >/dev/null 2>&1; then z=gz; fi
+if [ -n "$(command -v gzip)" ]; then z=gz; fi
 say "need-$z"
 IFS= read -r len || { echo "mitogen stage1: no length line" >&2; exit 101; }
 f=
@@ -21,9 +23,9 @@ for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME
 done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
 if [ "$z" = gz ]; then
-  dd bs="$len" count=1 iflag=fullblock 2>/dev/null | gzip -dc > "$f" || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
+  dd bs="$len" count=1 iflag=fullblock 2>&- | gzip -dc > "$f" || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
 else
-  dd bs="$len" count=1 iflag=fullblock of="$f" 2>/dev/null || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
+  dd bs="$len" count=1 iflag=fullblock of="$f" 2>&- || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
 fi
 chmod 700 "$f" || exit 104
 for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
@@ -31,13 +33,13 @@ for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${H
     [ -d "$t" ] && [ -w "$t" ] || continue
     g=$t/.mitogen-agent.$$
     [ "$g" = "$f" ] && continue
-    cp "$f" "$g" 2>/dev/null && chmod 700 "$g" || continue
+    cp "$f" "$g" 2>&- && chmod 700 "$g" || continue
     rm -f "$f"
     f=$g
   fi
   if "$f" --probe <&- ; then
     if [ "$c" = 1 ]; then
-      mkdir -p "$d" 2>/dev/null && cp "$f" "$d/agent-$h.$$" 2>/dev/null && mv -f "$d/agent-$h.$$" "$d/agent-$h"
+      mkdir -p "$d" 2>&- && cp "$f" "$d/agent-$h.$$" 2>&- && mv -f "$d/agent-$h.$$" "$d/agent-$h"
     fi
     exec "$f" "$n" --unlink "$f"
   fi

@@ -34,6 +34,17 @@ gboolean         mitogen_context_send            (MitogenContext       *self,
                                                   GVariant             *value,
                                                   GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
+MitogenReceiver *mitogen_context_send_async      (MitogenContext       *self,
+                                                  guint32               handle,
+                                                  GVariant             *value,
+                                                  gboolean              persist);
+MITOGEN_AVAILABLE_IN_ALL
+GVariant        *mitogen_context_send_await      (MitogenContext       *self,
+                                                  guint32               handle,
+                                                  GVariant             *value,
+                                                  double                timeout_seconds,
+                                                  GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
 GVariant        *mitogen_context_call            (MitogenContext       *self,
                                                   const char           *function,
                                                   GVariant             *args,

@@ -45,6 +45,10 @@ MitogenMessage  *mitogen_receiver_get_finish  (MitogenReceiver      *self,
                                                GAsyncResult         *result,
                                                GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
+GVariant        *mitogen_receiver_get_data    (MitogenReceiver      *self,
+                                               double                timeout_seconds,
+                                               GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
 gboolean         mitogen_receiver_empty       (MitogenReceiver      *self);
 MITOGEN_AVAILABLE_IN_ALL
 void             mitogen_receiver_close       (MitogenReceiver      *self);

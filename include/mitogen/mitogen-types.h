@@ -18,5 +18,8 @@ typedef struct _MitogenReceiver  MitogenReceiver;
 typedef struct _MitogenStream    MitogenStream;
 typedef struct _MitogenTransport MitogenTransport;
 typedef struct _MitogenCall      MitogenCall;
+typedef struct _MitogenSelect    MitogenSelect;
+typedef struct _MitogenSender    MitogenSender;
+typedef struct _MitogenChannel   MitogenChannel;
 
 G_END_DECLS

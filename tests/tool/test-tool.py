@@ -276,10 +276,10 @@ def chain_syntax_errors():
 
 
 @test
-def multi_hop_not_supported():
-    # Documented as status 3 with a "not supported yet" message until
-    # starting a context via another one lands in the library.
-    expect_error(("call", "-t", "local/local", "os.uname"), CONNECT, "hop 2", "not supported yet")
+def multi_hop():
+    # Each hop is started through the one before it (via).
+    ident = call_json("call", "-t", "local/local/local", "mitogen.identity")
+    assert len(ident["parent_ids"]) == 3, ident
     expect_error(("call", "-t", "local/nosuch", "os.uname"), CONNECT, "hop 2", "nosuch")
 
 
