@@ -42,13 +42,24 @@ struct _MitogenAgent
   /* Written once by the broker thread before `configured` is set. */
   char          *name;
   gboolean       debug;
+  gboolean       profiling;     /* count calls and time them; write them out at exit */
   gboolean       spin;          /* more than one CPU: poll briefly before sleeping */
   guint64        max_message_size;
 
   GMutex         lock;
   GCond          cond;
   gboolean       configured;
+
+  GHashTable    *profile;       /* (owned) main thread: function name -> ProfileEntry */
 };
+
+/* One function's calls, when profiling. */
+typedef struct
+{
+  guint64 calls;
+  gint64  total_usec;
+  gint64  max_usec;
+} ProfileEntry;
 
 G_DEFINE_FINAL_TYPE (MitogenAgent, mitogen_agent, G_TYPE_OBJECT)
 
@@ -65,6 +76,7 @@ mitogen_agent_finalize (GObject *object)
   g_clear_object (&self->router);
   g_clear_object (&self->broker);
   g_clear_pointer (&self->calls, g_async_queue_unref);
+  g_clear_pointer (&self->profile, g_hash_table_unref);
   g_clear_pointer (&self->name, g_free);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -86,6 +98,7 @@ mitogen_agent_init (MitogenAgent *self)
   self->calls = g_async_queue_new ();
   self->spin = g_get_num_processors () > 1 && g_getenv ("MITOGEN_NO_SPIN") == NULL;
   self->max_message_size = MITOGEN_FRAME_HANDSHAKE_MAX;
+  self->profile = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 /* Any thread: sends log records to the master once configured. */
@@ -262,6 +275,12 @@ config_message (MitogenStream  *stream,
   if (!g_variant_lookup (message->value, "name", "&s", &name))
     name = "?";
   g_variant_lookup (message->value, "debug", "b", &self->debug);
+  g_variant_lookup (message->value, "profiling", "b", &self->profiling);
+  /* Descendants we start (via) inherit both, as in the seed. */
+  if (self->debug)
+    mitogen_router_enable_debug (self->router);
+  if (self->profiling)
+    mitogen_router_set_profiling (self->router, TRUE);
   g_variant_lookup (message->value, "max_message_size", "t", &self->max_message_size);
   if (self->max_message_size < 4096 || self->max_message_size > G_MAXUINT32)
     config_fail ("max_message_size out of range");
@@ -320,6 +339,64 @@ start_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Main thread. */
+static void
+profile_record (MitogenAgent *self,
+                const char   *function,
+                gint64        usec)
+{
+  ProfileEntry *entry = g_hash_table_lookup (self->profile, function);
+
+  if (entry == NULL)
+    {
+      entry = g_new0 (ProfileEntry, 1);
+      g_hash_table_insert (self->profile, g_strdup (function), entry);
+    }
+  entry->calls++;
+  entry->total_usec += usec;
+  entry->max_usec = MAX (entry->max_usec, usec);
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* Main thread, on a graceful exit: the seed's profiling dump, as text:
+ * one line per function (calls, total, mean and longest time), in
+ * /tmp/mitogen.stats.<pid>.log. */
+static void
+profile_write (MitogenAgent *self)
+{
+  g_autofree char *path = g_strdup_printf ("/tmp/mitogen.stats.%d.log", (int) getpid ());
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_string_append_printf (text, "# mitogen profile: context %u (%s), pid %d\n",
+                          mitogen_context_id (), self->name, (int) getpid ());
+  g_string_append (text, "# function\tcalls\ttotal_s\tmean_us\tmax_us\n");
+  g_hash_table_iter_init (&iter, self->profile);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (names, key);
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      ProfileEntry *entry = g_hash_table_lookup (self->profile, name);
+
+      g_string_append_printf (text, "%s\t%" G_GUINT64_FORMAT "\t%.6f\t%.1f\t%" G_GINT64_FORMAT "\n",
+                              name, entry->calls, entry->total_usec / 1e6,
+                              (double) entry->total_usec / (double) entry->calls, entry->max_usec);
+    }
+  if (!g_file_set_contents (path, text->str, (gssize) text->len, &error))
+    g_warning ("profiling: %s", error->message);
+}
+
 /* Main thread: one request. */
 static void
 serve (MitogenAgent   *self,
@@ -353,7 +430,15 @@ serve (MitogenAgent   *self,
     }
 
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
-  result = mitogen_invoke_function (call, boxed, &error);
+  if (self->profiling)
+    {
+      gint64 start = g_get_monotonic_time ();
+
+      result = mitogen_invoke_function (call, boxed, &error);
+      profile_record (self, function, g_get_monotonic_time () - start);
+    }
+  else
+    result = mitogen_invoke_function (call, boxed, &error);
   if (result == NULL)
     {
       reply_error (self, request, error);
@@ -493,6 +578,9 @@ mitogen_agent_main (int    argc,
   for (gpointer item; (item = g_async_queue_try_pop (self->calls)) != NULL; )
     if (item != &stop_marker)
       mitogen_message_unref (item);
+
+  if (self->profiling)
+    profile_write (self);
 
   g_atomic_int_set (&log_forwarding, FALSE);
   mitogen_router_set_parent_lost_func (self->router, NULL, NULL);

@@ -28,11 +28,18 @@ typedef void (*MitogenBootstrapDone) (gpointer      user_data,
  * reads its report, ships the agent (or nothing when cached). */
 MitogenBootstrap *mitogen_bootstrap_start (int                   read_fd,
                                            int                   write_fd,
+                                           const char           *preferred,
                                            GMainContext         *context,
                                            MitogenBootstrapDone  done,
                                            gpointer              user_data);
 /* Broker thread. Stops at once (no callback afterwards) and frees. */
 void              mitogen_bootstrap_free  (MitogenBootstrap     *self);
+
+/* The stage-one script (data/stage1.sh). The library has it as a
+ * GResource (mitogen-stage1.c); the static agent links its own copy as a
+ * plain string instead, which keeps GIO's resource and file system code
+ * out of it. (transfer full) */
+GBytes  *mitogen_bootstrap_stage1 (GError **error);
 
 /* The agent: read the image to ship from this descriptor (its own file,
  * opened before it was unlinked) instead of the agent path. */
@@ -41,6 +48,7 @@ void     mitogen_bootstrap_set_self_image_fd (int fd);
 /* The agent image shipped to targets: raw and gzip-compressed, and its hash. */
 gboolean mitogen_bootstrap_get_image (GBytes     **raw,
                                       GBytes     **compressed,
+                                      GBytes     **xz,
                                       const char **hash,
                                       GError     **error);
 

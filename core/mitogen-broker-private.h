@@ -18,6 +18,10 @@ GSource *mitogen_broker_attach_timeout  (MitogenBroker *self,
                                          gpointer       data,
                                          GDestroyNotify destroy);
 
+/* Any thread: shut @self down from an atexit handler if it still runs
+ * when the program exits (mitogen_broker_new () calls this). */
+void     mitogen_broker_watch           (MitogenBroker *self);
+
 #define mitogen_assert_broker_thread(b) \
   g_assert (g_main_context_is_owner (mitogen_broker_get_main_context (b)))
 

@@ -11,6 +11,8 @@
 
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "mitogen-broker-private.h"
 #include "mitogen-stream-private.h"
 
@@ -147,6 +149,7 @@ mitogen_broker_new (void)
   /* The thread holds a reference until its loop ends: a broker runs until
    * mitogen_broker_shutdown (), which MitogenRouter's dispose calls. */
   self->thread = g_thread_new ("mitogen-broker", broker_thread_main, g_object_ref (self));
+  mitogen_broker_watch (self);
 
   g_mutex_lock (&self->lock);
   while (!self->running)
@@ -399,4 +402,238 @@ mitogen_broker_remove_stream (MitogenBroker *self,
 {
   g_ptr_array_remove (self->streams, stream);
   maybe_finish_shutdown (self);
+}
+
+/* --- The seed's remaining Broker API (issue 5) ------------------------------ */
+
+typedef struct
+{
+  gatomicrefcount  ref_count;
+  MitogenBroker   *broker;  /* (unowned) the callback only runs while the waiter waits */
+  gboolean         done;    /* guarded by the broker's lock */
+  gboolean         alive;
+} AliveQuery;
+
+static void
+alive_query_unref (gpointer data)
+{
+  AliveQuery *query = data;
+
+  if (g_atomic_ref_count_dec (&query->ref_count))
+    g_free (query);
+}
+
+/* Broker thread. */
+static gboolean
+alive_query_cb (gpointer data)
+{
+  AliveQuery *query = data;
+  MitogenBroker *self = query->broker;
+
+  g_mutex_lock (&self->lock);
+  query->alive = self->streams->len > 0;
+  query->done = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * mitogen_broker_keep_alive:
+ * @self: a broker
+ *
+ * The seed's `Broker.keep_alive()`: whether any stream is still open on
+ * this broker (a stream leaves the broker once it is closed and its child
+ * is reaped). Any thread; off the broker thread it waits for the broker to
+ * answer.
+ *
+ * Returns: %TRUE while the broker has work: some stream is open
+ */
+gboolean
+mitogen_broker_keep_alive (MitogenBroker *self)
+{
+  AliveQuery *query;
+  gboolean alive;
+
+  g_return_val_if_fail (MITOGEN_IS_BROKER (self), FALSE);
+
+  if (mitogen_broker_is_broker_thread (self))
+    return self->streams->len > 0;
+
+  query = g_new0 (AliveQuery, 1);
+  g_atomic_ref_count_init (&query->ref_count);
+  g_atomic_ref_count_inc (&query->ref_count);  /* the source's */
+  query->broker = self;
+
+  g_mutex_lock (&self->lock);
+  if (self->running)
+    mitogen_broker_defer (self, alive_query_cb, query, alive_query_unref);
+  else
+    alive_query_unref (query);  /* never attached */
+  /* The thread broadcasts when it leaves its loop, too: a query it never
+   * ran answers FALSE (streams left then were forced closed). */
+  while (!query->done && self->running)
+    g_cond_wait (&self->cond, &self->lock);
+  alive = query->done && query->alive;
+  g_mutex_unlock (&self->lock);
+
+  alive_query_unref (query);
+  return alive;
+}
+
+/* Any thread. */
+static gboolean
+check_stream (MitogenBroker *self,
+              MitogenStream *stream)
+{
+  g_return_val_if_fail (MITOGEN_IS_BROKER (self), FALSE);
+  g_return_val_if_fail (MITOGEN_IS_STREAM (stream), FALSE);
+  return TRUE;
+}
+
+/**
+ * mitogen_broker_stop_receive:
+ * @self: a broker
+ * @stream: a stream of @self, e.g. from [method@Mitogen.Router.stream_by_id]
+ *
+ * The seed's `Broker.stop_receive()`: stop reading @stream. Frames the
+ * peer sends wait in the kernel (and then the peer's queue, which bounds
+ * its memory); the peer leaving is not noticed until reading resumes.
+ * Takes effect at once. Any thread.
+ */
+void
+mitogen_broker_stop_receive (MitogenBroker *self,
+                             MitogenStream *stream)
+{
+  if (check_stream (self, stream))
+    mitogen_stream_set_read_paused (stream, TRUE);
+}
+
+/**
+ * mitogen_broker_start_receive:
+ * @self: a broker
+ * @stream: a stream of @self
+ *
+ * The seed's `Broker.start_receive()`: resume reading @stream after
+ * [method@Mitogen.Broker.stop_receive]. Streams read from the start; this
+ * only undoes a stop. Any thread.
+ */
+void
+mitogen_broker_start_receive (MitogenBroker *self,
+                              MitogenStream *stream)
+{
+  if (check_stream (self, stream))
+    mitogen_stream_set_read_paused (stream, FALSE);
+}
+
+/**
+ * mitogen_broker_stop_transmit:
+ * @self: a broker
+ * @stream: a stream of @self
+ *
+ * The seed's `Broker.stop_transmit()`: stop writing @stream. Messages for
+ * it are queued instead; a thread other than the broker's that sends to
+ * it blocks once more than 8 MiB is queued. Takes effect at once. Any
+ * thread.
+ */
+void
+mitogen_broker_stop_transmit (MitogenBroker *self,
+                              MitogenStream *stream)
+{
+  if (check_stream (self, stream))
+    mitogen_stream_set_write_paused (stream, TRUE);
+}
+
+/**
+ * mitogen_broker_start_transmit:
+ * @self: a broker
+ * @stream: a stream of @self
+ *
+ * The seed's `Broker.start_transmit()`: resume writing @stream after
+ * [method@Mitogen.Broker.stop_transmit]; what was queued meanwhile is
+ * written by the broker thread. Writing needs no start otherwise (a
+ * sender writes directly when nothing is queued). Any thread.
+ */
+void
+mitogen_broker_start_transmit (MitogenBroker *self,
+                               MitogenStream *stream)
+{
+  if (check_stream (self, stream))
+    mitogen_stream_set_write_paused (stream, FALSE);
+}
+
+/* The seed's master-broker watcher (Broker(install_watcher=True)): a
+ * program that exits (exit (), or returning from main ()) while a broker
+ * still runs has it shut down from an atexit handler, so children are
+ * told to exit, given the shutdown timeout, and reaped. */
+
+static GMutex watched_lock;
+static GSList *watched;  /* (owned) GWeakRef * to MitogenBroker; guarded by watched_lock */
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* The thread that calls exit (). */
+static void
+shutdown_watched_brokers (void)
+{
+  GSList *list;
+
+  g_mutex_lock (&watched_lock);
+  list = g_steal_pointer (&watched);
+  g_mutex_unlock (&watched_lock);
+
+  for (GSList *l = list; l != NULL; l = l->next)
+    {
+      g_autoptr(MitogenBroker) broker = g_weak_ref_get (l->data);
+
+      if (broker == NULL || !mitogen_broker_is_running (broker) || mitogen_broker_is_broker_thread (broker))
+        continue;
+      g_debug ("exiting with a broker still running: shutting it down");
+      mitogen_broker_shutdown (broker);
+      mitogen_broker_join (broker);
+    }
+  g_slist_free_full (list, weak_ref_free);
+}
+
+/* Any thread: @self is shut down at exit if it still runs then. */
+void
+mitogen_broker_watch (MitogenBroker *self)
+{
+  static gsize once;
+  g_autoptr(GPtrArray) alive = g_ptr_array_new_with_free_func (g_object_unref);
+  GWeakRef *ref;
+  GSList *next;
+
+  if (g_once_init_enter (&once))
+    {
+      atexit (shutdown_watched_brokers);
+      g_once_init_leave (&once, 1);
+    }
+
+  ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, self);
+
+  g_mutex_lock (&watched_lock);
+  /* Forget brokers that are gone. */
+  for (GSList *l = watched; l != NULL; l = next)
+    {
+      GObject *object = g_weak_ref_get (l->data);
+
+      next = l->next;
+      if (object != NULL)
+        {
+          /* Released after the lock: it may be the last reference. */
+          g_ptr_array_add (alive, object);
+          continue;
+        }
+      weak_ref_free (l->data);
+      watched = g_slist_delete_link (watched, l);
+    }
+  watched = g_slist_prepend (watched, ref);
+  g_mutex_unlock (&watched_lock);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mitogen-call-private.h"
+#include "mitogen-context-private.h"
 
 static GVariant *
 errno_error (GError    **error,
@@ -499,6 +500,58 @@ fn_mitogen_identity (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_builder_end (&builder);
 }
 
+/* (u dst_handle, u handle) -> u: opens a channel to the caller's
+ * @dst_handle, receiving on @handle (0: a new one), whose handle it sends
+ * first; then sends back every value it receives until the caller closes
+ * its end (the dead marker), closes its own end, and returns how many
+ * values it echoed. Occupies the context's main thread meanwhile. A test
+ * of Sender/Channel across processes. */
+static GVariant *
+fn_mitogen_channel_echo (MitogenCall *call, GVariant *args, GError **error)
+{
+  MitogenRouter *router = mitogen_call_get_router (call);
+  g_autoptr(MitogenContext) caller = NULL;
+  g_autoptr(MitogenChannel) channel = NULL;
+  guint32 dst_handle, handle, n = 0;
+
+  g_variant_get (args, "(uu)", &dst_handle, &handle);
+  if (router == NULL)
+    {
+      g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
+                           "mitogen.channel_echo runs only in a context served by a router");
+      return NULL;
+    }
+
+  caller = mitogen_router_context_by_id (router, mitogen_call_get_caller_id (call));
+  if (caller == NULL)
+    caller = mitogen_context_new (router, mitogen_call_get_caller_id (call), "caller", NULL, 0, NULL);
+  channel = mitogen_channel_new (router, caller, dst_handle, handle);
+  if (!mitogen_channel_put (channel, g_variant_new_uint32 (mitogen_channel_get_handle (channel)), error))
+    return NULL;
+
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GVariant) value = mitogen_channel_get_data (channel, -1, &local_error);
+
+      if (value == NULL)
+        {
+          if (!g_error_matches (local_error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL))
+            {
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return NULL;
+            }
+          break;
+        }
+      if (!mitogen_channel_put (channel, value, error))
+        return NULL;
+      n++;
+    }
+
+  mitogen_channel_close (channel, NULL);
+  return g_variant_new_uint32 (n);
+}
+
 void
 mitogen_builtins_register (void)
 {
@@ -529,6 +582,9 @@ mitogen_builtins_register (void)
     { "mitogen.log", "(is)", "()", "Log a message at a GLib level (forwarded to the master)", fn_mitogen_log },
     { "mitogen.identity", "()", "a{sv}", "is_master, context_id, parent_id, parent_ids of the context",
       fn_mitogen_identity },
+    { "mitogen.channel_echo", "(uu)", "u",
+      "Open a channel to the caller's handle (receiving on a handle, 0: new), send its handle, "
+      "echo values until closed; how many", fn_mitogen_channel_echo },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (builtins); i++)

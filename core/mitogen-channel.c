@@ -99,6 +99,10 @@ mitogen_channel_new (MitogenRouter  *router,
  * mitogen_channel_get_receiver:
  * @self: a channel
  *
+ * The channel's receiving half, for [method@Mitogen.Receiver.get_async],
+ * [signal@Mitogen.Receiver::received] or a [class@Mitogen.Select]. Any
+ * thread.
+ *
  * Returns: (transfer none): the receiving half
  */
 MitogenReceiver *
@@ -112,6 +116,8 @@ mitogen_channel_get_receiver (MitogenChannel *self)
  * mitogen_channel_get_sender:
  * @self: a channel
  *
+ * The channel's sending half. Any thread.
+ *
  * Returns: (transfer none): the sending half
  */
 MitogenSender *
@@ -124,6 +130,9 @@ mitogen_channel_get_sender (MitogenChannel *self)
 /**
  * mitogen_channel_get_handle:
  * @self: a channel
+ *
+ * The handle the channel's receiving half listens on: the peer's channel
+ * sends to it. Any thread.
  *
  * Returns: the handle this channel receives on, for the peer to send to
  */

@@ -179,10 +179,14 @@ handshake_message (MitogenStream  *stream,
                          g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, parents->data, parents->len,
                                                     sizeof (guint32)));
   g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (op->name));
+  /* The router's defaults (enable_debug (), set_profiling ()) apply to
+   * every context it starts, whatever the options say. */
   g_variant_builder_add (&builder, "{sv}", "debug",
-                         g_variant_new_boolean (mitogen_transport_get_debug (op->transport)));
+                         g_variant_new_boolean (mitogen_transport_get_debug (op->transport) ||
+                                                mitogen_router_get_debug_default (op->router)));
   g_variant_builder_add (&builder, "{sv}", "profiling",
-                         g_variant_new_boolean (mitogen_transport_get_profiling (op->transport)));
+                         g_variant_new_boolean (mitogen_transport_get_profiling (op->transport) ||
+                                                mitogen_router_get_profiling (op->router)));
   g_variant_builder_add (&builder, "{sv}", "max_message_size",
                          g_variant_new_uint64 (mitogen_transport_get_max_message_size (op->transport)));
   config = mitogen_message_new (op->context_id, MITOGEN_HANDLE_CONFIG, g_variant_builder_end (&builder));
@@ -354,7 +358,9 @@ spawned (GTask *task,
     }
 
   if (mitogen_transport_get_bootstrap (op->transport))
-    op->bootstrap = mitogen_bootstrap_start (read_fd, write_fd, mitogen_broker_get_main_context (broker),
+    op->bootstrap = mitogen_bootstrap_start (read_fd, write_fd,
+                                             mitogen_transport_get_bootstrap_format (op->transport),
+                                             mitogen_broker_get_main_context (broker),
                                              bootstrap_done, task);
   else
     await_greeting (task);

@@ -37,18 +37,6 @@ mitogen_running_uninstalled (void)
   return uninstalled;
 }
 
-static void
-load_dir (const char      *dir,
-          GIOModuleScope  *scope)
-{
-  GList *modules;
-
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
-    return;
-  modules = g_io_modules_load_all_in_directory_with_scope (dir, scope);
-  /* Modules stay loaded for the life of the process. */
-  g_list_free (modules);
-}
 
 /* A GTypeModule for transports compiled into the program (the static
  * agent cannot load modules): registration works as for a plugin, and the
@@ -96,6 +84,14 @@ mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list)
   builtins = list;
 }
 
+static const MitogenPluginLoader *loader;  /* (unowned) set by mitogen-plugin-modules.c */
+
+void
+mitogen_plugins_set_loader (const MitogenPluginLoader *plugin_loader)
+{
+  loader = plugin_loader;
+}
+
 static void
 register_builtins (void)
 {
@@ -104,12 +100,13 @@ register_builtins (void)
   g_type_module_set_name (module, "mitogen-builtin-transports");
   g_type_module_use (module);  /* held for the life of the process */
   for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
-    {
-      b->register_types (module);
-      g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, b->get_type (), b->method, 0);
-    }
+    b->register_types (module);
 }
 
+/* Transports come from the built-in list (the agent) or from plugin
+ * modules (the library: mitogen-plugin-modules.c installs the loader). The
+ * agent never links the module loader, and with it GIO's whole extension
+ * point machinery. */
 void
 mitogen_plugins_ensure (void)
 {
@@ -119,44 +116,9 @@ mitogen_plugins_ensure (void)
     return;
 
   if (builtins != NULL)
-    {
-      GIOExtensionPoint *point = g_io_extension_point_register (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
-
-      g_io_extension_point_set_required_type (point, MITOGEN_TYPE_TRANSPORT);
-      register_builtins ();
-    }
-  else
-  {
-    GIOExtensionPoint *point = g_io_extension_point_register (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
-    GIOModuleScope *scope = g_io_module_scope_new (G_IO_MODULE_SCOPE_BLOCK_DUPLICATES);
-    const char *env = g_getenv ("MITOGEN_PLUGIN_PATH");
-
-    g_io_extension_point_set_required_type (point, MITOGEN_TYPE_TRANSPORT);
-
-    if (env != NULL)
-      {
-        g_auto(GStrv) dirs = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
-        for (guint i = 0; dirs[i] != NULL; i++)
-          if (dirs[i][0] != '\0')
-            load_dir (dirs[i], scope);
-      }
-
-    if (mitogen_running_uninstalled ())
-      {
-        g_autofree char *top = g_build_filename (MITOGEN_BUILD_ROOT, "plugins", NULL);
-        g_autoptr(GDir) d = g_dir_open (top, 0, NULL);
-        const char *name;
-
-        while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-          {
-            g_autofree char *sub = g_build_filename (top, name, NULL);
-            load_dir (sub, scope);
-          }
-      }
-
-    load_dir (MITOGEN_PLUGINDIR, scope);
-    g_io_module_scope_free (scope);
-  }
+    register_builtins ();
+  else if (loader != NULL)
+    loader->ensure ();
 
   g_once_init_leave (&once, 1);
 }
@@ -164,13 +126,16 @@ mitogen_plugins_ensure (void)
 GType
 mitogen_plugins_lookup (const char *method)
 {
-  GIOExtensionPoint *point;
-  GIOExtension *extension;
-
   mitogen_plugins_ensure ();
-  point = g_io_extension_point_lookup (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
-  extension = g_io_extension_point_get_extension_by_name (point, method);
-  return extension != NULL ? g_io_extension_get_type (extension) : G_TYPE_INVALID;
+
+  if (builtins != NULL)
+    {
+      for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
+        if (g_strcmp0 (b->method, method) == 0)
+          return b->get_type ();
+      return G_TYPE_INVALID;
+    }
+  return loader != NULL ? loader->lookup (method) : G_TYPE_INVALID;
 }
 
 static int
@@ -192,13 +157,16 @@ compare_names (gconstpointer a,
 char **
 mitogen_transport_list_methods (void)
 {
-  GIOExtensionPoint *point;
-  GPtrArray *names = g_ptr_array_new ();
+  GPtrArray *names;
 
   mitogen_plugins_ensure ();
-  point = g_io_extension_point_lookup (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME);
-  for (GList *l = g_io_extension_point_get_extensions (point); l != NULL; l = l->next)
-    g_ptr_array_add (names, g_strdup (g_io_extension_get_name (l->data)));
+  if (builtins == NULL && loader != NULL)
+    return loader->list ();
+
+  names = g_ptr_array_new ();
+  if (builtins != NULL)
+    for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
+      g_ptr_array_add (names, g_strdup (b->method));
   g_ptr_array_sort (names, compare_names);
   g_ptr_array_add (names, NULL);
   return (char **) g_ptr_array_free (names, FALSE);

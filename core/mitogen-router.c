@@ -1355,14 +1355,9 @@ register_stream_cb (gpointer data)
 {
   Registration *registration = data;
 
-  if (mitogen_stream_is_started (registration->stream))
-    {
-      g_mutex_lock (&registration->router->lock);
-      g_hash_table_replace (registration->router->routes, GUINT_TO_POINTER (registration->context_id),
-                            g_object_ref (registration->stream));
-      g_mutex_unlock (&registration->router->lock);
-    }
-  else
+  /* A stream nobody serves yet becomes ours: it carries frames for this
+   * context and is read from now on. */
+  if (!mitogen_stream_is_started (registration->stream))
     {
       mitogen_router_attach_stream (registration->router, registration->stream, registration->context_id);
       mitogen_stream_start (registration->stream);
@@ -1397,6 +1392,10 @@ mitogen_router_register (MitogenRouter  *self,
   g_return_if_fail (MITOGEN_IS_STREAM (stream));
 
   mitogen_router_register_context (self, context);
+  g_mutex_lock (&self->lock);
+  g_hash_table_replace (self->routes, GUINT_TO_POINTER (mitogen_context_get_id (context)),
+                        g_object_ref (stream));
+  g_mutex_unlock (&self->lock);
 
   registration = g_new0 (Registration, 1);
   registration->router = g_object_ref (self);

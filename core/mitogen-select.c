@@ -473,6 +473,9 @@ mitogen_select_new_with_receivers (GObject  **receivers,
  * mitogen_select_get_oneshot:
  * @self: a select
  *
+ * The `oneshot` the select was made with (the seed's `Select(oneshot=)`).
+ * Any thread.
+ *
  * Returns: whether receivers are removed once they have yielded a message
  */
 gboolean
@@ -853,6 +856,9 @@ mitogen_select_get_async (MitogenSelect       *self,
  * @self: a select
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes [method@Mitogen.Select.get_async]. Call it in the callback, in
+ * the thread that started the get.
  *
  * Returns: (transfer full): the message, or %NULL with @error set as for
  *   [method@Mitogen.Select.get] (or %G_IO_ERROR_CANCELLED)

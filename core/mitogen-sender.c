@@ -82,6 +82,8 @@ mitogen_sender_new (MitogenContext *context,
  * mitogen_sender_get_context:
  * @self: a sender
  *
+ * The context the sender's values go to. Any thread.
+ *
  * Returns: (transfer none): the context values are sent to
  */
 MitogenContext *
@@ -94,6 +96,8 @@ mitogen_sender_get_context (MitogenSender *self)
 /**
  * mitogen_sender_get_dst_handle:
  * @self: a sender
+ *
+ * The handle, in the sender's context, the values go to. Any thread.
  *
  * Returns: the handle values are sent to
  */

@@ -57,6 +57,15 @@ char          *mitogen_stream_dup_stderr_tail  (MitogenStream            *self);
 int            mitogen_stream_get_read_fd      (MitogenStream            *self);
 int            mitogen_stream_get_write_fd     (MitogenStream            *self);
 
+/* Pausing (the seed's Broker.start/stop_receive/_transmit). Any thread. */
+gboolean       mitogen_stream_is_started       (MitogenStream            *self);
+void           mitogen_stream_set_read_paused  (MitogenStream            *self,
+                                                gboolean                  paused);
+void           mitogen_stream_set_write_paused (MitogenStream            *self,
+                                                gboolean                  paused);
+gboolean       mitogen_stream_get_read_paused  (MitogenStream            *self);
+gboolean       mitogen_stream_get_write_paused (MitogenStream            *self);
+
 /* Writers other than the broker block while more than this is queued. */
 #define MITOGEN_STREAM_HIGH_WATER (8u * 1024u * 1024u)
 #define MITOGEN_STREAM_LOW_WATER  (2u * 1024u * 1024u)

@@ -30,6 +30,7 @@
 #include "mitogen-broker-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-stream-private.h"
+#include "mitogen-utils-private.h"
 
 #define READ_BUFFER_SIZE (256u * 1024u)
 #define STDERR_TAIL      2048u
@@ -70,6 +71,8 @@ struct _MitogenStream
   gboolean            reaped;
   gboolean            finished;      /* closed and reaped: left the broker */
   gboolean            close_when_drained;
+  gint                started;       /* (atomic) mitogen_stream_start () ran */
+  gint                read_paused;   /* (atomic) stop_receive: the read source detaches itself */
   int                 stderr_fd;     /* (owned) -1 if none: the target's stderr */
   GSource            *stderr_source; /* (owned) (nullable) */
   GString            *stderr_tail;   /* (owned) the last STDERR_TAIL bytes, for error messages */
@@ -83,6 +86,7 @@ struct _MitogenStream
   gsize               out_bytes;
   gboolean            closed;
   gboolean            want_write_watch;  /* a writable watch is attached or requested */
+  gboolean            write_paused;  /* stop_transmit: queue, do not write */
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
 };
 
@@ -521,8 +525,10 @@ attach_write_watch_cb (gpointer data)
   MitogenStream *self = data;
 
   g_mutex_lock (&self->wlock);
-  if (self->want_write_watch)
+  if (self->want_write_watch && !self->write_paused)
     attach_write_watch_locked (self);
+  else if (self->write_paused)
+    self->want_write_watch = FALSE;
   g_mutex_unlock (&self->wlock);
   return G_SOURCE_REMOVE;
 }
@@ -578,6 +584,14 @@ on_writable_cb (int          fd,
   gboolean keep = TRUE;
 
   g_mutex_lock (&self->wlock);
+  if (self->write_paused)
+    {
+      /* stop_transmit (): start_transmit () attaches a new watch. */
+      self->want_write_watch = FALSE;
+      g_clear_pointer (&self->write_source, g_source_unref);
+      g_mutex_unlock (&self->wlock);
+      return G_SOURCE_REMOVE;
+    }
   while (self->out.length > 0)
     {
       struct iovec iov[MAX_IOV];
@@ -591,6 +605,7 @@ on_writable_cb (int          fd,
           break;
         }
       consume_queue (self, (gsize) n);
+      mitogen_io_debug ("%s: wrote %" G_GSSIZE_FORMAT " queued bytes", self->name, n);
     }
 
   if (self->out_bytes < MITOGEN_STREAM_LOW_WATER)
@@ -638,8 +653,12 @@ mitogen_stream_send (MitogenStream  *self,
 
   g_queue_push_tail (&self->out, frame);
   self->out_bytes += frame->total;
+  mitogen_io_debug ("%s: send dst %u src %u auth %u handle %u reply_to %u length %u%s",
+                    self->name, message->header.dst_id, message->header.src_id,
+                    message->header.auth_id, message->header.handle, message->header.reply_to,
+                    message->header.length, self->write_paused ? " (paused)" : "");
 
-  if (self->out.length == 1)
+  if (self->out.length == 1 && !self->write_paused)
     {
       /* Fast path: nothing ahead of us, write straight away. */
       struct iovec iov[3];
@@ -657,7 +676,7 @@ mitogen_stream_send (MitogenStream  *self,
     }
 
   on_broker = mitogen_broker_is_broker_thread (self->broker);
-  if (self->out.length > 0 && !self->want_write_watch)
+  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused)
     {
       self->want_write_watch = TRUE;
       if (on_broker)
@@ -685,6 +704,9 @@ dispatch (MitogenStream            *self,
 {
   g_autoptr(MitogenMessage) message = mitogen_message_new_received (header, payload);
 
+  mitogen_io_debug ("%s: received dst %u src %u auth %u handle %u reply_to %u length %u",
+                    self->name, header->dst_id, header->src_id, header->auth_id,
+                    header->handle, header->reply_to, header->length);
   self->hooks.message (self, message, self->hooks_data);
   return self->read_fd >= 0;
 }
@@ -755,6 +777,14 @@ on_readable_cb (int          fd,
   g_autoptr(MitogenStream) hold = g_object_ref (self);
   gssize n;
 
+  if (g_atomic_int_get (&self->read_paused))
+    {
+      /* stop_receive (): leave the data where it is; start_receive ()
+       * attaches a new source. */
+      g_clear_pointer (&self->read_source, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+
   if (self->big_buf != NULL)
     {
       gsize want = self->big_header.length - self->big_len;
@@ -811,6 +841,16 @@ on_readable_cb (int          fd,
   return G_SOURCE_REMOVE;
 }
 
+/* Broker thread. */
+static void
+attach_read_source (MitogenStream *self)
+{
+  self->read_source = g_unix_fd_source_new (self->read_fd, G_IO_IN);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable_cb), self, NULL);
+  g_source_set_static_name (self->read_source, "[mitogen] stream read");
+  g_source_attach (self->read_source, mitogen_broker_get_main_context (self->broker));
+}
+
 /* Broker thread: starts reading and joins the broker. */
 void
 mitogen_stream_start (MitogenStream *self)
@@ -820,11 +860,9 @@ mitogen_stream_start (MitogenStream *self)
   mitogen_assert_broker_thread (self->broker);
 
   mitogen_broker_add_stream (self->broker, self);
+  g_atomic_int_set (&self->started, TRUE);
 
-  self->read_source = g_unix_fd_source_new (self->read_fd, G_IO_IN);
-  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable_cb), self, NULL);
-  g_source_set_static_name (self->read_source, "[mitogen] stream read");
-  g_source_attach (self->read_source, context);
+  attach_read_source (self);
 
   if (self->pid != 0)
     {
@@ -905,6 +943,9 @@ mitogen_stream_shutdown (MitogenStream *self)
 {
   if (self->read_fd < 0)
     return;
+  /* A paused stream could neither say goodbye nor hear the peer leave. */
+  mitogen_stream_set_read_paused (self, FALSE);
+  mitogen_stream_set_write_paused (self, FALSE);
   if (self->hooks.shutdown != NULL)
     self->hooks.shutdown (self, self->hooks_data);
   else
@@ -942,4 +983,86 @@ mitogen_stream_force_close (MitogenStream *self,
     }
 
   maybe_finish (self);
+}
+
+/* --- pausing (the seed's Broker.start/stop_receive/_transmit) -------------- */
+
+/* Any thread: TRUE once the stream has joined its broker and reads. */
+gboolean
+mitogen_stream_is_started (MitogenStream *self)
+{
+  return g_atomic_int_get (&self->started);
+}
+
+/* Broker thread. */
+static gboolean
+resume_read_cb (gpointer data)
+{
+  MitogenStream *self = data;
+
+  mitogen_assert_broker_thread (self->broker);
+  if (!g_atomic_int_get (&self->read_paused) && g_atomic_int_get (&self->started) &&
+      self->read_source == NULL && self->read_fd >= 0)
+    attach_read_source (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread. Paused, the read side takes nothing more from the descriptor
+ * (its source detaches itself the next time it fires, so the effect is
+ * immediate); frames already read are still dispatched, and end-of-file is
+ * not noticed until reading resumes. Resuming attaches a new source on the
+ * broker thread. */
+void
+mitogen_stream_set_read_paused (MitogenStream *self,
+                                gboolean       paused)
+{
+  g_atomic_int_set (&self->read_paused, paused != FALSE);
+  if (paused)
+    return;
+  if (mitogen_broker_is_broker_thread (self->broker))
+    resume_read_cb (self);
+  else
+    mitogen_broker_defer (self->broker, resume_read_cb, g_object_ref (self), g_object_unref);
+}
+
+/* Any thread. Paused, the write side queues frames instead of writing
+ * them (writers other than the broker still block over the high-water
+ * mark); resuming has the broker write the queue when the descriptor is
+ * writable. */
+void
+mitogen_stream_set_write_paused (MitogenStream *self,
+                                 gboolean       paused)
+{
+  gboolean on_broker = mitogen_broker_is_broker_thread (self->broker);
+
+  g_mutex_lock (&self->wlock);
+  self->write_paused = paused != FALSE;
+  if (!paused && self->out.length > 0 && !self->closed)
+    {
+      self->want_write_watch = TRUE;
+      if (on_broker)
+        attach_write_watch_locked (self);
+      else
+        mitogen_broker_defer (self->broker, attach_write_watch_cb, g_object_ref (self), g_object_unref);
+    }
+  g_mutex_unlock (&self->wlock);
+}
+
+/* Any thread. */
+gboolean
+mitogen_stream_get_read_paused (MitogenStream *self)
+{
+  return g_atomic_int_get (&self->read_paused);
+}
+
+/* Any thread. */
+gboolean
+mitogen_stream_get_write_paused (MitogenStream *self)
+{
+  gboolean paused;
+
+  g_mutex_lock (&self->wlock);
+  paused = self->write_paused;
+  g_mutex_unlock (&self->wlock);
+  return paused;
 }

@@ -20,6 +20,16 @@ void        mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list);
  * (NULL: its file is gone; children are then bootstrapped from its image). */
 void        mitogen_plugins_set_agent_path (const char *path);
 
+/* How plugin modules are found (mitogen-plugin-modules.c, library only). */
+typedef struct
+{
+  void    (*ensure) (void);
+  GType   (*lookup) (const char *method);
+  char  **(*list)   (void);
+} MitogenPluginLoader;
+
+void        mitogen_plugins_set_loader  (const MitogenPluginLoader *loader);
+
 /* mitogen-plugins.c: registers the extension point and loads plugins once. */
 void        mitogen_plugins_ensure     (void);
 GType       mitogen_plugins_lookup     (const char *method);

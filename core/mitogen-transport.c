@@ -29,6 +29,7 @@ typedef struct
   gboolean bootstrap;
   gboolean agent_cache;
   char    *bootstrap_shell;   /* (owned) (nullable) */
+  char    *bootstrap_format;  /* (owned) */
 } MitogenTransportPrivate;
 
 typedef enum
@@ -41,9 +42,10 @@ typedef enum
   PROP_BOOTSTRAP,
   PROP_AGENT_CACHE,
   PROP_BOOTSTRAP_SHELL,
+  PROP_BOOTSTRAP_FORMAT,
 } MitogenTransportProperty;
 
-static GParamSpec *props[PROP_BOOTSTRAP_SHELL + 1];
+static GParamSpec *props[PROP_BOOTSTRAP_FORMAT + 1];
 
 /**
  * MitogenTransport:
@@ -95,6 +97,9 @@ mitogen_transport_get_property (GObject    *object,
     case PROP_BOOTSTRAP_SHELL:
       g_value_set_string (value, priv->bootstrap_shell);
       break;
+    case PROP_BOOTSTRAP_FORMAT:
+      g_value_set_string (value, priv->bootstrap_format);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -136,6 +141,10 @@ mitogen_transport_set_property (GObject      *object,
       g_free (priv->bootstrap_shell);
       priv->bootstrap_shell = g_value_dup_string (value);
       break;
+    case PROP_BOOTSTRAP_FORMAT:
+      g_free (priv->bootstrap_format);
+      priv->bootstrap_format = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -149,6 +158,7 @@ mitogen_transport_finalize (GObject *object)
   g_clear_pointer (&priv->method, g_free);
   g_clear_pointer (&priv->remote_name, g_free);
   g_clear_pointer (&priv->bootstrap_shell, g_free);
+  g_clear_pointer (&priv->bootstrap_format, g_free);
 
   G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
 }
@@ -249,6 +259,19 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
                          NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * MitogenTransport:bootstrap-format:
+   *
+   * How the shipped agent is compressed when the target can decode it:
+   * `gz` (fastest to start), `xz` (smallest on the wire: for slow links),
+   * or `raw`.
+   */
+  props[PROP_BOOTSTRAP_FORMAT] =
+    g_param_spec_string ("bootstrap-format", NULL,
+                         "Compression of the shipped agent: gz (fast start), xz (smallest), raw",
+                         "gz",
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 
@@ -261,6 +284,23 @@ mitogen_transport_init (MitogenTransport *self)
   priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
   /* The final class is set up by now: take the method's default. */
   priv->bootstrap = MITOGEN_TRANSPORT_GET_CLASS (self)->needs_bootstrap;
+  priv->bootstrap_format = g_strdup ("gz");
+}
+
+/**
+ * mitogen_transport_get_bootstrap_format:
+ * @self: a transport
+ *
+ * The `bootstrap_format` option: how the agent is compressed when it is
+ * shipped down the stream.
+ *
+ * Returns: the preferred compression of the shipped agent
+ */
+const char *
+mitogen_transport_get_bootstrap_format (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap_format;
 }
 
 /**

@@ -13,20 +13,22 @@ if [ "$c" = 1 ] && [ -x "$d/agent-$h" ]; then
   say cached
   exec "$d/agent-$h" "$n"
 fi
+# Offer the decompressors we have: XZ Utils (with the x86 filter), gzip, none.
 z=raw
-if [ -n "$(command -v gzip)" ]; then z=gz; fi
+if [ -n "$(command -v gzip)" ]; then z="gz,$z"; fi
+case $(xz --version 2>&-) in *"XZ Utils"*) z="xz,$z" ;; esac
 say "need-$z"
-IFS= read -r len || { echo "mitogen stage1: no length line" >&2; exit 101; }
+IFS=' ' read -r len fmt || { echo "mitogen stage1: no length line" >&2; exit 101; }
 f=
 for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
   if [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ]; then f=$t/.mitogen-agent.$$; break; fi
 done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
-if [ "$z" = gz ]; then
-  dd bs="$len" count=1 iflag=fullblock 2>&- | gzip -dc > "$f" || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
-else
-  dd bs="$len" count=1 iflag=fullblock of="$f" 2>&- || { rm -f "$f"; echo "mitogen stage1: receiving the agent failed" >&2; exit 103; }
-fi
+case $fmt in
+  xz) dd bs="$len" count=1 iflag=fullblock 2>&- | xz -dc > "$f" ;;
+  gz) dd bs="$len" count=1 iflag=fullblock 2>&- | gzip -dc > "$f" ;;
+  *) dd bs="$len" count=1 iflag=fullblock of="$f" 2>&- ;;
+esac || { rm -f "$f"; echo "mitogen stage1: receiving the agent ($fmt) failed" >&2; exit 103; }
 chmod 700 "$f" || exit 104
 for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
   if [ -n "$t" ]; then

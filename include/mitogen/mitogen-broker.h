@@ -37,5 +37,19 @@ MITOGEN_AVAILABLE_IN_ALL
 void           mitogen_broker_join                 (MitogenBroker  *self);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean       mitogen_broker_is_running           (MitogenBroker  *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean       mitogen_broker_keep_alive           (MitogenBroker  *self);
+MITOGEN_AVAILABLE_IN_ALL
+void           mitogen_broker_start_receive        (MitogenBroker  *self,
+                                                    MitogenStream  *stream);
+MITOGEN_AVAILABLE_IN_ALL
+void           mitogen_broker_stop_receive         (MitogenBroker  *self,
+                                                    MitogenStream  *stream);
+MITOGEN_AVAILABLE_IN_ALL
+void           mitogen_broker_start_transmit       (MitogenBroker  *self,
+                                                    MitogenStream  *stream);
+MITOGEN_AVAILABLE_IN_ALL
+void           mitogen_broker_stop_transmit        (MitogenBroker  *self,
+                                                    MitogenStream  *stream);
 
 G_END_DECLS

@@ -12,6 +12,10 @@ G_BEGIN_DECLS
 
 #define MITOGEN_TYPE_ROUTER (mitogen_router_get_type ())
 
+typedef void (*MitogenHandlerCallback) (MitogenRouter  *router,
+                                        MitogenMessage *message,
+                                        gpointer        user_data);
+
 MITOGEN_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (MitogenRouter, mitogen_router, MITOGEN, ROUTER, GObject)
 
@@ -59,5 +63,34 @@ MitogenContext *mitogen_router_local             (MitogenRouter        *self,
                                                   GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
 void            mitogen_router_shutdown          (MitogenRouter        *self);
+
+MITOGEN_AVAILABLE_IN_ALL
+guint32         mitogen_router_add_handler       (MitogenRouter          *self,
+                                                  MitogenHandlerCallback  callback,
+                                                  gpointer                user_data,
+                                                  GDestroyNotify          destroy,
+                                                  guint32                 handle,
+                                                  gboolean                persist,
+                                                  MitogenContext         *respondent);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_router_del_handler       (MitogenRouter        *self,
+                                                  guint32               handle);
+MITOGEN_AVAILABLE_IN_ALL
+MitogenStream  *mitogen_router_stream_by_id      (MitogenRouter        *self,
+                                                  guint32               dst_id);
+MITOGEN_AVAILABLE_IN_ALL
+guint32         mitogen_router_allocate_id       (MitogenRouter        *self,
+                                                  GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_router_register          (MitogenRouter        *self,
+                                                  MitogenContext       *context,
+                                                  MitogenStream        *stream);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_router_enable_debug      (MitogenRouter        *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_router_get_profiling     (MitogenRouter        *self);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_router_set_profiling     (MitogenRouter        *self,
+                                                  gboolean              profiling);
 
 G_END_DECLS

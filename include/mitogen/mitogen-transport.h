@@ -109,5 +109,7 @@ MITOGEN_AVAILABLE_IN_ALL
 gboolean          mitogen_transport_get_agent_cache    (MitogenTransport  *self);
 MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_bootstrap_shell (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_bootstrap_format (MitogenTransport *self);
 
 G_END_DECLS

@@ -18,5 +18,9 @@
 #include <mitogen/mitogen-transport.h>
 #include <mitogen/mitogen-call.h>
 #include <mitogen/mitogen-identity.h>
+#include <mitogen/mitogen-select.h>
+#include <mitogen/mitogen-sender.h>
+#include <mitogen/mitogen-channel.h>
+#include <mitogen/mitogen-utils.h>
 
 #undef MITOGEN_INSIDE

@@ -57,7 +57,8 @@
 #define BRIDGE_CHUNK       (64 * 1024)
 #define CHANNEL_WRITE_MAX  (256 * 1024)   /* handed to libssh at once */
 #define STDERR_KEEP        (64 * 1024)    /* unread stderr kept; older is dropped */
-#define PUMP_ROUNDS        64             /* per wake-up: ~256 KiB off the socket */
+#define PUMP_ROUNDS        16             /* per wake-up */
+#define SOCKET_READS_MAX   64             /* of 4 KiB, per round */
 #define KBDINT_ROUNDS_MAX  8
 
 typedef enum
@@ -168,6 +169,9 @@ typedef struct
   int               err_fd;          /* our end of the stderr socketpair, or -1 */
   gpointer          local_tag;       /* (nullable) */
   gpointer          err_tag;         /* (nullable) */
+  GIOCondition      ssh_events;      /* as last set: changing them wakes the context */
+  GIOCondition      local_events;
+  GIOCondition      err_events;
   Buf               up;              /* core → channel */
   Buf               down;            /* channel → core */
   Buf               err;             /* channel stderr → core */
@@ -195,31 +199,6 @@ mitogen_ssh_params_clear (MitogenSshParams *params)
     }
   g_clear_pointer (&params->identity_file, g_free);
   g_clear_pointer (&params->known_hosts_file, g_free);
-}
-
-MitogenSshSpawnResult *
-mitogen_ssh_spawn_result_new (int  read_fd,
-                              int  stderr_fd,
-                              GPid pid)
-{
-  MitogenSshSpawnResult *result = g_new0 (MitogenSshSpawnResult, 1);
-
-  result->read_fd = read_fd;
-  result->stderr_fd = stderr_fd;
-  result->pid = pid;
-  return result;
-}
-
-void
-mitogen_ssh_spawn_result_free (gpointer data)
-{
-  MitogenSshSpawnResult *result = data;
-
-  if (result->read_fd >= 0)
-    close (result->read_fd);
-  if (result->stderr_fd >= 0)
-    close (result->stderr_fd);
-  g_free (result);
 }
 
 static void
@@ -562,31 +541,41 @@ make_socketpair (int      pair[2],
   return TRUE;
 }
 
+/* g_source_modify_unix_fd () wakes the main context: only on a change. */
+static void
+set_events (SshConnection *conn,
+            gpointer       tag,
+            GIOCondition  *current,
+            GIOCondition   want)
+{
+  if (tag != NULL && *current != want)
+    {
+      g_source_modify_unix_fd (&conn->source, tag, want);
+      *current = want;
+    }
+}
+
 static void
 update_events (SshConnection *conn)
 {
-  GSource *source = &conn->source;
+  GIOCondition want;
 
   if (conn->step == STEP_CLOSED)
     return;
-  if (conn->ssh_tag != NULL)
-    {
-      GIOCondition want = G_IO_IN;
-      if (ssh_get_status (conn->session) & SSH_WRITE_PENDING)
-        want |= G_IO_OUT;
-      g_source_modify_unix_fd (source, conn->ssh_tag, want);
-    }
-  if (conn->local_tag != NULL)
-    {
-      GIOCondition want = 0;
-      if (!conn->local_eof && buf_len (&conn->up) < BRIDGE_HIGH_WATER)
-        want |= G_IO_IN;
-      if (buf_len (&conn->down) > 0)
-        want |= G_IO_OUT;
-      g_source_modify_unix_fd (source, conn->local_tag, want);
-    }
-  if (conn->err_tag != NULL)
-    g_source_modify_unix_fd (source, conn->err_tag, buf_len (&conn->err) > 0 ? G_IO_OUT : 0);
+
+  want = G_IO_IN;
+  if (conn->session != NULL && (ssh_get_status (conn->session) & SSH_WRITE_PENDING))
+    want |= G_IO_OUT;
+  set_events (conn, conn->ssh_tag, &conn->ssh_events, want);
+
+  want = 0;
+  if (!conn->local_eof && buf_len (&conn->up) < BRIDGE_HIGH_WATER)
+    want |= G_IO_IN;
+  if (buf_len (&conn->down) > 0)
+    want |= G_IO_OUT;
+  set_events (conn, conn->local_tag, &conn->local_events, want);
+
+  set_events (conn, conn->err_tag, &conn->err_events, buf_len (&conn->err) > 0 ? G_IO_OUT : 0);
 }
 
 static void
@@ -665,19 +654,24 @@ conn_pump (SshConnection *conn)
       gboolean progress = FALSE;
       int rc;
 
-      /* Network I/O inside libssh: up to 4 KiB in, all queued output out. */
+      /* Output libssh queued while the socket was full. (It reads only
+       * when it has something to write; the channel reads below read.) */
       if (ssh_blocking_flush (conn->session, 0) == SSH_ERROR)
         {
           conn_lost (conn);
           return;
         }
-      if (conn->counter.in_bytes != in_before)
-        progress = TRUE;
 
-      /* Channel stdout → down, while the core keeps up. */
-      while (!conn->remote_eof && buf_len (&conn->down) < BRIDGE_HIGH_WATER)
+      /* Channel stdout → down, while the core keeps up. With its buffer
+       * empty, each read makes libssh read the socket once (4 KiB): a
+       * 32 KiB packet takes several reads that return 0 before it
+       * yields, so go on while bytes arrive. */
+      for (guint reads = 0;
+           reads < SOCKET_READS_MAX && !conn->remote_eof && buf_len (&conn->down) < BRIDGE_HIGH_WATER;
+           reads++)
         {
           guint8 *dst = buf_reserve (&conn->down, BRIDGE_CHUNK);
+          guint64 before = conn->counter.in_bytes;
 
           rc = ssh_channel_read_nonblocking (conn->channel, dst, BRIDGE_CHUNK, 0);
           if (rc > 0)
@@ -691,7 +685,10 @@ conn_pump (SshConnection *conn)
               progress = TRUE;
             }
           else if (rc == 0)
-            break;
+            {
+              if (conn->counter.in_bytes == before)
+                break;  /* the socket is dry */
+            }
           else
             {
               conn_lost (conn);
@@ -807,6 +804,8 @@ conn_pump (SshConnection *conn)
           progress = TRUE;
         }
 
+      if (conn->counter.in_bytes != in_before)
+        progress = TRUE;
       if (!progress)
         break;
     }
@@ -884,7 +883,9 @@ start_bridge (SshConnection *conn)
   conn->local_fd = data_pair[0];
   conn->err_fd = err_pair[0];
   conn->local_tag = g_source_add_unix_fd (&conn->source, conn->local_fd, G_IO_IN);
+  conn->local_events = G_IO_IN;
   conn->err_tag = g_source_add_unix_fd (&conn->source, conn->err_fd, 0);
+  conn->err_events = 0;
   /* We never read the stderr pair; the core never writes it. */
   shutdown (err_pair[0], SHUT_RD);
   conn->step = STEP_BRIDGE;
@@ -918,7 +919,10 @@ watch_ssh_fd (SshConnection *conn)
     return;
   fd = ssh_get_fd (conn->session);
   if (fd >= 0)
-    conn->ssh_tag = g_source_add_unix_fd (&conn->source, fd, G_IO_IN);
+    {
+      conn->ssh_tag = g_source_add_unix_fd (&conn->source, fd, G_IO_IN);
+      conn->ssh_events = G_IO_IN;
+    }
 }
 
 /* Broker thread: runs steps until one has to wait for the network. */
@@ -1196,6 +1200,7 @@ tcp_connected_cb (GObject      *object,
   g_clear_object (&conn->tcp_cancellable);
   ssh_options_set (conn->session, SSH_OPTIONS_FD, &fd);
   conn->ssh_tag = g_source_add_unix_fd (&conn->source, fd, G_IO_IN);
+  conn->ssh_events = G_IO_IN;
   conn->step = STEP_HANDSHAKE;
   conn_run (conn);
 

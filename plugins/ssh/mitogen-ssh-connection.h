@@ -1,7 +1,9 @@
 /* mitogen-ssh-connection.h — a libssh session driven from a GMainContext
  *
  * Internal to the ssh transport (no GObject types, no module assumptions:
- * the static agent compiles this file in as it is).
+ * the static agent can compile it in as it is). Built without libssh
+ * (MITOGEN_SSH_OPENSSH_ONLY) only the spawn result and the quoting
+ * (mitogen-ssh-util.c) are used.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */

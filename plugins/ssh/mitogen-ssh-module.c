@@ -4,8 +4,6 @@
  */
 #include "config.h"
 
-#include <libssh/libssh.h>
-
 #include "mitogen-ssh-transport.h"
 
 G_MODULE_EXPORT void g_io_mitogen_ssh_load   (GIOModule *module);
@@ -15,8 +13,6 @@ G_MODULE_EXPORT char **g_io_mitogen_ssh_query (void);
 void
 g_io_mitogen_ssh_load (GIOModule *module)
 {
-  /* libssh's global state (crypto backend); done once, never undone. */
-  ssh_init ();
   mitogen_ssh_transport_register (G_TYPE_MODULE (module));
   g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME,
                                   MITOGEN_TYPE_SSH_TRANSPORT, "ssh", 0);

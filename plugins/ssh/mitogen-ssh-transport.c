@@ -10,6 +10,10 @@
  *   for what only OpenSSH does (ProxyJump chains, GSSAPI, certificates,
  *   ControlMaster). No password: BatchMode never prompts.
  *
+ * Built with MITOGEN_SSH_OPENSSH_ONLY (for a program that cannot link
+ * libssh, e.g. a fully static agent) only the second way exists, and
+ * ssh_path defaults to `ssh` from PATH.
+ *
  * needs_bootstrap is TRUE (the target has nothing installed; the core
  * ships the agent down the stream, DESIGN §6), except when
  * MITOGEN_SSH_NO_BOOTSTRAP=1 is set in the environment when the class is
@@ -29,6 +33,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifndef MITOGEN_SSH_OPENSSH_ONLY
+# include <libssh/libssh.h>
+#endif
 
 #include "mitogen-ssh-connection.h"
 #include "mitogen-ssh-transport.h"
@@ -91,13 +99,14 @@ child_setup (gpointer data)
 /* The OpenSSH client's command line for @command. */
 static GPtrArray *
 openssh_argv (MitogenSshTransport *self,
+              const char          *ssh_path,
               const char          *command)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   double timeout = mitogen_transport_get_connect_timeout (MITOGEN_TRANSPORT (self));
 
 #define ADD(...) g_ptr_array_add (argv, g_strdup_printf (__VA_ARGS__))
-  ADD ("%s", self->ssh_path);
+  ADD ("%s", ssh_path);
   ADD ("-T");
   ADD ("-o"); ADD ("BatchMode=yes");
   ADD ("-o"); ADD ("LogLevel=ERROR");
@@ -157,10 +166,11 @@ openssh_argv (MitogenSshTransport *self,
 /* Broker thread: the OpenSSH client as a local child. */
 static MitogenSshSpawnResult *
 spawn_openssh (MitogenSshTransport  *self,
+               const char           *ssh_path,
                const char           *command,
                GError              **error)
 {
-  g_autoptr(GPtrArray) argv = openssh_argv (self, command);
+  g_autoptr(GPtrArray) argv = openssh_argv (self, ssh_path, command);
   int data_pair[2], err_pair[2];
   int source_fds[3], target_fds[3];
   GPid pid = 0;
@@ -206,15 +216,40 @@ spawn_openssh (MitogenSshTransport  *self,
       close (data_pair[1]);
       close (err_pair[0]);
       close (err_pair[1]);
-      g_prefix_error (error, "ssh: running %s: ", self->ssh_path);
+      g_prefix_error (error, "ssh: running %s: ", ssh_path);
       return NULL;
     }
   close (data_pair[1]);
   close (err_pair[1]);
   shutdown (err_pair[0], SHUT_WR);
-  g_debug ("ssh: %s: started %s (pid %d)", self->hostname, self->ssh_path, (int) pid);
+  g_debug ("ssh: %s: started %s (pid %d)", self->hostname, ssh_path, (int) pid);
   return mitogen_ssh_spawn_result_new (data_pair[0], err_pair[0], pid);
 }
+
+#ifndef MITOGEN_SSH_OPENSSH_ONLY
+/* Broker thread: libssh, driven from the thread-default main context. */
+static void
+spawn_libssh (MitogenSshTransport *self,
+              const char          *command,
+              GTask               *task)
+{
+  MitogenSshParams params = { 0 };
+
+  params.hostname = g_strdup (self->hostname);
+  params.username = g_strdup (self->username);
+  params.port = self->port;
+  params.password = g_strdup (self->password);
+  params.identity_file = g_strdup (self->identity_file);
+  params.check_host_keys = self->check_host_keys;
+  params.known_hosts_file = g_strdup (self->known_hosts_file);
+  params.compression_level = self->compression_level;
+  params.ssh_config = self->ssh_config;
+  params.keepalive_interval = self->keepalive_interval;
+  params.keepalive_count = self->keepalive_count;
+  params.connect_timeout = mitogen_transport_get_connect_timeout (MITOGEN_TRANSPORT (self));
+  mitogen_ssh_connection_start (&params, command, task);
+}
+#endif
 
 static gboolean
 mitogen_no_bootstrap (void)
@@ -236,7 +271,7 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *command = NULL;
-  MitogenSshParams params = { 0 };
+  const char *ssh_path = self->ssh_path;
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_ssh_transport_spawn_async);
@@ -260,8 +295,12 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
       return;
     }
   command = mitogen_ssh_quote_argv (argv);
+#ifdef MITOGEN_SSH_OPENSSH_ONLY
+  if (ssh_path == NULL)
+    ssh_path = "ssh";
+#endif
 
-  if (self->ssh_path != NULL)
+  if (ssh_path != NULL)
     {
       MitogenSshSpawnResult *result;
 
@@ -273,7 +312,7 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
                                    "authentication, or leave ssh_path unset to use libssh");
           return;
         }
-      result = spawn_openssh (self, command, &error);
+      result = spawn_openssh (self, ssh_path, command, &error);
       if (result == NULL)
         g_task_return_error (task, g_steal_pointer (&error));
       else
@@ -281,19 +320,9 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
       return;
     }
 
-  params.hostname = g_strdup (self->hostname);
-  params.username = g_strdup (self->username);
-  params.port = self->port;
-  params.password = g_strdup (self->password);
-  params.identity_file = g_strdup (self->identity_file);
-  params.check_host_keys = self->check_host_keys;
-  params.known_hosts_file = g_strdup (self->known_hosts_file);
-  params.compression_level = self->compression_level;
-  params.ssh_config = self->ssh_config;
-  params.keepalive_interval = self->keepalive_interval;
-  params.keepalive_count = self->keepalive_count;
-  params.connect_timeout = mitogen_transport_get_connect_timeout (transport);
-  mitogen_ssh_connection_start (&params, command, task);
+#ifndef MITOGEN_SSH_OPENSSH_ONLY
+  spawn_libssh (self, command, task);
+#endif
 }
 
 static gboolean
@@ -561,6 +590,10 @@ mitogen_ssh_transport_register (GTypeModule *module)
     { 0, NULL, NULL },
   };
 
+#ifndef MITOGEN_SSH_OPENSSH_ONLY
+  /* libssh's global state (crypto backend); done once, never undone. */
+  ssh_init ();
+#endif
   host_key_policy_type = g_type_module_register_enum (module, "MitogenSshHostKeyPolicy", policies);
   mitogen_ssh_transport_register_type (module);
 }

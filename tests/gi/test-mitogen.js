@@ -129,7 +129,7 @@ test('begin_call_many_contexts', () => {
 });
 
 test('select_many_contexts', () => {
-    if (Mitogen.Select === undefined)
+    if (Mitogen.Select === undefined || Mitogen.Select.prototype.add === undefined)
         return 'SKIP Mitogen.Select is not in this build';
     const contexts = [F.context, F.router.local(null, null), F.router.local(null, null)];
     const select = Mitogen.Select.new(true);
@@ -178,27 +178,41 @@ test('async_call', () => {
 test('streaming_to_a_receiver', () => {
     const receiver = Mitogen.Receiver.new(F.router, 0, true, null);
     const handle = receiver.get_handle();
-    const haveSender = Mitogen.Sender !== undefined;
-    if (haveSender) {
-        const sender = Mitogen.Sender.new(F.router.context_by_id(0) || F.context, handle);
-        for (let i = 0; i < 5; i++)
-            sender.put(new GLib.Variant('(is)', [i, 'item']));
-        sender.close();
-    } else {
-        for (let i = 0; i < 5; i++)
-            check(F.router.route(Mitogen.Message.new(0, handle, new GLib.Variant('(is)', [i, 'item']))), 'route');
-    }
+    for (let i = 0; i < 5; i++)
+        check(F.router.route(Mitogen.Message.new(0, handle, new GLib.Variant('(is)', [i, 'item']))), 'route');
     for (let i = 0; i < 5; i++) {
         const message = receiver.get(TIMEOUT);
         equal(message.get_handle(), handle, 'the handle');
         equal(message.get_value().deepUnpack(), [i, 'item'], 'in order');
     }
-    if (haveSender)
-        check(receiver.get(TIMEOUT).is_dead(), 'close() sends a dead message');
     check(receiver.empty(), 'nothing more');
     receiver.close();
     const e = raises(() => receiver.get(1.0), 'get() on a closed receiver');
     equal(GLib.quark_to_string(e.domain), 'mitogen-error-quark', 'a closed receiver raises');
+});
+
+test('sender_streaming', () => {
+    if (Mitogen.Sender === undefined || Mitogen.Sender.prototype.put === undefined)
+        return 'SKIP Mitogen.Sender is not in this build';
+    if (!Mitogen.list_functions().includes('mitogen.channel_echo'))
+        return 'SKIP no mitogen.channel_echo built-in in this build';
+    const receiver = Mitogen.Receiver.new(F.router, 0, true, F.context);
+    const call = F.context.begin_call('mitogen.channel_echo', new GLib.Variant('(uu)', [receiver.get_handle(), 0]));
+    const childHandle = receiver.get(TIMEOUT).get_value().unpack();
+    check(childHandle >= Mitogen.Handle.FIRST_USER, 'the child sends its channel handle first');
+    const sender = Mitogen.Sender.new(F.context, childHandle);
+    for (let i = 0; i < 10; i++)
+        check(sender.put(new GLib.Variant('(is)', [i, 'x'.repeat(i)])), 'put() queues');
+    const values = [];
+    for (let i = 0; i < 10; i++)
+        values.push(receiver.get(TIMEOUT).get_value().deepUnpack());
+    equal(values, [...Array(10).keys()].map(i => [i, 'x'.repeat(i)]), 'echoed in order');
+    check(sender.close(), 'close() sends the dead marker');
+    const closed = raises(() => receiver.get(TIMEOUT), 'get() after the child closed its end');
+    check(closed.matches(Mitogen.error_quark(), Mitogen.Error.CHANNEL), 'the child closes its end in turn');
+    equal(call.get(TIMEOUT).get_value().unpack(), 10, 'the child echoed 10 values');
+    receiver.close();
+    return null;
 });
 
 test('received_signal', () => {

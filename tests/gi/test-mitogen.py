@@ -184,7 +184,7 @@ def begin_call_many_contexts():
 @test
 def select_many_contexts():
     """A Select gathers replies of calls on several contexts, in any order."""
-    if not hasattr(Mitogen, 'Select'):
+    if not hasattr(getattr(Mitogen, 'Select', None), 'add'):
         return 'skip', 'Mitogen.Select is not in this build'
     contexts = [F.context] + [F.router.local(None, None) for _ in range(2)]
     select = Mitogen.Select.new(True)
@@ -248,24 +248,15 @@ def receiver_get_async():
 
 @test
 def streaming_to_a_receiver():
-    """A stream of messages into one persistent receiver (Sender when built, else routed messages)."""
+    """A stream of routed messages into one persistent receiver, in order."""
     receiver = Mitogen.Receiver.new(F.router, 0, True, None)
     handle = receiver.get_handle()
-    if hasattr(Mitogen, 'Sender'):
-        sender = Mitogen.Sender.new(F.router.context_by_id(0) or F.context, handle)
-        for i in range(5):
-            sender.put(GLib.Variant('(is)', (i, 'item')))
-        sender.close()
-    else:
-        for i in range(5):
-            check(F.router.route(Mitogen.Message.new(0, handle, GLib.Variant('(is)', (i, 'item')))), 'route')
+    for i in range(5):
+        check(F.router.route(Mitogen.Message.new(0, handle, GLib.Variant('(is)', (i, 'item')))), 'route')
     for i in range(5):
         message = receiver.get(TIMEOUT)
         equal(message.get_handle(), handle, 'the handle')
         equal(message.get_value().unpack(), (i, 'item'), 'in order')
-    if hasattr(Mitogen, 'Sender'):
-        last = receiver.get(TIMEOUT)
-        check(last.is_dead(), 'close() sends a dead message')
     check(receiver.empty(), 'nothing more')
     receiver.close()
     try:
@@ -274,6 +265,34 @@ def streaming_to_a_receiver():
         check(e.domain == 'mitogen-error-quark', 'a closed receiver raises')
     else:
         raise AssertionError('a closed receiver returned a message')
+
+
+@test
+def sender_streaming():
+    """A Sender streams values to a child's channel; the child echoes them back; close() ends it."""
+    if not hasattr(getattr(Mitogen, 'Sender', None), 'put'):
+        return 'skip', 'Mitogen.Sender is not in this build'
+    if 'mitogen.channel_echo' not in Mitogen.list_functions():
+        return 'skip', 'no mitogen.channel_echo built-in in this build'
+    receiver = Mitogen.Receiver.new(F.router, 0, True, F.context)
+    call = F.context.begin_call('mitogen.channel_echo', GLib.Variant('(uu)', (receiver.get_handle(), 0)))
+    child_handle = receiver.get(TIMEOUT).get_value().unpack()
+    check(child_handle >= int(Mitogen.Handle.FIRST_USER), 'the child sends its channel handle first')
+    sender = Mitogen.Sender.new(F.context, child_handle)
+    check(isinstance(sender, Mitogen.Sender), 'Sender.new() returns a Mitogen.Sender')
+    for i in range(10):
+        check(sender.put(GLib.Variant('(is)', (i, 'x' * i))), 'put() queues')
+    values = [receiver.get(TIMEOUT).get_value().unpack() for _ in range(10)]
+    equal(values, [(i, 'x' * i) for i in range(10)], 'echoed in order')
+    check(sender.close(), 'close() sends the dead marker')
+    try:
+        receiver.get(TIMEOUT)
+    except GLib.Error as e:
+        check(e.matches(Mitogen.error_quark(), Mitogen.Error.CHANNEL), 'the child closes its end in turn')
+    else:
+        raise AssertionError('the child did not close its end')
+    equal(call.get(TIMEOUT).get_value().unpack(), 10, 'the child echoed 10 values')
+    receiver.close()
 
 
 @test

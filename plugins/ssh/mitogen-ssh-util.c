@@ -1,10 +1,12 @@
-/* mitogen-ssh-quote.c — POSIX sh quoting of a command line
+/* mitogen-ssh-util.c — what both ways of reaching a host share: POSIX sh
+ * quoting of the command line, and the spawn result
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include "config.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "mitogen-ssh-connection.h"
 
@@ -47,4 +49,29 @@ mitogen_ssh_quote_argv (const char * const *argv)
       g_string_append_c (line, '\'');
     }
   return g_string_free (line, FALSE);
+}
+
+MitogenSshSpawnResult *
+mitogen_ssh_spawn_result_new (int  read_fd,
+                              int  stderr_fd,
+                              GPid pid)
+{
+  MitogenSshSpawnResult *result = g_new0 (MitogenSshSpawnResult, 1);
+
+  result->read_fd = read_fd;
+  result->stderr_fd = stderr_fd;
+  result->pid = pid;
+  return result;
+}
+
+void
+mitogen_ssh_spawn_result_free (gpointer data)
+{
+  MitogenSshSpawnResult *result = data;
+
+  if (result->read_fd >= 0)
+    close (result->read_fd);
+  if (result->stderr_fd >= 0)
+    close (result->stderr_fd);
+  g_free (result);
 }

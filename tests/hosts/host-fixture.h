@@ -1,0 +1,72 @@
+/* host-fixture.h — real hosts for tests: test users, an OpenSSH sshd on
+ * loopback or inside a network namespace reached over a veth pair
+ *
+ * Everything a fixture creates (processes, namespace, veth, temp dir) is
+ * listed in a cleanup file that a reaper process (mitogen-host-reaper)
+ * acts on when the test process goes away, however it goes: a failed
+ * assertion aborts, a test timeout kills. Normal teardown does the same
+ * work first.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define HOST_KEY_USER       "mitogen-key"
+#define HOST_PASSWORD_USER  "mitogen-pw"
+#define HOST_PASSWORD       "Mitogen-test-pw-7"
+
+typedef struct
+{
+  char  *dir;             /* (owned) temp dir, 0755 (sshd reads it as the users) */
+  char  *address;         /* (owned) where sshd listens: 127.0.0.1 or 10.250.N.2 */
+  int    port;
+  char  *host_public;     /* (owned) "ssh-ed25519 AAAA..." of the host key */
+  char  *other_public;    /* (owned) another ed25519 key (for "changed key" tests) */
+  char  *client_key;      /* (owned) private key HOST_KEY_USER accepts */
+  char  *known_hosts;     /* (owned) a known_hosts file listing the host key */
+  char  *log;             /* (owned) sshd's stderr */
+  GPid   pid;             /* sshd (-D), or 0 */
+
+  /* Network namespace mode (index >= 0). */
+  int    index;           /* N of mitogen-tN / mtgNh / 10.250.N.0/30, or -1 */
+  char  *netns;           /* (owned) (nullable) */
+  char  *veth_host;       /* (owned) (nullable) our side of the pair */
+
+  char  *cleanup_file;    /* (owned) what the reaper undoes */
+  int    reaper_pipe;     /* write end: the reaper acts when it closes */
+  GPid   reaper_pid;
+} HostSshd;
+
+/* NULL if host tests can run here, else why not (for g_test_skip). */
+const char *host_fixture_unavailable (gboolean need_netns);
+
+/* Creates HOST_KEY_USER and HOST_PASSWORD_USER if missing (root only). */
+gboolean    host_fixture_ensure_users (GError **error);
+
+/* Starts sshd on 127.0.0.1 (@netns FALSE) or inside a new network
+ * namespace behind a new veth pair (@netns TRUE), and waits until it
+ * accepts connections. */
+HostSshd   *host_sshd_start           (gboolean   netns,
+                                       GError   **error);
+/* Stops sshd and everything under it, removes namespace, veth and temp
+ * dir. NULL is fine. */
+void        host_sshd_stop            (HostSshd  *sshd);
+
+/* Takes our side of the veth pair down (or up): a cut link. */
+gboolean    host_sshd_set_link        (HostSshd  *sshd,
+                                       gboolean   up,
+                                       GError   **error);
+
+/* The known_hosts line for @public_key at the fixture's address:port. */
+char       *host_sshd_known_hosts_line (HostSshd   *sshd,
+                                        const char *public_key);
+
+/* Performs the cleanup listed in @path (lines "pid N", "link NAME",
+ * "netns NAME", "dir PATH"); used by the reaper and by host_sshd_stop. */
+void        host_fixture_cleanup_file (const char *path);
+
+G_END_DECLS
