@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@
 
 #define BULK_SIZE       (1024u * 1024u)  /* bytes per mitogen.bytes reply */
 #define WATCHDOG_S      600              /* per scenario */
+
+#ifndef BENCH_AGENT_PATH
+# error "BENCH_AGENT_PATH must name the build's mitogen-agent (bench/meson.build)"
+#endif
 
 typedef struct
 {
@@ -39,6 +44,8 @@ typedef struct
   guint    bulk_window;    /* bulk_MBps: replies in flight */
   guint    start_n;        /* start32_*: contexts per run */
   guint    runs;           /* runs of the pipelined, bulk and start32 scenarios */
+  guint    ssh_runs;       /* ssh_start_*: connects of each kind */
+  guint    ssh_bulk_count; /* ssh_bulk_MBps: replies per run (and MiB per openssh_cat_MBps run) */
   char   **only;           /* scenario names to run, or NULL for all */
 } Options;
 
@@ -306,7 +313,8 @@ bench_local_start (MitogenRouter *router,
 
 static void
 bench_call_rtt (MitogenContext *ctx,
-                const Options  *opts)
+                const Options  *opts,
+                const char     *name)
 {
   g_autofree double *means = g_new (double, opts->batches);
 
@@ -321,7 +329,7 @@ bench_call_rtt (MitogenContext *ctx,
         call_noop (ctx);
       means[b] = (double) (g_get_monotonic_time () - t0) / opts->calls;
     }
-  emit ("call_rtt_us", median (means, opts->batches), "us");
+  emit (name, median (means, opts->batches), "us");
 }
 
 /* ------------------------------------------------------------------ */
@@ -369,31 +377,29 @@ begin_bytes (MitogenContext *ctx)
   return receiver;
 }
 
-static void
-bench_bulk (MitogenContext *ctx,
-            const Options  *opts)
+/* @runs runs of @count mitogen.bytes replies of BULK_SIZE, at most
+ * opts->bulk_window in flight; the median MB/s. */
+static double
+bulk_rate (MitogenContext *ctx,
+           const Options  *opts,
+           guint           count,
+           guint           runs)
 {
-  g_autofree double *rates = g_new (double, opts->runs);
+  g_autofree double *rates = g_new (double, runs);
   g_autoptr(GQueue) window = g_queue_new ();
-  GPid self_pid = getpid ();
-  GPid agent_pid = (GPid) call_getpid (ctx);
-  gboolean peak_reset = reset_peak_rss (self_pid);
-  gboolean agent_peak_reset = reset_peak_rss (agent_pid);
-  gint64 rss_before = peak_reset ? proc_status_kb (self_pid, "VmRSS") : self_maxrss_kb ();
-  gint64 rss_after, agent_hwm;
 
-  for (guint r = 0; r < opts->runs; r++)
+  for (guint r = 0; r < runs; r++)
     {
       gint64 t0 = g_get_monotonic_time ();
       guint issued = 0, done = 0;
       double secs;
 
-      while (issued < opts->bulk_count && issued < opts->bulk_window)
+      while (issued < count && issued < opts->bulk_window)
         {
           g_queue_push_tail (window, begin_bytes (ctx));
           issued++;
         }
-      while (done < opts->bulk_count)
+      while (done < count)
         {
           MitogenReceiver *receiver = g_queue_pop_head (window);
           g_autoptr(GVariant) value = collect (receiver, "mitogen.bytes");
@@ -404,16 +410,30 @@ bench_bulk (MitogenContext *ctx,
             die ("mitogen.bytes returned the wrong bytes", NULL);
           g_object_unref (receiver);
           done++;
-          if (issued < opts->bulk_count)
+          if (issued < count)
             {
               g_queue_push_tail (window, begin_bytes (ctx));
               issued++;
             }
         }
       secs = (g_get_monotonic_time () - t0) / 1e6;
-      rates[r] = (double) opts->bulk_count * BULK_SIZE / 1e6 / secs;
+      rates[r] = (double) count * BULK_SIZE / 1e6 / secs;
     }
-  emit ("bulk_MBps", median (rates, opts->runs), "MB/s");
+  return median (rates, runs);
+}
+
+static void
+bench_bulk (MitogenContext *ctx,
+            const Options  *opts)
+{
+  GPid self_pid = getpid ();
+  GPid agent_pid = (GPid) call_getpid (ctx);
+  gboolean peak_reset = reset_peak_rss (self_pid);
+  gboolean agent_peak_reset = reset_peak_rss (agent_pid);
+  gint64 rss_before = peak_reset ? proc_status_kb (self_pid, "VmRSS") : self_maxrss_kb ();
+  gint64 rss_after, agent_hwm;
+
+  emit ("bulk_MBps", bulk_rate (ctx, opts, opts->bulk_count, opts->runs), "MB/s");
   /* Peak RSS during the runs minus RSS before them. Without clear_refs
    * this is the growth of the process's all-time peak, which earlier
    * scenarios may already have raised. */
@@ -555,6 +575,454 @@ bench_idle_rss (MitogenRouter *router)
 }
 
 /* ------------------------------------------------------------------ */
+/* Log capture: bootstrap_bytes_* and --trace                          */
+
+/* The library logs "METHOD: bootstrap shipped N agent bytes (REPORT)" at
+ * debug level in the domain mitogen-connect once the agent image (or
+ * nothing, when the target had it cached) has been handed to the
+ * transport. Our writer takes N from it; with --trace it also prints
+ * every message, of every level and domain, with the time since the last
+ * trace_reset (). Other messages go to GLib's default writer (which
+ * drops debug messages unless G_MESSAGES_DEBUG asks for them). */
+static GMutex   log_lock;
+static gint64   shipped_bytes = -1;     /* under log_lock; -1: not seen */
+static gboolean trace_on;
+static gint64   trace_t0;
+
+static void
+trace_reset (const char *what)
+{
+  trace_t0 = g_get_monotonic_time ();
+  if (trace_on)
+    fprintf (stderr, "trace %9.3f ms  -- %s\n", 0.0, what);
+}
+
+static void
+trace_mark (const char *what)
+{
+  if (trace_on)
+    fprintf (stderr, "trace %9.3f ms  -- %s\n", (g_get_monotonic_time () - trace_t0) / 1000.0, what);
+}
+
+static GLogWriterOutput
+bench_log_writer (GLogLevelFlags   level,
+                  const GLogField *fields,
+                  gsize            n_fields,
+                  gpointer         user_data)
+{
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *domain = NULL;
+  g_autofree char *message = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      char **slot = g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0 ? &domain
+                  : g_strcmp0 (fields[i].key, "MESSAGE") == 0 ? &message : NULL;
+
+      if (slot != NULL && *slot == NULL && fields[i].value != NULL)
+        *slot = fields[i].length < 0 ? g_strdup (fields[i].value)
+                                     : g_strndup (fields[i].value, (gsize) fields[i].length);
+    }
+
+  if (message != NULL && g_strcmp0 (domain, "mitogen-connect") == 0)
+    {
+      const char *p = strstr (message, "bootstrap shipped ");
+
+      if (p != NULL)
+        {
+          char *end = NULL;
+          guint64 n = g_ascii_strtoull (p + strlen ("bootstrap shipped "), &end, 10);
+
+          if (end != NULL && g_str_has_prefix (end, " agent bytes"))
+            {
+              g_mutex_lock (&log_lock);
+              shipped_bytes = (gint64) n;
+              g_mutex_unlock (&log_lock);
+            }
+        }
+    }
+
+  if (trace_on)
+    {
+      fprintf (stderr, "trace %9.3f ms  [%s] %s\n", (now - trace_t0) / 1000.0,
+               domain != NULL ? domain : "-", message != NULL ? message : "");
+      return G_LOG_WRITER_HANDLED;
+    }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+static void
+shipped_reset (void)
+{
+  g_mutex_lock (&log_lock);
+  shipped_bytes = -1;
+  g_mutex_unlock (&log_lock);
+}
+
+static gint64
+shipped_get (void)
+{
+  gint64 n;
+
+  g_mutex_lock (&log_lock);
+  n = shipped_bytes;
+  g_mutex_unlock (&log_lock);
+  return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* ssh: ssh_start_*, openssh_true_ms, ssh_call_rtt_us, ssh_bulk_MBps,  */
+/* openssh_cat_MBps, bootstrap_bytes_*, agent_image_*_bytes            */
+
+/* The sshd to measure against: bench/ssh-host start (which bench/run
+ * runs) exports MITOGEN_BENCH_SSH_*. */
+typedef struct
+{
+  const char *na;        /* why the ssh figures cannot be measured, or NULL */
+  const char *host;
+  int         port;
+  const char *user;
+  const char *key;
+  const char *cipher;
+  char       *ssh;       /* (owned) the OpenSSH client */
+} SshHost;
+
+static const char * const ssh_start_names[] = {
+  "ssh_start_first_ms", "ssh_start_ms", "ssh_start_xz_ms", "ssh_start_cached_ms", "openssh_true_ms",
+  "bootstrap_bytes_cold", "bootstrap_bytes_xz", "bootstrap_bytes_cached",
+  "agent_image_raw_bytes", "agent_image_gz_bytes", "agent_image_xz_bytes", NULL
+};
+static const char * const ssh_link_names[] = {
+  "ssh_call_rtt_us", "ssh_bulk_MBps", "openssh_cat_MBps", NULL
+};
+
+static void
+emit_na (const char *name,
+         const char *reason)
+{
+  g_autofree char *flat = g_strdup (reason);
+
+  g_strdelimit (flat, "\t\n", ' ');
+  printf ("%s\tNA\t%s\n", name, flat);
+  fflush (stdout);
+}
+
+static void
+ssh_host_init (SshHost *h)
+{
+  const char *port = g_getenv ("MITOGEN_BENCH_SSH_PORT");
+
+  memset (h, 0, sizeof *h);
+  h->na = g_getenv ("MITOGEN_BENCH_SSH_NA");
+  if (h->na != NULL && h->na[0] != '\0')
+    return;
+  h->na = NULL;
+  h->host = g_getenv ("MITOGEN_BENCH_SSH_HOST");
+  h->user = g_getenv ("MITOGEN_BENCH_SSH_USER");
+  h->key = g_getenv ("MITOGEN_BENCH_SSH_KEY");
+  h->cipher = g_getenv ("MITOGEN_BENCH_SSH_CIPHER");
+  h->port = port != NULL ? atoi (port) : 0;
+  if (h->host == NULL || h->user == NULL || h->key == NULL || h->cipher == NULL || h->port <= 0)
+    {
+      h->na = "no sshd given: run through bench/run, or eval \"$(bench/ssh-host start)\" first";
+      return;
+    }
+  h->ssh = g_find_program_in_path ("ssh");
+  if (h->ssh == NULL)
+    h->na = "no OpenSSH client (ssh) in PATH";
+}
+
+/* Options of an ssh connect to @h. Host keys are not checked (a
+ * throwaway sshd), the ssh configuration files are not read (the OpenSSH
+ * client runs with -F none), no compression; the agent is shipped. */
+static GVariant *
+ssh_options (const SshHost *h,
+             const char    *format,
+             gboolean       cache)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "hostname", g_variant_new_string (h->host));
+  g_variant_builder_add (&b, "{sv}", "port", g_variant_new_int32 (h->port));
+  g_variant_builder_add (&b, "{sv}", "username", g_variant_new_string (h->user));
+  g_variant_builder_add (&b, "{sv}", "identity_file", g_variant_new_string (h->key));
+  g_variant_builder_add (&b, "{sv}", "check_host_keys", g_variant_new_string ("ignore"));
+  g_variant_builder_add (&b, "{sv}", "ssh_config", g_variant_new_boolean (FALSE));
+  g_variant_builder_add (&b, "{sv}", "compression_level", g_variant_new_int32 (0));
+  g_variant_builder_add (&b, "{sv}", "bootstrap", g_variant_new_boolean (TRUE));
+  g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (format));
+  g_variant_builder_add (&b, "{sv}", "agent_cache", g_variant_new_boolean (cache));
+  return g_variant_builder_end (&b);
+}
+
+static MitogenContext *
+ssh_connect (MitogenRouter *router,
+             const SshHost *h,
+             const char    *format,
+             gboolean       cache)
+{
+  g_autoptr(GError) error = NULL;
+  MitogenContext *ctx = mitogen_router_connect (router, "ssh", ssh_options (h, format, cache), NULL, NULL, &error);
+
+  if (ctx == NULL)
+    die ("mitogen_router_connect (ssh)", error);
+  return ctx;
+}
+
+/* One ssh start: connect, first reply of os.getpid; ms. The agent bytes
+ * the library says it shipped go to @shipped (-1 if it said nothing). */
+static double
+ssh_start_once (MitogenRouter *router,
+                const SshHost *h,
+                const char    *format,
+                gboolean       cache,
+                gint64        *shipped)
+{
+  gint64 t0;
+  double ms;
+  MitogenContext *ctx;
+
+  shipped_reset ();
+  trace_reset (cache ? "ssh connect (agent_cache)" : format);
+  t0 = g_get_monotonic_time ();
+  ctx = ssh_connect (router, h, format, cache);
+  trace_mark ("connect returned");
+  call_getpid (ctx);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+  trace_mark ("first reply (os.getpid)");
+  *shipped = shipped_get ();
+  stop_context (ctx);
+  return ms;
+}
+
+/* The OpenSSH client's argv for running @command on @h: the same key,
+ * cipher and (by the server's choice) key exchange as ours; no config
+ * files, no host key check, no stdin. */
+static GPtrArray *
+openssh_argv (const SshHost *h,
+              const char    *command)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  const char *fixed[] = {
+    "-F", "none", "-T", "-n",
+    "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "Compression=no",
+  };
+
+  g_ptr_array_add (argv, g_strdup (h->ssh));
+  for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
+    g_ptr_array_add (argv, g_strdup (fixed[i]));
+  g_ptr_array_add (argv, g_strdup ("-o"));
+  g_ptr_array_add (argv, g_strdup_printf ("Ciphers=%s", h->cipher));
+  g_ptr_array_add (argv, g_strdup ("-i"));
+  g_ptr_array_add (argv, g_strdup (h->key));
+  g_ptr_array_add (argv, g_strdup ("-p"));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", h->port));
+  g_ptr_array_add (argv, g_strdup ("-l"));
+  g_ptr_array_add (argv, g_strdup (h->user));
+  g_ptr_array_add (argv, g_strdup (h->host));
+  g_ptr_array_add (argv, g_strdup (command));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+/* `ssh ... true`: from spawning the client to its exit; ms. */
+static double
+openssh_true_once (const SshHost *h)
+{
+  g_autoptr(GPtrArray) argv = openssh_argv (h, "true");
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+  gint64 t0;
+  double ms;
+
+  trace_reset ("openssh true");
+  t0 = g_get_monotonic_time ();
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, NULL, &status, &error) ||
+      !g_spawn_check_wait_status (status, &error))
+    die ("ssh ... true", error);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+  trace_mark ("ssh exited");
+  return ms;
+}
+
+/* `ssh ... 'head -c BYTES /dev/zero'`, its output read and dropped: MB/s
+ * from the first byte received to the last (the connect is not counted,
+ * as it is not in ssh_bulk_MBps). */
+static double
+openssh_cat_rate (const SshHost *h,
+                  guint64        bytes)
+{
+  g_autofree char *command = g_strdup_printf ("head -c %" G_GUINT64_FORMAT " /dev/zero", bytes);
+  g_autoptr(GPtrArray) argv = openssh_argv (h, command);
+  g_autoptr(GError) error = NULL;
+  g_autofree guint8 *buf = g_malloc (BULK_SIZE);
+  guint64 total = 0, first = 0;
+  gint64 t_first = 0, t_end;
+  GPid pid;
+  int out = -1, status = 0;
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata, NULL,
+                                         G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, -1, -1, -1, NULL, NULL, 0,
+                                         &pid, NULL, &out, NULL, &error))
+    die ("ssh ... head -c", error);
+  for (;;)
+    {
+      ssize_t n = read (out, buf, BULK_SIZE);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          fprintf (stderr, "mitogen-bench: reading from ssh: %s\n", g_strerror (errno));
+          exit (1);
+        }
+      if (n == 0)
+        break;
+      if (total == 0)
+        {
+          t_first = g_get_monotonic_time ();
+          first = (guint64) n;
+        }
+      if (buf[0] != 0 || buf[n - 1] != 0)
+        die ("ssh ... head -c /dev/zero sent non-zero bytes", NULL);
+      total += (guint64) n;
+    }
+  t_end = g_get_monotonic_time ();
+  close (out);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  g_spawn_close_pid (pid);
+  if (!g_spawn_check_wait_status (status, &error))
+    die ("ssh ... head -c", error);
+  if (total != bytes || t_end <= t_first)
+    die ("ssh ... head -c /dev/zero sent the wrong number of bytes", NULL);
+  return (double) (total - first) / 1e6 / ((t_end - t_first) / 1e6);
+}
+
+/* Size of the agent image file @suffix ("", ".gz", ".xz") next to the
+ * agent this library ships; -1 if absent. */
+static gint64
+agent_image_size (const char *suffix)
+{
+  const char *env = g_getenv ("MITOGEN_AGENT_PATH");
+  g_autofree char *path = g_strconcat (env != NULL && env[0] != '\0' ? env : BENCH_AGENT_PATH, suffix, NULL);
+  struct stat st;
+
+  return stat (path, &st) == 0 ? (gint64) st.st_size : -1;
+}
+
+static void
+emit_bytes (const char *name,
+            gint64      value,
+            const char *na_reason)
+{
+  if (value < 0)
+    emit_na (name, na_reason);
+  else
+    emit (name, (double) value, "B");
+}
+
+static void
+bench_ssh_start (MitogenRouter *router,
+                 const Options *opts,
+                 const SshHost *h)
+{
+  enum { KIND_GZ, KIND_XZ, KIND_CACHED, KIND_OPENSSH, N_KINDS };
+  g_autofree double *ms[N_KINDS] = { NULL };
+  gint64 shipped[N_KINDS] = { -1, -1, -1, -1 };
+  gint64 n, first_shipped;
+  double first_ms;
+  const char *image_na = "no such file next to the agent (BENCH_AGENT_PATH / MITOGEN_AGENT_PATH)";
+
+  for (int k = 0; k < N_KINDS; k++)
+    ms[k] = g_new (double, opts->ssh_runs);
+
+  /* The first connect of this process: also loads the ssh plugin and
+   * libssh, reads and hashes the agent image. */
+  first_ms = ssh_start_once (router, h, "gz", FALSE, &first_shipped);
+  /* Warm-ups, not counted: the agent goes into the target's cache (the
+   * first connect with agent_cache ships it), the OpenSSH client's
+   * pages into the page cache. */
+  ssh_start_once (router, h, "gz", TRUE, &n);
+  note ("ssh: first connect %.1f ms (shipped %" G_GINT64_FORMAT " agent bytes); "
+        "cache-priming connect shipped %" G_GINT64_FORMAT, first_ms, first_shipped, n);
+  openssh_true_once (h);
+
+  /* Interleaved, the order rotating each round, so that the machine's
+   * slow phases spread over all four. */
+  for (guint r = 0; r < opts->ssh_runs; r++)
+    for (int j = 0; j < N_KINDS; j++)
+      {
+        int k = (int) ((r + (guint) j) % N_KINDS);
+
+        if (k == KIND_OPENSSH)
+          {
+            ms[k][r] = openssh_true_once (h);
+            continue;
+          }
+        ms[k][r] = ssh_start_once (router, h, k == KIND_XZ ? "xz" : "gz", k == KIND_CACHED, &n);
+        if (shipped[k] != -1 && n != shipped[k])
+          note ("ssh: %s connects shipped different agent byte counts: %" G_GINT64_FORMAT
+                " and %" G_GINT64_FORMAT, k == KIND_XZ ? "xz" : k == KIND_CACHED ? "cached" : "gz",
+                shipped[k], n);
+        shipped[k] = n;
+      }
+
+  emit ("ssh_start_first_ms", first_ms, "ms");
+  emit ("ssh_start_ms", median (ms[KIND_GZ], opts->ssh_runs), "ms");
+  emit ("ssh_start_xz_ms", median (ms[KIND_XZ], opts->ssh_runs), "ms");
+  emit ("ssh_start_cached_ms", median (ms[KIND_CACHED], opts->ssh_runs), "ms");
+  emit ("openssh_true_ms", median (ms[KIND_OPENSSH], opts->ssh_runs), "ms");
+  emit_bytes ("bootstrap_bytes_cold", shipped[KIND_GZ], "no 'bootstrap shipped' debug message from mitogen-connect");
+  emit_bytes ("bootstrap_bytes_xz", shipped[KIND_XZ], "no 'bootstrap shipped' debug message from mitogen-connect");
+  emit_bytes ("bootstrap_bytes_cached", shipped[KIND_CACHED], "no 'bootstrap shipped' debug message from mitogen-connect");
+  emit_bytes ("agent_image_raw_bytes", agent_image_size (""), image_na);
+  emit_bytes ("agent_image_gz_bytes", agent_image_size (".gz"), image_na);
+  emit_bytes ("agent_image_xz_bytes", agent_image_size (".xz"), image_na);
+}
+
+static void
+bench_ssh_link (MitogenRouter *router,
+                const Options *opts,
+                const SshHost *h)
+{
+  MitogenContext *ctx = ssh_connect (router, h, "gz", FALSE);
+  g_autofree double *rates = g_new (double, opts->runs);
+
+  watchdog_arm ();
+  if (wanted (opts, "ssh_call_rtt_us"))
+    bench_call_rtt (ctx, opts, "ssh_call_rtt_us");
+  watchdog_arm ();
+  if (wanted (opts, "ssh_bulk_MBps"))
+    emit ("ssh_bulk_MBps", bulk_rate (ctx, opts, opts->ssh_bulk_count, opts->runs), "MB/s");
+  stop_context (ctx);
+
+  watchdog_arm ();
+  if (wanted (opts, "openssh_cat_MBps"))
+    {
+      for (guint r = 0; r < opts->runs; r++)
+        rates[r] = openssh_cat_rate (h, (guint64) opts->ssh_bulk_count * BULK_SIZE);
+      emit ("openssh_cat_MBps", median (rates, opts->runs), "MB/s");
+    }
+}
+
+static gboolean
+wanted_any (const Options      *opts,
+            const char * const *names)
+{
+  if (opts->only != NULL && g_strv_contains ((const char * const *) opts->only, "ssh"))
+    return TRUE;
+  for (guint i = 0; names[i] != NULL; i++)
+    if (wanted (opts, names[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
 
 int
 main (int    argc,
@@ -562,7 +1030,9 @@ main (int    argc,
 {
   Options opts = { 0 };
   gboolean quick = FALSE;
+  gboolean no_ssh = FALSE;
   int calls = 0;
+  SshHost ssh_host;
   g_auto(GStrv) only = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GOptionContext) option_context = NULL;
@@ -571,7 +1041,9 @@ main (int    argc,
   GOptionEntry entries[] = {
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "Few iterations: a smoke run", NULL },
     { "calls", 'n', 0, G_OPTION_ARG_INT, &calls, "Calls per call_rtt_us batch (default 20000, 2000 with --quick)", "N" },
-    { "only", 0, 0, G_OPTION_ARG_STRING_ARRAY, &only, "Run only this scenario (repeatable)", "NAME" },
+    { "only", 0, 0, G_OPTION_ARG_STRING_ARRAY, &only, "Run only this scenario (repeatable; 'ssh': all ssh figures)", "NAME" },
+    { "no-ssh", 0, 0, G_OPTION_ARG_NONE, &no_ssh, "Skip the ssh figures", NULL },
+    { "trace", 0, 0, G_OPTION_ARG_NONE, &trace_on, "Print every log message (all levels) with the time since the start being measured", NULL },
     { NULL }
   };
 
@@ -579,7 +1051,10 @@ main (int    argc,
   g_option_context_set_summary (option_context,
                                 "Prints name<TAB>value<TAB>unit lines. Scenarios: raw_pingpong_us, local_start_ms,\n"
                                 "call_rtt_us, pipelined_calls_per_s, bulk_MBps, start32_seq_ms, start32_par_ms,\n"
-                                "idle_agent_rss_kB.");
+                                "idle_agent_rss_kB; over ssh (an sshd from bench/ssh-host, given by the\n"
+                                "MITOGEN_BENCH_SSH_* environment): ssh_start_ms (and its group: ssh_start_xz_ms,\n"
+                                "ssh_start_cached_ms, openssh_true_ms, bootstrap_bytes_*, agent_image_*_bytes),\n"
+                                "ssh_call_rtt_us, ssh_bulk_MBps, openssh_cat_MBps.");
   g_option_context_add_main_entries (option_context, entries, NULL);
   if (!g_option_context_parse (option_context, &argc, &argv, &error))
     {
@@ -604,6 +1079,8 @@ main (int    argc,
       opts.pipelined = 2000;
       opts.bulk_count = 32;
       opts.runs = 3;
+      opts.ssh_runs = 3;
+      opts.ssh_bulk_count = 32;
     }
   else
     {
@@ -613,9 +1090,26 @@ main (int    argc,
       opts.pipelined = 10000;
       opts.bulk_count = 256;
       opts.runs = 3;
+      opts.ssh_runs = 15;
+      opts.ssh_bulk_count = 256;
     }
   if (calls > 0)
     opts.calls = calls;
+  if (only != NULL && g_strv_contains ((const char * const *) only, "ssh"))
+    {
+      /* --only ssh: every ssh figure. */
+      GStrvBuilder *b = g_strv_builder_new ();
+      g_strv_builder_addv (b, (const char **) only);
+      g_strv_builder_addv (b, (const char **) ssh_start_names);
+      g_strv_builder_addv (b, (const char **) ssh_link_names);
+      g_strfreev (only);
+      only = g_strv_builder_end (b);
+      g_strv_builder_unref (b);
+      opts.only = only;
+    }
+
+  /* Before anything logs: bootstrap_bytes_* are read from the log. */
+  g_log_set_writer_func (bench_log_writer, NULL, NULL);
 
   /* Before any thread exists: a plain fork. */
   if (wanted (&opts, "raw_pingpong_us"))
@@ -637,7 +1131,7 @@ main (int    argc,
       watchdog_arm ();
       ctx = start_context (router);
       if (wanted (&opts, "call_rtt_us"))
-        bench_call_rtt (ctx, &opts);
+        bench_call_rtt (ctx, &opts, "call_rtt_us");
       watchdog_arm ();
       if (wanted (&opts, "pipelined_calls_per_s"))
         bench_pipelined (ctx, &opts);
@@ -661,6 +1155,40 @@ main (int    argc,
     {
       watchdog_arm ();
       bench_idle_rss (router);
+    }
+
+  if (!no_ssh && (wanted_any (&opts, ssh_start_names) || wanted_any (&opts, ssh_link_names)))
+    {
+      ssh_host_init (&ssh_host);
+      if (ssh_host.na != NULL)
+        {
+          note ("ssh figures: NA (%s)", ssh_host.na);
+          for (guint i = 0; ssh_start_names[i] != NULL; i++)
+            if (wanted (&opts, ssh_start_names[i]))
+              emit_na (ssh_start_names[i], ssh_host.na);
+          for (guint i = 0; ssh_link_names[i] != NULL; i++)
+            if (wanted (&opts, ssh_link_names[i]))
+              emit_na (ssh_link_names[i], ssh_host.na);
+        }
+      else
+        {
+          MitogenRouter *ssh_router = mitogen_router_new ();
+
+          note ("ssh figures: %s@%s:%d, cipher %s", ssh_host.user, ssh_host.host, ssh_host.port, ssh_host.cipher);
+          if (wanted_any (&opts, ssh_start_names))
+            {
+              watchdog_arm ();
+              bench_ssh_start (ssh_router, &opts, &ssh_host);
+            }
+          if (wanted_any (&opts, ssh_link_names))
+            {
+              watchdog_arm ();
+              bench_ssh_link (ssh_router, &opts, &ssh_host);
+            }
+          watchdog_arm ();
+          g_object_unref (ssh_router);
+        }
+      g_free (ssh_host.ssh);
     }
 
   watchdog_arm ();

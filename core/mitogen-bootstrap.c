@@ -116,6 +116,22 @@ read_self_image (char   **data,
   return TRUE;
 }
 
+/* Whether @gz is a whole gzip stream of @raw_len bytes (the trailer's
+ * ISIZE: the uncompressed length mod 2^32, little-endian). */
+static gboolean
+gzip_matches (const guint8 *gz,
+              gsize         gz_len,
+              gsize         raw_len)
+{
+  guint32 isize;
+
+  if (gz_len < 18 || gz[0] != 0x1f || gz[1] != 0x8b)
+    return FALSE;
+  isize = (guint32) gz[gz_len - 4] | ((guint32) gz[gz_len - 3] << 8) |
+          ((guint32) gz[gz_len - 2] << 16) | ((guint32) gz[gz_len - 1] << 24);
+  return isize == (guint32) raw_len;
+}
+
 /* gzip-compresses @raw with zlib directly (GIO's converter streams would
  * drag GIO's file system stack into the static agent). Level 6: level 9
  * costs ~0.4 s on the agent for a few per cent. */
@@ -186,10 +202,15 @@ mitogen_bootstrap_get_image (GBytes     **raw,
           g_autofree char *digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
           struct stat st_raw, st_gz;
 
-          /* The build compresses the agent next to it (mitogen-agent.gz). */
+          /* The build compresses the agent next to it (mitogen-agent.gz);
+           * use that only if it is whole and of this very image: gzip's
+           * trailer ends with the uncompressed size. */
           if (self_image_fd < 0 && stat (path, &st_raw) == 0 && stat (gz_path, &st_gz) == 0 &&
               st_gz.st_mtime >= st_raw.st_mtime &&
-              g_file_get_contents (gz_path, &gz_data, &gz_len, NULL))
+              g_file_get_contents (gz_path, &gz_data, &gz_len, NULL) &&
+              !gzip_matches ((const guint8 *) gz_data, gz_len, len))
+            g_clear_pointer (&gz_data, g_free);
+          if (gz_data != NULL)
             {
               g_autofree char *xz_path = g_strconcat (path, ".xz", NULL);
               char *xz_data = NULL;
@@ -198,9 +219,15 @@ mitogen_bootstrap_get_image (GBytes     **raw,
               image_raw = g_bytes_new_take (data, len);
               image_gz = g_bytes_new_take (gz_data, gz_len);
               image_hash = g_strndup (digest, 16);
-              /* Smaller still, for targets with XZ Utils (x86 filter): optional. */
+              /* Smaller still, for targets with XZ Utils (x86 filter):
+               * optional, and only if whole (an xz stream ends in "YZ"). */
               if (g_file_get_contents (xz_path, &xz_data, &xz_len, NULL))
-                image_xz = g_bytes_new_take (xz_data, xz_len);
+                {
+                  if (xz_len > 12 && xz_data[xz_len - 2] == 'Y' && xz_data[xz_len - 1] == 'Z')
+                    image_xz = g_bytes_new_take (xz_data, xz_len);
+                  else
+                    g_free (xz_data);
+                }
             }
         }
       if (ok && image_raw == NULL)

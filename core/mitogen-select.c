@@ -270,7 +270,12 @@ sweep_exhausted_locked (MitogenSelect *self,
 
 /* topology_lock held: the next message from a ready member, without
  * waiting. NULL when none is ready now; then *exhausted says whether no
- * member is left at all. */
+ * member is left at all.
+ *
+ * Ready entries are edge-triggered (one per notification), but a member
+ * added with several messages already waiting gets only one entry: so a
+ * member that still has something after yielding is queued again. Extra
+ * entries are harmless (a member found empty is skipped). */
 static MitogenMessage *
 try_get_locked (MitogenSelect *self,
                 gboolean      *exhausted,
@@ -323,6 +328,8 @@ try_get_locked (MitogenSelect *self,
           /* A dead receiver can never yield again either, oneshot or not. */
           if (self->oneshot || mitogen_message_is_dead (message))
             remove_locked (self, member, trash);
+          else if (mitogen_receiver_is_ready (receiver))
+            push_ready (self, member);  /* more was queued than notified (see below) */
           mitogen_message_set_receiver (message, receiver);
           return message;
         }
@@ -335,6 +342,8 @@ try_get_locked (MitogenSelect *self,
           message = try_get_locked (child, &child_exhausted, trash);
           if (self->oneshot && child->members->len == 0)
             remove_locked (self, member, trash);
+          else if (message != NULL && !mitogen_select_empty (child))
+            push_ready (self, member);  /* more was ready than notified (see below) */
           if (message != NULL)
             return message;
         }

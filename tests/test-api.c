@@ -392,6 +392,7 @@ typedef struct
 static void
 handler_log_init (HandlerLog *log)
 {
+  *log = (HandlerLog) { 0 };
   g_mutex_init (&log->lock);
   g_cond_init (&log->cond);
   log->values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
@@ -442,8 +443,9 @@ handler_log_wait (HandlerLog *log,
   g_mutex_lock (&log->lock);
   while (log->values->len < n && ok)
     ok = g_cond_wait_until (&log->cond, &log->lock, deadline);
+  ok = log->values->len >= n;
   g_mutex_unlock (&log->lock);
-  return log->values->len >= n;
+  return ok;
 }
 
 static gboolean
@@ -455,8 +457,9 @@ handler_log_wait_destroyed (HandlerLog *log)
   g_mutex_lock (&log->lock);
   while (log->destroyed == 0 && ok)
     ok = g_cond_wait_until (&log->cond, &log->lock, deadline);
+  ok = log->destroyed > 0;
   g_mutex_unlock (&log->lock);
-  return log->destroyed > 0;
+  return ok;
 }
 
 /* Waits until everything routed locally before now has been handled. */

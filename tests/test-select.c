@@ -331,6 +331,43 @@ test_nested (Fixture *f, gconstpointer data)
 }
 
 static void
+test_nested_preloaded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MitogenSelect) outer = mitogen_select_new (TRUE);
+  g_autoptr(MitogenSelect) inner = mitogen_select_new (TRUE);
+  g_autoptr(GPtrArray) receivers = g_ptr_array_new_with_free_func (g_object_unref);
+  guint n = 0;
+
+  g_test_summary ("A select added to another while several of its receivers are already ready "
+                  "yields all of them through the outer one.");
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_ptr_array_add (receivers, begin_echo_u (f->contexts[i % N_CONTEXTS], i));
+      g_assert_true (mitogen_select_add (inner, receivers->pdata[i], NULL));
+    }
+  /* Every reply is in before nesting. */
+  for (guint i = 0; i < receivers->len; i++)
+    while (mitogen_receiver_empty (receivers->pdata[i]))
+      g_usleep (1000);
+  g_assert_true (mitogen_select_add (outer, G_OBJECT (inner), NULL));
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MitogenMessage) message = mitogen_select_get (outer, 10, &error);
+
+      if (message == NULL)
+        {
+          g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CLOSED);
+          break;
+        }
+      n++;
+    }
+  g_assert_cmpuint (n, ==, 4);
+}
+
+static void
 test_persistent (Fixture *f, gconstpointer data)
 {
   g_autoptr(MitogenSelect) select = mitogen_select_new (FALSE);
@@ -345,18 +382,20 @@ test_persistent (Fixture *f, gconstpointer data)
                   "marker is returned with its receiver set and removes the receiver.");
 
   g_assert_false (mitogen_select_get_oneshot (select));
-  /* Messages already queued count. */
+  /* Messages already queued count, however many. */
   post_local (f->router, handle, g_variant_new_string ("early"));
+  post_local (f->router, handle, g_variant_new_string ("early2"));
   while (mitogen_receiver_empty (r))
     g_usleep (1000);
+  g_usleep (50000);
   g_assert_true (mitogen_select_add (select, G_OBJECT (r), &error));
   g_assert_no_error (error);
   post_local (f->router, handle, g_variant_new_string ("one"));
   post_local (f->router, handle, g_variant_new_string ("two"));
 
-  for (guint i = 0; i < 3; i++)
+  for (guint i = 0; i < 4; i++)
     {
-      static const char *const expect[] = { "early", "one", "two" };
+      static const char *const expect[] = { "early", "early2", "one", "two" };
       g_autoptr(MitogenMessage) message = mitogen_select_get (select, 10, &error);
       g_autoptr(GVariant) v = NULL;
 
@@ -701,6 +740,7 @@ main (int   argc,
   ADD ("/select/iteration-idiom", test_iteration_idiom);
   ADD ("/select/membership", test_membership);
   ADD ("/select/nested", test_nested);
+  ADD ("/select/nested-preloaded", test_nested_preloaded);
   ADD ("/select/persistent", test_persistent);
   ADD ("/select/respondent-killed", test_respondent_killed);
   ADD ("/select/wakeups", test_wakeups);

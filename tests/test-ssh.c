@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -177,6 +179,13 @@ test_key (Fixture *f, gconstpointer data)
   pid = remote_pid (context);
   g_assert_cmpint (pid, !=, getpid ());
   g_assert_true (mitogen_test_pid_alive (pid));
+  if (!bootstrap && g_getenv ("MITOGEN_AGENT_PATH") != NULL)
+    {
+      /* The fast path: this machine's agent program, run by its path. */
+      g_autofree char *link = g_strdup_printf ("/proc/%d/exe", (int) pid);
+      g_autofree char *exe = g_file_read_link (link, NULL);
+      g_assert_cmpstr (exe, ==, g_getenv ("MITOGEN_AGENT_PATH"));
+    }
   g_clear_object (&context);
   shutdown_router (f);
   g_assert_true (mitogen_test_wait_pid_gone (pid, 5000));
@@ -427,6 +436,107 @@ test_netns (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_variant_get_uint32 (uid), ==, uid_of (HOST_KEY_USER));
 }
 
+static gboolean
+run_command (const char *command)
+{
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  if (!g_spawn_command_line_sync (command, NULL, NULL, &status, &error) ||
+      !g_spawn_check_wait_status (status, &error))
+    {
+      g_test_message ("%s: %s", command, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* /proc files take a plain write (no temp file and rename). */
+static gboolean
+write_proc (const char *path,
+            const char *value)
+{
+  FILE *file = fopen (path, "w");
+  gboolean ok;
+
+  if (file == NULL)
+    return FALSE;
+  ok = fputs (value, file) >= 0;
+  return fclose (file) == 0 && ok;
+}
+
+static void
+test_ssh_via_ssh (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MitogenContext) first = NULL;
+  g_autoptr(MitogenContext) second = NULL;
+  g_autoptr(GVariant) ident = NULL;
+  g_autoptr(GVariant) parents = NULL;
+  g_autoptr(GVariant) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *forward_was = NULL;
+  g_autofree char *key_copy = NULL;
+  g_autofree char *cmd = NULL;
+  HostSshd *other = NULL;
+  GVariantBuilder b;
+  gsize len = 0;
+  const guint8 *data_bytes;
+
+  g_test_summary ("ssh to a namespaced host, and from there (its agent driving the OpenSSH "
+                  "client) ssh to a second namespaced host: calls and bulk data cross both hops.");
+  if (f->sshd == NULL)
+    return;
+
+  other = host_sshd_start (TRUE, &error);
+  g_assert_no_error (error);
+
+  /* Route between the two namespaces through ours: both /30s are ours. */
+  g_assert_true (g_file_get_contents ("/proc/sys/net/ipv4/ip_forward", &forward_was, NULL, NULL));
+  g_assert_true (write_proc ("/proc/sys/net/ipv4/ip_forward", "1"));
+  cmd = g_strdup_printf ("ip netns exec %s ip route replace 10.250.%d.0/30 via 10.250.%d.1",
+                         f->sshd->netns, other->index, f->sshd->index);
+  g_assert_true (run_command (cmd));
+  g_free (cmd);
+  cmd = g_strdup_printf ("ip netns exec %s ip route replace 10.250.%d.0/30 via 10.250.%d.1",
+                         other->netns, f->sshd->index, other->index);
+  g_assert_true (run_command (cmd));
+
+  /* The first hop runs as the key user: give it the second host's key,
+   * in a file it owns. */
+  key_copy = g_build_filename (f->sshd->dir, "hop2_key", NULL);
+  g_free (cmd);
+  cmd = g_strdup_printf ("sh -c 'cp %s %s && chown %s %s && chmod 600 %s'", other->client_key,
+                         key_copy, HOST_KEY_USER, key_copy, key_copy);
+  g_assert_true (run_command (cmd));
+
+  first = connect_ok (f, options (f, KEY_USER (f), NULL));
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "hostname", g_variant_new_string (other->address));
+  g_variant_builder_add (&b, "{sv}", "port", g_variant_new_int32 (other->port));
+  g_variant_builder_add (&b, "{sv}", "username", g_variant_new_string (HOST_KEY_USER));
+  g_variant_builder_add (&b, "{sv}", "identity_file", g_variant_new_string (key_copy));
+  g_variant_builder_add (&b, "{sv}", "check_host_keys", g_variant_new_string ("ignore"));
+  g_variant_builder_add (&b, "{sv}", "ssh_config", g_variant_new_boolean (FALSE));
+  second = mitogen_router_connect (f->router, "ssh", g_variant_builder_end (&b), first, NULL, &error);
+  g_assert_no_error (error);
+
+  ident = call_ok (second, "mitogen.identity", NULL);
+  parents = g_variant_lookup_value (ident, "parent_ids", G_VARIANT_TYPE ("au"));
+  g_assert_cmpuint (g_variant_n_children (parents), ==, 2);
+
+  bytes = call_ok (second, "mitogen.bytes", g_variant_new ("(ty)", (guint64) 4 << 20, (guint8) 9));
+  data_bytes = g_variant_get_fixed_array (bytes, &len, 1);
+  g_assert_cmpuint (len, ==, 4 << 20);
+  g_assert_cmpuint (data_bytes[len - 1], ==, (guint8) (9 + len - 1));
+
+  g_clear_object (&second);
+  g_clear_object (&first);
+  shutdown_router (f);
+  write_proc ("/proc/sys/net/ipv4/ip_forward", forward_was);
+  host_sshd_stop (other);
+}
+
 static void
 test_link_cut (Fixture *f, gconstpointer data)
 {
@@ -533,6 +643,7 @@ test_connect_timeout (Fixture *f, gconstpointer data)
   g_assert_null (context);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
   g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "ssh handshake"));  /* the step that hung */
   g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
   close (fd);
 }
@@ -617,7 +728,7 @@ test_remote_kill (Fixture *f, gconstpointer data)
   GPid pid;
 
   g_test_summary ("kill -9 of the remote agent during a call fails the call with CHANNEL "
-                  "within a second: the channel closing closes the stream.");
+                  "at once (under 2 s): the channel closing closes the stream.");
   if (f->sshd == NULL)
     return;
 
@@ -630,7 +741,7 @@ test_remote_kill (Fixture *f, gconstpointer data)
   message = mitogen_receiver_get (receiver, 10, &error);
   g_assert_null (message);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
 }
 
 typedef struct
@@ -790,7 +901,22 @@ int
 main (int   argc,
       char *argv[])
 {
+  HostSshd *agent_holder = NULL;
+  int status;
+
   g_test_init (&argc, &argv, NULL);
+
+  /* The no-bootstrap fast path runs the agent by its path as the test
+   * users: give them a copy they can reach, wherever the build tree is. */
+  if (host_fixture_unavailable (FALSE) == NULL && g_getenv ("MITOGEN_AGENT_PATH") == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *agent = g_build_filename (MITOGEN_BUILD_ROOT, "core", "agent", "mitogen-agent", NULL);
+      g_autofree char *copy = host_fixture_public_agent (agent, &agent_holder, &error);
+
+      g_assert_no_error (error);
+      g_setenv ("MITOGEN_AGENT_PATH", copy, TRUE);
+    }
 
 #define ADD(path, data, setup, fn) g_test_add (path, Fixture, data, setup, fn, tear_down)
   ADD ("/ssh/auth/key", GINT_TO_POINTER (TRUE), set_up_loopback, test_key);
@@ -811,10 +937,13 @@ main (int   argc,
   ADD ("/ssh/failure/remote-kill9", NULL, set_up_loopback, test_remote_kill);
   ADD ("/ssh/netns/connect", NULL, set_up_netns, test_netns);
   ADD ("/ssh/netns/link-cut", NULL, set_up_netns, test_link_cut);
+  ADD ("/ssh/netns/ssh-via-ssh", NULL, set_up_netns, test_ssh_via_ssh);
   ADD ("/ssh/openssh-client/key", NULL, set_up_loopback, test_openssh_client);
 #undef ADD
   g_test_add_func ("/ssh/openssh-client/password-refused", test_openssh_client_password);
   g_test_add_func ("/ssh/options", test_options);
 
-  return g_test_run ();
+  status = g_test_run ();
+  host_sshd_stop (agent_holder);
+  return status;
 }

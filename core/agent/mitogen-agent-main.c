@@ -10,9 +10,11 @@
 #include "mitogen-agent-private.h"
 #include "mitogen-transport-private.h"
 #include "mitogen-local-transport.h"
+#include "mitogen-ssh-transport.h"
 
 static const MitogenBuiltinTransport builtin_transports[] = {
   { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
+  { "ssh", mitogen_ssh_transport_register, mitogen_ssh_transport_get_type },
   { NULL, NULL, NULL },
 };
 

@@ -151,7 +151,9 @@ typedef struct
   Step              step;
   GTask            *task;            /* (owned) (nullable) until the spawn completes */
 
-  GSource          *cancel_source;   /* (owned) (nullable) the spawn's cancellable */
+  GMainContext     *context;         /* (unowned) where the source is attached */
+  GCancellable     *cancellable;     /* (owned) (nullable) the spawn's, until the bridge starts */
+  gulong            cancel_id;
   GSource          *timeout_source;  /* (owned) (nullable) connect_timeout */
   GSource          *keepalive_source;/* (owned) (nullable) bridge heartbeat */
   GCancellable     *tcp_cancellable; /* (owned) (nullable) the TCP connect */
@@ -185,7 +187,10 @@ typedef struct
   guint             missed;          /* ticks without a byte from the server */
 } SshConnection;
 
-static void conn_run (SshConnection *conn);
+static void conn_run   (SshConnection *conn);
+static void err_append (SshConnection *conn,
+                        const guint8  *data,
+                        gsize          len);
 
 void
 mitogen_ssh_params_clear (MitogenSshParams *params)
@@ -221,6 +226,17 @@ close_fd (int *fd)
     }
 }
 
+/* Broker thread. Once this returns, on_cancelled () is not running and
+ * will not run. */
+static void
+stop_watching_cancellable (SshConnection *conn)
+{
+  if (conn->cancel_id != 0)
+    g_cancellable_disconnect (conn->cancellable, conn->cancel_id);
+  conn->cancel_id = 0;
+  g_clear_object (&conn->cancellable);
+}
+
 /* Broker thread: releases the network and the descriptors at once (the
  * memory goes in finalize). Safe to call more than once. */
 static void
@@ -232,7 +248,7 @@ conn_close (SshConnection *conn)
     return;
   conn->step = STEP_CLOSED;
 
-  destroy_source (&conn->cancel_source);
+  stop_watching_cancellable (conn);
   destroy_source (&conn->timeout_source);
   destroy_source (&conn->keepalive_source);
   if (conn->tcp_cancellable != NULL)
@@ -292,8 +308,14 @@ conn_fail (SshConnection *conn,
       g_object_unref (task);
       return;
     }
-  /* The bridge: the core learns of it as end-of-file on its stream. */
+  /* The bridge: the core learns of it as end-of-file on its stream; the
+   * reason goes where the target's stderr goes. */
   g_info ("%s", error->message);
+  if (conn->err_fd >= 0)
+    {
+      g_autofree char *line = g_strdup_printf ("%s\n", error->message);
+      err_append (conn, (const guint8 *) line, strlen (line));
+    }
   g_error_free (error);
   conn_close (conn);
 }
@@ -890,7 +912,7 @@ start_bridge (SshConnection *conn)
   shutdown (err_pair[0], SHUT_RD);
   conn->step = STEP_BRIDGE;
 
-  destroy_source (&conn->cancel_source);
+  stop_watching_cancellable (conn);
   destroy_source (&conn->timeout_source);
   if (conn->params.keepalive_interval > 0)
     {
@@ -1125,7 +1147,7 @@ connect_timeout_cb (gpointer data)
 
   g_source_ref (&conn->source);
   conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT,
-                                "ssh: connect to %s: timed out after %.3g s (connect_timeout) during %s",
+                                "ssh: connect to %s: not done within connect_timeout (%.3g s): stuck in %s",
                                 conn->target, conn->params.connect_timeout, step_names[conn->step]));
   g_source_unref (&conn->source);
   return G_SOURCE_REMOVE;
@@ -1133,18 +1155,33 @@ connect_timeout_cb (gpointer data)
 
 /* Broker thread. */
 static gboolean
-cancelled_cb (GCancellable *cancellable,
-              gpointer      data)
+cancelled_cb (gpointer data)
 {
   SshConnection *conn = data;
   GError *error = NULL;
 
-  g_source_ref (&conn->source);
-  if (!g_cancellable_set_error_if_cancelled (cancellable, &error))
+  if (conn->step >= STEP_BRIDGE)
+    return G_SOURCE_REMOVE;
+  if (conn->cancellable == NULL || !g_cancellable_set_error_if_cancelled (conn->cancellable, &error))
     error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
   conn_fail (conn, error);
-  g_source_unref (&conn->source);
   return G_SOURCE_REMOVE;
+}
+
+/* Any thread (the canceller's). Not a GCancellableSource: in GLib 2.74
+ * one disposed on this thread while cancelled on another can leak. */
+static void
+on_cancelled (GCancellable *cancellable,
+              gpointer      data)
+{
+  SshConnection *conn = data;
+  GSource *idle = g_idle_source_new ();
+
+  g_source_set_static_name (idle, "mitogen-ssh cancel");
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, cancelled_cb, g_source_ref (&conn->source), (GDestroyNotify) g_source_unref);
+  g_source_attach (idle, conn->context);
+  g_source_unref (idle);
 }
 
 static void
@@ -1314,6 +1351,7 @@ mitogen_ssh_connection_start (MitogenSshParams *params,
   conn->task = g_object_ref (task);
   conn->tcp_fd = conn->local_fd = conn->err_fd = -1;
   conn->step = STEP_TCP;
+  conn->context = context;
   g_source_attach (&conn->source, context);
 
   conn->session = ssh_new ();
@@ -1330,16 +1368,17 @@ mitogen_ssh_connection_start (MitogenSshParams *params,
       return;
     }
 
-  conn->timeout_source = g_timeout_source_new ((guint) (conn->params.connect_timeout * 1000));
+  /* A little before the core's own deadline, so that the error names
+   * the step that hung. */
+  conn->timeout_source = g_timeout_source_new ((guint) ((conn->params.connect_timeout -
+                                                         MIN (0.25, conn->params.connect_timeout * 0.05)) * 1000));
   g_source_set_static_name (conn->timeout_source, "mitogen-ssh connect-timeout");
   g_source_set_callback (conn->timeout_source, connect_timeout_cb, conn, NULL);
   g_source_attach (conn->timeout_source, context);
   if (cancellable != NULL)
     {
-      conn->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_static_name (conn->cancel_source, "mitogen-ssh cancel");
-      g_source_set_callback (conn->cancel_source, G_SOURCE_FUNC (cancelled_cb), conn, NULL);
-      g_source_attach (conn->cancel_source, context);
+      conn->cancellable = g_object_ref (cancellable);
+      conn->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), conn, NULL);
     }
 
   if (has_proxy_command (conn))

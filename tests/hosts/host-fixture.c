@@ -516,6 +516,62 @@ fail:
   return NULL;
 }
 
+static gboolean
+copy_file (const char  *from,
+           const char  *to,
+           GError     **error)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (from, &data, &len, error) ||
+      !g_file_set_contents (to, data, (gssize) len, error))
+    return FALSE;
+  chmod (to, 0755);
+  return TRUE;
+}
+
+char *
+host_fixture_public_agent (const char  *path,
+                           HostSshd   **holder,
+                           GError     **error)
+{
+  HostSshd *scratch = g_new0 (HostSshd, 1);
+  const char *suffixes[] = { "", ".gz", ".xz" };
+  char *copy = NULL;
+
+  scratch->index = -1;
+  scratch->reaper_pipe = -1;
+  scratch->dir = g_dir_make_tmp ("mitogen-agent-XXXXXX", error);
+  if (scratch->dir == NULL)
+    goto fail;
+  chmod (scratch->dir, 0755);
+  scratch->cleanup_file = g_build_filename (scratch->dir, "cleanup", NULL);
+  note_cleanup (scratch, "dir %s", scratch->dir);
+  if (!start_reaper (scratch, error))
+    goto fail;
+
+  copy = g_build_filename (scratch->dir, "mitogen-agent", NULL);
+  /* In this order: the compressed images must not be older than the raw one. */
+  for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *from = g_strconcat (path, suffixes[i], NULL);
+      g_autofree char *to = g_strconcat (copy, suffixes[i], NULL);
+
+      if (i > 0 && !g_file_test (from, G_FILE_TEST_EXISTS))
+        continue;
+      if (!copy_file (from, to, error))
+        goto fail;
+    }
+  *holder = scratch;
+  return copy;
+
+fail:
+  g_free (copy);
+  host_sshd_stop (scratch);
+  return NULL;
+}
+
 gboolean
 host_sshd_set_link (HostSshd  *sshd,
                     gboolean   up,

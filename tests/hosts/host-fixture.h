@@ -65,6 +65,15 @@ gboolean    host_sshd_set_link        (HostSshd  *sshd,
 char       *host_sshd_known_hosts_line (HostSshd   *sshd,
                                         const char *public_key);
 
+/* Copies the agent program @path (and its .gz/.xz images) into a temp
+ * dir every user can read, so a target user can run it by path (the
+ * no-bootstrap fast path) wherever the build tree is. The dir goes with
+ * host_sshd_stop (@holder) or, at the latest, the reaper. Returns the
+ * copy's path. */
+char       *host_fixture_public_agent (const char  *path,
+                                       HostSshd   **holder,
+                                       GError     **error);
+
 /* Performs the cleanup listed in @path (lines "pid N", "link NAME",
  * "netns NAME", "dir PATH"); used by the reaper and by host_sshd_stop. */
 void        host_fixture_cleanup_file (const char *path);
