@@ -1472,3 +1472,51 @@ mitogen_router_get_profiling (MitogenRouter *self)
 
   return g_object_get_qdata (G_OBJECT (self), router_profiling_quark ()) != NULL;
 }
+
+/**
+ * mitogen_router_add_route:
+ * @self: a router
+ * @target_id: the context to reach
+ * @via_id: a context already reachable, through whose stream @target_id is
+ * @error: return location for a #GError
+ *
+ * The seed's `Router.add_route()`: messages for @target_id leave by the
+ * stream that leads to @via_id. Routes of contexts started with `via`
+ * are announced automatically (ADD_ROUTE); this is for routes the program
+ * knows of itself. Any thread.
+ *
+ * Returns: %TRUE on success; %FALSE with %MITOGEN_ERROR_NOT_FOUND if
+ *   @via_id is not reachable, %MITOGEN_ERROR_INVALID_ARGUMENT if
+ *   @target_id is this context
+ */
+gboolean
+mitogen_router_add_route (MitogenRouter  *self,
+                          guint32         target_id,
+                          guint32         via_id,
+                          GError        **error)
+{
+  MitogenStream *stream;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
+
+  if (target_id == self->context_id)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Context %u is this context: it needs no route", target_id);
+      return FALSE;
+    }
+
+  g_mutex_lock (&self->lock);
+  stream = g_hash_table_lookup (self->routes, GUINT_TO_POINTER (via_id));
+  if (stream != NULL)
+    g_hash_table_replace (self->routes, GUINT_TO_POINTER (target_id), g_object_ref (stream));
+  g_mutex_unlock (&self->lock);
+
+  if (stream == NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
+                   "No route to context %u to send context %u's messages through", via_id, target_id);
+      return FALSE;
+    }
+  return TRUE;
+}

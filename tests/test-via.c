@@ -232,6 +232,29 @@ test_fan_out (void)
     }
 }
 
+static void
+test_add_route (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(GPtrArray) chain = make_chain (router, 2);
+  g_autoptr(GError) error = NULL;
+  guint32 first = mitogen_context_get_id (g_ptr_array_index (chain, 0));
+  guint32 second = mitogen_context_get_id (g_ptr_array_index (chain, 1));
+
+  g_test_summary ("Router.add_route: a route through a reachable context is accepted; through "
+                  "an unknown one, or to ourselves, it is a clear error.");
+
+  g_assert_true (mitogen_router_add_route (router, second, first, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (remote_pid (g_ptr_array_index (chain, 1)), >, 0);
+
+  g_assert_false (mitogen_router_add_route (router, 4242, 999, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (mitogen_router_add_route (router, 0, first, &error));
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -243,6 +266,7 @@ main (int   argc,
   g_test_add_func ("/via/leaf-dies", test_leaf_dies);
   g_test_add_func ("/via/errors", test_errors);
   g_test_add_func ("/via/fan-out", test_fan_out);
+  g_test_add_func ("/via/add-route", test_add_route);
 
   return g_test_run ();
 }

@@ -11,10 +11,12 @@
 #include "mitogen-transport-private.h"
 #include "mitogen-local-transport.h"
 #include "mitogen-ssh-transport.h"
+#include "mitogen-sudo-transport.h"
 
 static const MitogenBuiltinTransport builtin_transports[] = {
   { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
   { "ssh", mitogen_ssh_transport_register, mitogen_ssh_transport_get_type },
+  { "sudo", mitogen_sudo_transport_register, mitogen_sudo_transport_get_type },
   { NULL, NULL, NULL },
 };
 

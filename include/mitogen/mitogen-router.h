@@ -76,6 +76,11 @@ MITOGEN_AVAILABLE_IN_ALL
 void            mitogen_router_del_handler       (MitogenRouter        *self,
                                                   guint32               handle);
 MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_router_add_route         (MitogenRouter        *self,
+                                                  guint32               target_id,
+                                                  guint32               via_id,
+                                                  GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
 MitogenStream  *mitogen_router_stream_by_id      (MitogenRouter        *self,
                                                   guint32               dst_id);
 MITOGEN_AVAILABLE_IN_ALL
