@@ -180,6 +180,10 @@ class MitogenPeer:
 
     def call_rtt(self):
         ctx = self.start()
+        self._call_rtt(ctx, 'call_rtt_us')
+        self.stop(ctx)
+
+    def _call_rtt(self, ctx, name):
         call = ctx.call
         for _ in range(min(self.opts.calls, 1000)):
             call(noop)
@@ -189,8 +193,7 @@ class MitogenPeer:
             for _ in range(self.opts.calls):
                 call(noop)
             means.append((time.monotonic() - t0) * 1e6 / self.opts.calls)
-        emit(self.name, 'call_rtt_us', statistics.median(means), 'us')
-        self.stop(ctx)
+        emit(self.name, name, statistics.median(means), 'us')
 
     def pipelined(self):
         ctx = self.start()
@@ -248,6 +251,50 @@ class MitogenPeer:
                 self.stop(ctx)
         emit(self.name, 'start%d_par_ms' % self.opts.start_n, statistics.median(ms), 'ms')
 
+    # -- over ssh (the sshd of bench/ssh-host; see ssh_host()) --
+
+    def start_ssh(self):
+        host = ssh_host()
+        # The OpenSSH client, as Python Mitogen always uses it: the sshd's
+        # only cipher named (as for openssh_true_ms), no ssh config files
+        # (-F none, as for ours and openssh_true_ms), no compression (its
+        # default is on; ours and OpenSSH's are off).
+        return self.router.ssh(
+            hostname=host['host'], port=host['port'], username=host['user'],
+            identity_file=host['key'], check_host_keys='ignore',
+            python_path=PYTHON, compression=False,
+            ssh_args=['-F', 'none', '-o', 'Ciphers=%s' % host['cipher']])
+
+    def ssh_start(self):
+        ms = []
+        for _ in range(self.opts.ssh_runs):
+            t0 = time.monotonic()
+            ctx = self.start_ssh()
+            ctx.call(getpid)
+            ms.append((time.monotonic() - t0) * 1e3)
+            self.stop(ctx)
+        emit(self.name, 'ssh_start_ms', statistics.median(ms), 'ms')
+
+    def ssh_call_rtt(self):
+        ctx = self.start_ssh()
+        self._call_rtt(ctx, 'ssh_call_rtt_us')
+        self.stop(ctx)
+
+    def ssh_bulk(self):
+        ctx = self.start_ssh()
+        ctx.call(noop)
+        inflight = []
+
+        def issue():
+            inflight.append(ctx.call_async(zeros, BULK_SIZE))
+
+        def take():
+            return inflight.pop(0).get().unpickle()
+
+        rates = bulk_runs(self.opts, issue, take, self.opts.ssh_bulk_count)
+        emit(self.name, 'ssh_bulk_MBps', statistics.median(rates), 'MB/s')
+        self.stop(ctx)
+
     def idle_rss(self):
         ctx = self.start()
         pid = None
@@ -262,11 +309,11 @@ class MitogenPeer:
         self.stop(ctx)
 
 
-def bulk_runs(opts, issue, take):
-    """opts.runs runs of opts.bulk_count BULK_SIZE replies, at most
-    opts.bulk_window in flight: issue() asks for one, take() waits for the
-    oldest. The MB/s of each run (MB = 10^6 bytes)."""
-    count, window = opts.bulk_count, opts.bulk_window
+def bulk_runs(opts, issue, take, count=None):
+    """opts.runs runs of count (default opts.bulk_count) BULK_SIZE replies,
+    at most opts.bulk_window in flight: issue() asks for one, take() waits
+    for the oldest. The MB/s of each run (MB = 10^6 bytes)."""
+    count, window = count or opts.bulk_count, opts.bulk_window
     rates = []
     for _ in range(opts.runs):
         t0 = time.monotonic()
@@ -468,6 +515,37 @@ class ExecnetPeer:
 
 # ---------------------------------------------------------------------------
 
+class SshUnavailable(Exception):
+    pass
+
+
+def ssh_host():
+    """The sshd that bench/ssh-host started (bench/run exports its
+    MITOGEN_BENCH_SSH_* variables); raises SshUnavailable with the reason
+    if there is none."""
+    env = os.environ
+    if env.get('MITOGEN_BENCH_SSH_NA'):
+        raise SshUnavailable(env['MITOGEN_BENCH_SSH_NA'])
+    try:
+        return {
+            'host': env['MITOGEN_BENCH_SSH_HOST'],
+            'port': int(env['MITOGEN_BENCH_SSH_PORT']),
+            'user': env['MITOGEN_BENCH_SSH_USER'],
+            'key': env['MITOGEN_BENCH_SSH_KEY'],
+            'cipher': env['MITOGEN_BENCH_SSH_CIPHER'],
+        }
+    except (KeyError, ValueError):
+        raise SshUnavailable('no sshd given: run through bench/run, or '
+                             'eval "$(bench/ssh-host start)" first')
+
+
+SSH_SCENARIOS = [
+    (['ssh_start_ms'], 'ssh_start'),
+    (['ssh_call_rtt_us'], 'ssh_call_rtt'),
+    (['ssh_bulk_MBps'], 'ssh_bulk'),
+]
+
+
 def run_peer(cls, opts):
     n = opts.start_n
     scenarios = [
@@ -479,6 +557,8 @@ def run_peer(cls, opts):
         (['start%d_par_ms' % n], 'start_par'),
         (['idle_agent_rss_kB'], 'idle_rss'),
     ]
+    if not opts.no_ssh:
+        scenarios += [s for s in SSH_SCENARIOS if hasattr(cls, s[1])]
     name = cls.name
     try:
         peer = cls(opts)
@@ -491,6 +571,13 @@ def run_peer(cls, opts):
     for names, method in scenarios:
         if opts.only and not set(names) & set(opts.only):
             continue
+        if (names, method) in SSH_SCENARIOS:
+            try:
+                ssh_host()
+            except SshUnavailable as e:
+                for scenario_name in names:
+                    emit_na(name, scenario_name, e)
+                continue
         note('%s %s' % (name, names[0]))
 
         def body(method=method):
@@ -511,8 +598,11 @@ def main():
     parser.add_argument('--peer', action='append', choices=['python-mitogen', 'execnet'],
                         help='only this peer (repeatable)')
     parser.add_argument('--only', action='append', metavar='NAME',
-                        help='only this scenario (repeatable)')
+                        help="only this scenario (repeatable; 'ssh': all ssh figures)")
+    parser.add_argument('--no-ssh', action='store_true', help='skip the ssh figures')
     opts = parser.parse_args()
+    if opts.only and 'ssh' in opts.only:
+        opts.only += [n for names, _ in SSH_SCENARIOS for n in names]
     if opts.calls < 0:
         parser.error('--calls must be positive')
 
@@ -522,9 +612,11 @@ def main():
     if opts.quick:
         opts.calls = opts.calls or 2000
         opts.batches, opts.start_runs, opts.pipelined, opts.bulk_count = 3, 5, 2000, 32
+        opts.ssh_runs, opts.ssh_bulk_count = 3, 32
     else:
         opts.calls = opts.calls or 20000
         opts.batches, opts.start_runs, opts.pipelined, opts.bulk_count = 5, 30, 10000, 256
+        opts.ssh_runs, opts.ssh_bulk_count = 15, 256
 
     signal.signal(signal.SIGALRM, _on_alarm)
     for cls in (MitogenPeer, ExecnetPeer):

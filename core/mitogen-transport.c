@@ -465,6 +465,21 @@ variant_to_value (const char  *method,
 
       if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING))
         ev = g_enum_get_value_by_nick (klass, g_variant_get_string (variant, NULL));
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BOOLEAN))
+        {
+          /* The seed's booleans (check_host_keys=True/False): true is the
+           * option's default, false its "ignore"/"off"/"no" value. */
+          if (g_variant_get_boolean (variant))
+            ev = g_enum_get_value (klass, G_PARAM_SPEC_ENUM (pspec)->default_value);
+          else
+            {
+              ev = g_enum_get_value_by_nick (klass, "ignore");
+              if (ev == NULL)
+                ev = g_enum_get_value_by_nick (klass, "off");
+              if (ev == NULL)
+                ev = g_enum_get_value_by_nick (klass, "no");
+            }
+        }
       if (ev != NULL)
         g_value_set_enum (value, ev->value);
       else

@@ -451,6 +451,44 @@ run_command (const char *command)
   return TRUE;
 }
 
+static char *
+host_key_policy (GVariant *value)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenTransport) transport = NULL;
+  GVariantBuilder b;
+  GParamSpec *pspec;
+  GValue v = G_VALUE_INIT;
+  GEnumClass *klass;
+  char *nick;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "hostname", g_variant_new_string ("example.invalid"));
+  g_variant_builder_add (&b, "{sv}", "check_host_keys", value);
+  transport = mitogen_transport_new_for_method ("ssh", g_variant_builder_end (&b), &error);
+  g_assert_no_error (error);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (transport), "check-host-keys");
+  g_value_init (&v, pspec->value_type);
+  g_object_get_property (G_OBJECT (transport), "check-host-keys", &v);
+  klass = g_type_class_ref (pspec->value_type);
+  nick = g_strdup (g_enum_get_value (klass, g_value_get_enum (&v))->value_nick);
+  g_type_class_unref (klass);
+  return nick;
+}
+
+static void
+test_host_key_booleans (void)
+{
+  g_autofree char *on = host_key_policy (g_variant_new_boolean (TRUE));
+  g_autofree char *off = host_key_policy (g_variant_new_boolean (FALSE));
+  g_autofree char *named = host_key_policy (g_variant_new_string ("accept-new"));
+
+  g_test_summary ("The seed's check_host_keys=True/False are accepted: true enforces, false ignores.");
+  g_assert_cmpstr (on, ==, "enforce");
+  g_assert_cmpstr (off, ==, "ignore");
+  g_assert_cmpstr (named, ==, "accept-new");
+}
+
 /* /proc files take a plain write (no temp file and rename). */
 static gboolean
 write_proc (const char *path,
@@ -938,6 +976,7 @@ main (int   argc,
   ADD ("/ssh/netns/connect", NULL, set_up_netns, test_netns);
   ADD ("/ssh/netns/link-cut", NULL, set_up_netns, test_link_cut);
   ADD ("/ssh/netns/ssh-via-ssh", NULL, set_up_netns, test_ssh_via_ssh);
+  g_test_add_func ("/ssh/options/host-key-booleans", test_host_key_booleans);
   ADD ("/ssh/openssh-client/key", NULL, set_up_loopback, test_openssh_client);
 #undef ADD
   g_test_add_func ("/ssh/openssh-client/password-refused", test_openssh_client_password);

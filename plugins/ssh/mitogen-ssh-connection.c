@@ -1095,10 +1095,13 @@ conn_dispatch (GSource     *source,
 {
   SshConnection *conn = (SshConnection *) source;
 
-  /* The core hung up both ways: nobody will read what the agent says. */
-  if (conn->step == STEP_BRIDGE && conn->local_tag != NULL && conn->local_eof &&
-      (g_source_query_unix_fd (source, conn->local_tag) & (G_IO_HUP | G_IO_ERR)) != 0 &&
-      buf_len (&conn->down) == 0)
+  /* The core hung up both ways: nobody will read what the agent says.
+   * Act once we have read all it sent, or cannot read more anyway (our
+   * buffer towards the remote is full): POLLHUP is reported whether we
+   * ask for it or not, so waiting would spin. */
+  if (conn->step == STEP_BRIDGE && conn->local_tag != NULL &&
+      (conn->local_eof || buf_len (&conn->up) >= BRIDGE_HIGH_WATER) &&
+      (g_source_query_unix_fd (source, conn->local_tag) & (G_IO_HUP | G_IO_ERR)) != 0)
     {
       core_gone (conn, 0);
       return G_SOURCE_CONTINUE;
