@@ -46,6 +46,7 @@ typedef struct
   guint    runs;           /* runs of the pipelined, bulk and start32 scenarios */
   guint    ssh_runs;       /* ssh_start_*: connects of each kind */
   guint    ssh_bulk_count; /* ssh_bulk_MBps: replies per run (and MiB per openssh_cat_MBps run) */
+  guint    ssh_bulk_runs;  /* ssh_bulk_MBps, openssh_cat_*: runs, alternating */
   char   **only;           /* scenario names to run, or NULL for all */
 } Options;
 
@@ -693,7 +694,7 @@ static const char * const ssh_start_names[] = {
   "agent_image_raw_bytes", "agent_image_gz_bytes", "agent_image_xz_bytes", NULL
 };
 static const char * const ssh_link_names[] = {
-  "ssh_call_rtt_us", "ssh_bulk_MBps", "openssh_cat_MBps", "openssh_cat_pipe_MBps", NULL
+  "ssh_call_rtt_us", "ssh_bulk_MBps", "openssh_cat_MBps", "ssh_bulk_vs_openssh_pct", "openssh_cat_pipe_MBps", NULL
 };
 
 static void
@@ -949,6 +950,20 @@ emit_bytes (const char *name,
     }
 }
 
+/* The agent image files: sizes only, no sshd needed. */
+static void
+emit_agent_images (const Options *opts)
+{
+  const char *image_na = "no such file next to the agent (BENCH_AGENT_PATH / MITOGEN_AGENT_PATH)";
+
+  if (wanted (opts, "agent_image_raw_bytes"))
+    emit_bytes ("agent_image_raw_bytes", agent_image_size (""), image_na);
+  if (wanted (opts, "agent_image_gz_bytes"))
+    emit_bytes ("agent_image_gz_bytes", agent_image_size (".gz"), image_na);
+  if (wanted (opts, "agent_image_xz_bytes"))
+    emit_bytes ("agent_image_xz_bytes", agent_image_size (".xz"), image_na);
+}
+
 static void
 bench_ssh_start (MitogenRouter *router,
                  const Options *opts,
@@ -959,7 +974,6 @@ bench_ssh_start (MitogenRouter *router,
   gint64 shipped[N_KINDS] = { -1, -1, -1, -1 };
   gint64 n, first_shipped;
   double first_ms;
-  const char *image_na = "no such file next to the agent (BENCH_AGENT_PATH / MITOGEN_AGENT_PATH)";
 
   for (int k = 0; k < N_KINDS; k++)
     ms[k] = g_new (double, opts->ssh_runs);
@@ -1003,9 +1017,7 @@ bench_ssh_start (MitogenRouter *router,
   emit_bytes ("bootstrap_bytes_cold", shipped[KIND_GZ], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_bytes ("bootstrap_bytes_xz", shipped[KIND_XZ], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_bytes ("bootstrap_bytes_cached", shipped[KIND_CACHED], "no 'bootstrap shipped' debug message from mitogen-connect");
-  emit_bytes ("agent_image_raw_bytes", agent_image_size (""), image_na);
-  emit_bytes ("agent_image_gz_bytes", agent_image_size (".gz"), image_na);
-  emit_bytes ("agent_image_xz_bytes", agent_image_size (".xz"), image_na);
+  emit_agent_images (opts);
 }
 
 static void
@@ -1014,44 +1026,193 @@ bench_ssh_link (MitogenRouter *router,
                 const SshHost *h)
 {
   MitogenContext *ctx = ssh_connect (router, h, "gz", FALSE);
-  g_autofree double *rates = g_new (double, opts->runs);
+  guint runs = opts->ssh_bulk_runs;
+  guint64 bytes = (guint64) opts->ssh_bulk_count * BULK_SIZE;
+  g_autofree double *ours = g_new (double, runs);
+  g_autofree double *cat_ms = g_new (double, runs);
+  g_autofree double *true_ms = g_new (double, runs);
+  g_autofree double *pipe = g_new (double, runs);
+  g_autofree double *pct = g_new (double, runs);
+  gboolean want_ours = wanted (opts, "ssh_bulk_MBps") || wanted (opts, "ssh_bulk_vs_openssh_pct");
+  gboolean want_cat = wanted (opts, "openssh_cat_MBps") || wanted (opts, "ssh_bulk_vs_openssh_pct");
+  gboolean want_pipe = wanted (opts, "openssh_cat_pipe_MBps");
 
   watchdog_arm ();
   if (wanted (opts, "ssh_call_rtt_us"))
     bench_call_rtt (ctx, opts, "ssh_call_rtt_us");
-  watchdog_arm ();
-  if (wanted (opts, "ssh_bulk_MBps"))
-    emit ("ssh_bulk_MBps", bulk_rate (ctx, opts, opts->ssh_bulk_count, opts->runs), "MB/s");
-  stop_context (ctx);
 
-  /* OpenSSH: to /dev/null, the connect subtracted (the median of as
-   * many `ssh ... true` run alternately); and read through a pipe. */
+  /* Bulk, ours and OpenSSH's, run alternately (this machine's slow
+   * phases then hit both alike): per round one run of ours over the open
+   * context; `ssh ... true` and `ssh ... 'head -c' > /dev/null` (its
+   * transfer time: the second minus the median of the first); `ssh ...
+   * 'head -c'` read through a pipe. */
   watchdog_arm ();
-  if (wanted (opts, "openssh_cat_MBps"))
+  if (want_cat || want_pipe)
+    openssh_true_once (h);  /* warm-up */
+  for (guint r = 0; r < runs && (want_ours || want_cat || want_pipe); r++)
     {
-      guint64 bytes = (guint64) opts->ssh_bulk_count * BULK_SIZE;
-      g_autofree double *cat_ms = g_new (double, opts->runs);
-      g_autofree double *true_ms = g_new (double, opts->runs);
-      double transfer_ms;
-
-      openssh_true_once (h);  /* warm-up */
-      for (guint r = 0; r < opts->runs; r++)
+      if (want_ours)
+        ours[r] = bulk_rate (ctx, opts, opts->ssh_bulk_count, 1);
+      if (want_cat)
         {
           true_ms[r] = openssh_true_once (h);
           cat_ms[r] = openssh_cat_devnull_once (h, bytes);
         }
-      transfer_ms = median (cat_ms, opts->runs) - median (true_ms, opts->runs);
-      if (transfer_ms <= 0)
-        die ("openssh_cat_MBps: the transfer took no measurable time", NULL);
-      emit ("openssh_cat_MBps", (double) bytes / 1e6 / (transfer_ms / 1000.0), "MB/s");
+      if (want_pipe)
+        pipe[r] = openssh_cat_pipe_rate (h, bytes);
     }
-  watchdog_arm ();
-  if (wanted (opts, "openssh_cat_pipe_MBps"))
+  stop_context (ctx);
+
+  if (want_cat)
     {
-      for (guint r = 0; r < opts->runs; r++)
-        rates[r] = openssh_cat_pipe_rate (h, (guint64) opts->ssh_bulk_count * BULK_SIZE);
-      emit ("openssh_cat_pipe_MBps", median (rates, opts->runs), "MB/s");
+      double connect_ms = median (true_ms, runs);
+      double transfer_ms;
+
+      for (guint r = 0; r < runs; r++)
+        {
+          transfer_ms = cat_ms[r] - connect_ms;
+          if (transfer_ms <= 0)
+            die ("openssh_cat_MBps: the transfer took no measurable time", NULL);
+          cat_ms[r] = (double) bytes / 1e6 / (transfer_ms / 1000.0);  /* now MB/s */
+          if (want_ours)
+            pct[r] = 100.0 * ours[r] / cat_ms[r];
+        }
     }
+  if (wanted (opts, "ssh_bulk_MBps"))
+    emit ("ssh_bulk_MBps", median (ours, runs), "MB/s");
+  if (wanted (opts, "openssh_cat_MBps"))
+    emit ("openssh_cat_MBps", median (cat_ms, runs), "MB/s");
+  if (wanted (opts, "ssh_bulk_vs_openssh_pct"))
+    emit ("ssh_bulk_vs_openssh_pct", median (pct, runs), "%");
+  if (want_pipe)
+    emit ("openssh_cat_pipe_MBps", median (pipe, runs), "MB/s");
+}
+
+/* ------------------------------------------------------------------ */
+/* sudo: sudo_start_ms, sudo_start_nobootstrap_ms, sudo_true_ms        */
+
+/* As root (sudo does not prompt root), to nobody. */
+static const char * const sudo_names[] = {
+  "sudo_start_ms", "sudo_start_nobootstrap_ms", "sudo_true_ms", NULL
+};
+
+/* One sudo start: connect, first reply of os.getpid; ms. NULL @error
+ * dies on failure; otherwise returns -1 with @error set. */
+static double
+sudo_start_once (MitogenRouter  *router,
+                 gboolean        bootstrap,
+                 GError        **error)
+{
+  g_autoptr(MitogenContext) ctx = NULL;
+  g_autoptr(GError) local_error = NULL;
+  GVariantBuilder b;
+  gint64 t0;
+  double ms;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "username", g_variant_new_string ("nobody"));
+  g_variant_builder_add (&b, "{sv}", "bootstrap", g_variant_new_boolean (bootstrap));
+  trace_reset (bootstrap ? "sudo connect" : "sudo connect (no bootstrap)");
+  t0 = g_get_monotonic_time ();
+  ctx = mitogen_router_connect (router, "sudo", g_variant_builder_end (&b), NULL, NULL, &local_error);
+  if (ctx == NULL)
+    {
+      if (error == NULL)
+        die ("mitogen_router_connect (sudo)", local_error);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return -1;
+    }
+  call_getpid (ctx);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+  trace_mark ("first reply");
+  stop_context (g_steal_pointer (&ctx));
+  return ms;
+}
+
+/* `sudo -u nobody true`: from spawning sudo to its exit; ms. */
+static double
+sudo_true_once (const char *sudo)
+{
+  const char *argv[] = { sudo, "-u", "nobody", "true", NULL };
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+  gint64 t0;
+  double ms;
+
+  trace_reset ("sudo true");
+  t0 = g_get_monotonic_time ();
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                     &status, &error) ||
+      !g_spawn_check_wait_status (status, &error))
+    die ("sudo -u nobody true", error);
+  ms = (g_get_monotonic_time () - t0) / 1000.0;
+  trace_mark ("sudo exited");
+  return ms;
+}
+
+static void
+bench_sudo (const Options *opts)
+{
+  enum { KIND_BOOTSTRAP, KIND_DIRECT, KIND_SUDO, N_KINDS };
+  guint runs = opts->quick ? 5 : 15;
+  g_autofree char *sudo = g_find_program_in_path ("sudo");
+  g_autofree double *ms[N_KINDS] = { NULL };
+  g_autoptr(GError) direct_error = NULL;
+  MitogenRouter *router;
+  const char *na = NULL;
+
+  if (getuid () != 0)
+    na = "needs root: sudo would prompt anyone else for a password";
+  else if (sudo == NULL)
+    na = "sudo is not installed";
+  if (na != NULL)
+    {
+      note ("sudo figures: NA (%s)", na);
+      for (guint i = 0; sudo_names[i] != NULL; i++)
+        if (wanted (opts, sudo_names[i]))
+          emit_na (sudo_names[i], na);
+      return;
+    }
+
+  for (int k = 0; k < N_KINDS; k++)
+    ms[k] = g_new (double, runs);
+  router = mitogen_router_new ();
+
+  /* Warm-ups, not counted: the sudo plugin is loaded, the agent image
+   * read and hashed, sudo's and the agent's pages are in the page cache.
+   * The no-bootstrap start runs our agent by its path as nobody, which
+   * works only where nobody can reach the build tree. */
+  sudo_start_once (router, TRUE, NULL);
+  if (sudo_start_once (router, FALSE, &direct_error) < 0)
+    note ("sudo without bootstrap: %s", direct_error->message);
+  sudo_true_once (sudo);
+
+  /* Interleaved, the order rotating each round. */
+  for (guint r = 0; r < runs; r++)
+    for (int j = 0; j < N_KINDS; j++)
+      {
+        int k = (int) ((r + (guint) j) % N_KINDS);
+
+        if (k == KIND_SUDO)
+          ms[k][r] = sudo_true_once (sudo);
+        else if (k == KIND_BOOTSTRAP)
+          ms[k][r] = sudo_start_once (router, TRUE, NULL);
+        else if (direct_error == NULL)
+          ms[k][r] = sudo_start_once (router, FALSE, NULL);
+      }
+
+  if (wanted (opts, "sudo_start_ms"))
+    emit ("sudo_start_ms", median (ms[KIND_BOOTSTRAP], runs), "ms");
+  if (wanted (opts, "sudo_start_nobootstrap_ms"))
+    {
+      if (direct_error != NULL)
+        emit_na ("sudo_start_nobootstrap_ms", direct_error->message);
+      else
+        emit ("sudo_start_nobootstrap_ms", median (ms[KIND_DIRECT], runs), "ms");
+    }
+  if (wanted (opts, "sudo_true_ms"))
+    emit ("sudo_true_ms", median (ms[KIND_SUDO], runs), "ms");
+  g_object_unref (router);
 }
 
 static gboolean
@@ -1098,7 +1259,8 @@ main (int    argc,
                                 "idle_agent_rss_kB; over ssh (an sshd from bench/ssh-host, given by the\n"
                                 "MITOGEN_BENCH_SSH_* environment): ssh_start_ms (and its group: ssh_start_xz_ms,\n"
                                 "ssh_start_cached_ms, openssh_true_ms, bootstrap_bytes_*, agent_image_*_bytes),\n"
-                                "ssh_call_rtt_us, ssh_bulk_MBps, openssh_cat_MBps.");
+                                "ssh_call_rtt_us, ssh_bulk_MBps, openssh_cat_MBps; sudo (as root, to nobody):\n"
+                                "sudo_start_ms, sudo_start_nobootstrap_ms, sudo_true_ms.");
   g_option_context_add_main_entries (option_context, entries, NULL);
   if (!g_option_context_parse (option_context, &argc, &argv, &error))
     {
@@ -1125,6 +1287,7 @@ main (int    argc,
       opts.runs = 3;
       opts.ssh_runs = 3;
       opts.ssh_bulk_count = 32;
+      opts.ssh_bulk_runs = 3;
     }
   else
     {
@@ -1136,6 +1299,7 @@ main (int    argc,
       opts.runs = 3;
       opts.ssh_runs = 15;
       opts.ssh_bulk_count = 256;
+      opts.ssh_bulk_runs = 5;
     }
   if (calls > 0)
     opts.calls = calls;
@@ -1208,8 +1372,9 @@ main (int    argc,
         {
           note ("ssh figures: NA (%s)", ssh_host.na);
           for (guint i = 0; ssh_start_names[i] != NULL; i++)
-            if (wanted (&opts, ssh_start_names[i]))
+            if (wanted (&opts, ssh_start_names[i]) && !g_str_has_prefix (ssh_start_names[i], "agent_image_"))
               emit_na (ssh_start_names[i], ssh_host.na);
+          emit_agent_images (&opts);
           for (guint i = 0; ssh_link_names[i] != NULL; i++)
             if (wanted (&opts, ssh_link_names[i]))
               emit_na (ssh_link_names[i], ssh_host.na);
@@ -1233,6 +1398,13 @@ main (int    argc,
           g_object_unref (ssh_router);
         }
       g_free (ssh_host.ssh);
+    }
+
+  if (wanted (&opts, "sudo_start_ms") || wanted (&opts, "sudo_start_nobootstrap_ms") ||
+      wanted (&opts, "sudo_true_ms"))
+    {
+      watchdog_arm ();
+      bench_sudo (&opts);
     }
 
   watchdog_arm ();

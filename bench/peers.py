@@ -295,6 +295,21 @@ class MitogenPeer:
         emit(self.name, 'ssh_bulk_MBps', statistics.median(rates), 'MB/s')
         self.stop(ctx)
 
+    # -- sudo (as root, to nobody: sudo does not prompt root) --
+
+    def sudo_start(self):
+        if os.getuid() != 0:
+            raise SudoUnavailable('needs root: sudo would prompt anyone else for a password')
+        ms = []
+        self.stop(self.router.sudo(username='nobody', python_path=PYTHON))  # warm-up
+        for _ in range(5 if self.opts.quick else 15):
+            t0 = time.monotonic()
+            ctx = self.router.sudo(username='nobody', python_path=PYTHON)
+            ctx.call(getpid)
+            ms.append((time.monotonic() - t0) * 1e3)
+            self.stop(ctx)
+        emit(self.name, 'sudo_start_ms', statistics.median(ms), 'ms')
+
     def idle_rss(self):
         ctx = self.start()
         pid = None
@@ -539,6 +554,14 @@ def ssh_host():
                              'eval "$(bench/ssh-host start)" first')
 
 
+class SudoUnavailable(Exception):
+    pass
+
+
+SUDO_SCENARIOS = [
+    (['sudo_start_ms'], 'sudo_start'),
+]
+
 SSH_SCENARIOS = [
     (['ssh_start_ms'], 'ssh_start'),
     (['ssh_call_rtt_us'], 'ssh_call_rtt'),
@@ -559,6 +582,7 @@ def run_peer(cls, opts):
     ]
     if not opts.no_ssh:
         scenarios += [s for s in SSH_SCENARIOS if hasattr(cls, s[1])]
+    scenarios += [s for s in SUDO_SCENARIOS if hasattr(cls, s[1])]
     name = cls.name
     try:
         peer = cls(opts)

@@ -19,6 +19,7 @@
 
 #include "mitogen-call-private.h"
 #include "mitogen-context-private.h"
+#include "mitogen-streaming-private.h"
 
 static GVariant *
 errno_error (GError    **error,
@@ -590,4 +591,5 @@ mitogen_builtins_register (void)
   for (gsize i = 0; i < G_N_ELEMENTS (builtins); i++)
     mitogen_register_function_internal (builtins[i].name, builtins[i].args, builtins[i].ret,
                                         builtins[i].doc, builtins[i].func, NULL);
+  mitogen_streaming_register ();
 }

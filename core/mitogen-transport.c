@@ -63,6 +63,8 @@ static GParamSpec *props[PROP_BOOTSTRAP_FORMAT + 1];
  */
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (MitogenTransport, mitogen_transport, G_TYPE_OBJECT)
 
+static void mitogen_transport_constructed (GObject *object);
+
 static void
 mitogen_transport_get_property (GObject    *object,
                                 guint       prop_id,
@@ -171,6 +173,7 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
   object_class->get_property = mitogen_transport_get_property;
   object_class->set_property = mitogen_transport_set_property;
   object_class->finalize = mitogen_transport_finalize;
+  object_class->constructed = mitogen_transport_constructed;
 
   /**
    * MitogenTransport:remote-name:
@@ -282,9 +285,22 @@ mitogen_transport_init (MitogenTransport *self)
 
   priv->connect_timeout = 30.0;
   priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
-  /* The final class is set up by now: take the method's default. */
-  priv->bootstrap = MITOGEN_TRANSPORT_GET_CLASS (self)->needs_bootstrap;
   priv->bootstrap_format = g_strdup ("gz");
+  priv->bootstrap = -1;  /* not set yet: the method's default, see constructed () */
+}
+
+static void
+mitogen_transport_constructed (GObject *object)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  G_OBJECT_CLASS (mitogen_transport_parent_class)->constructed (object);
+
+  /* Only now is the instance's class the final one (during instance init
+   * GObject sets each ancestor's class in turn): take the method's default
+   * unless a construct property chose already. */
+  if (priv->bootstrap == -1)
+    priv->bootstrap = MITOGEN_TRANSPORT_GET_CLASS (object)->needs_bootstrap;
 }
 
 /**
@@ -768,7 +784,14 @@ mitogen_transport_dup_argv0 (MitogenTransport *self)
 {
   MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
 
+  const char *user = g_getenv ("USER");
+
   if (priv->remote_name != NULL)
     return g_strdup_printf ("mitogen:%s", priv->remote_name);
-  return g_strdup_printf ("mitogen:%s@%s:%d", g_get_user_name (), g_get_host_name (), (int) getpid ());
+  /* Not g_get_user_name (): in a container without /etc/passwd it warns. */
+  if (user == NULL || user[0] == '\0')
+    user = g_getenv ("LOGNAME");
+  if (user != NULL && user[0] != '\0')
+    return g_strdup_printf ("mitogen:%s@%s:%d", user, g_get_host_name (), (int) getpid ());
+  return g_strdup_printf ("mitogen:%u@%s:%d", (guint) getuid (), g_get_host_name (), (int) getpid ());
 }

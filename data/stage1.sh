@@ -24,11 +24,14 @@ for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME
   if [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ]; then f=$t/.mitogen-agent.$$; break; fi
 done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
+# dd's statistics go to a scratch file: a closed stderr makes GNU dd fail.
+e=$f.e
 case $fmt in
-  xz) dd bs="$len" count=1 iflag=fullblock 2>&- | xz -dc > "$f" ;;
-  gz) dd bs="$len" count=1 iflag=fullblock 2>&- | gzip -dc > "$f" ;;
-  *) dd bs="$len" count=1 iflag=fullblock of="$f" 2>&- ;;
-esac || { rm -f "$f"; echo "mitogen stage1: receiving the agent ($fmt) failed" >&2; exit 103; }
+  xz) dd bs="$len" count=1 iflag=fullblock 2>"$e" | xz -dc > "$f" ;;
+  gz) dd bs="$len" count=1 iflag=fullblock 2>"$e" | gzip -dc > "$f" ;;
+  *) dd bs="$len" count=1 iflag=fullblock of="$f" 2>"$e" ;;
+esac || { rm -f "$f" "$e"; echo "mitogen stage1: receiving the agent ($fmt) failed" >&2; exit 103; }
+rm -f "$e"
 chmod 700 "$f" || exit 104
 for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
   if [ -n "$t" ]; then

@@ -12,11 +12,13 @@
 #include "mitogen-local-transport.h"
 #include "mitogen-ssh-transport.h"
 #include "mitogen-sudo-transport.h"
+#include "mitogen-docker-transport.h"
 
 static const MitogenBuiltinTransport builtin_transports[] = {
   { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
   { "ssh", mitogen_ssh_transport_register, mitogen_ssh_transport_get_type },
   { "sudo", mitogen_sudo_transport_register, mitogen_sudo_transport_get_type },
+  { "docker", mitogen_docker_transport_register, mitogen_docker_transport_get_type },
   { NULL, NULL, NULL },
 };
 

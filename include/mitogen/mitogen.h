@@ -22,5 +22,7 @@
 #include <mitogen/mitogen-sender.h>
 #include <mitogen/mitogen-channel.h>
 #include <mitogen/mitogen-utils.h>
+#include <mitogen/mitogen-process.h>
+#include <mitogen/mitogen-transfer.h>
 
 #undef MITOGEN_INSIDE

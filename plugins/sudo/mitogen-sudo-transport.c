@@ -87,6 +87,7 @@ G_DEFINE_DYNAMIC_TYPE (MitogenSudoTransport, mitogen_sudo_transport, MITOGEN_TYP
 
 /* What sudo printed on its terminal that we keep for error messages. */
 #define OUTPUT_KEEP 8192
+#define OUTPUT_HEAD 1024
 
 /* --- sudo_args ------------------------------------------------------------ */
 
@@ -392,6 +393,8 @@ typedef struct
   GSource      *timeout_source;  /* (owned) (nullable) */
   GSource      *cancel_source;   /* (owned) (nullable) */
   GString      *output;          /* (owned) what sudo printed on the terminal (the last OUTPUT_KEEP bytes) */
+  GString      *head;            /* (owned) ... and its first OUTPUT_HEAD bytes */
+  gsize         total;           /* bytes sudo printed */
   gsize         scan_from;       /* where in @output to look for the prompt next */
   guint         prompts;         /* prompts seen */
   gboolean      typed;           /* the password was typed */
@@ -460,22 +463,23 @@ sudo_spawn_free (gpointer data)
     }
   wipe (s->password);
   g_free (s->prompt);
-  if (s->output != NULL)
-    g_string_free (s->output, TRUE);
+  g_string_free (s->output, TRUE);
+  g_string_free (s->head, TRUE);
   g_main_context_unref (s->context);
   g_free (s);
 }
 
-/* What sudo printed, for an error message: our prompt replaced, control
- * characters dropped, valid UTF-8, the last few hundred bytes. */
-static char *
-printed_text (SudoSpawn *s)
+/* @data made fit for a message: our prompt named, control characters
+ * dropped, the password (should anything have echoed it) masked. */
+static GString *
+sanitize (SudoSpawn  *s,
+          const char *data,
+          gsize       len)
 {
-  g_autoptr(GString) text = g_string_new (NULL);
-  g_autofree char *valid = NULL;
+  GString *text = g_string_new (NULL);
   gsize plen = strlen (s->prompt);
-  const char *p = s->output->str;
-  const char *end = s->output->str + s->output->len;
+  const char *p = data;
+  const char *end = data + len;
 
   while (p < end)
     {
@@ -493,17 +497,48 @@ printed_text (SudoSpawn *s)
     }
   if (s->password != NULL && s->password[0] != '\0')
     {
-      /* It never echoes (ECHO is off on the PTY); should a target echo it
-       * anyway, it stays out of errors. */
+      /* It never echoes (ECHO is off on the PTY). */
       char *hit;
       while ((hit = strstr (text->str, s->password)) != NULL)
         memset (hit, '*', strlen (s->password));
     }
-  g_strstrip (text->str);
-  valid = g_utf8_make_valid (text->str, -1);
-  if (strlen (valid) > 600)
-    return g_strdup_printf ("...%s", valid + strlen (valid) - 600);
-  return g_steal_pointer (&valid);
+  return text;
+}
+
+/* Up to @max bytes of @text from its start (or end), as valid UTF-8. */
+static char *
+cut (const GString *text,
+     gsize          max,
+     gboolean       from_end)
+{
+  gsize n = MIN (text->len, max);
+
+  return g_utf8_make_valid (text->str + (from_end ? text->len - n : 0), (gssize) n);
+}
+
+/* What sudo printed, for an error message: its start and its end (sudo
+ * quotes its command, which is long, in some messages). */
+static char *
+printed_text (SudoSpawn *s)
+{
+  g_autoptr(GString) all = sanitize (s, s->output->str, s->output->len);
+  g_autofree char *head = NULL;
+  g_autofree char *tail = NULL;
+
+  if (s->total <= OUTPUT_KEEP && all->len <= 900)
+    {
+      g_strstrip (all->str);
+      return g_utf8_make_valid (all->str, -1);
+    }
+  if (s->total > OUTPUT_KEEP)
+    {
+      g_autoptr(GString) first = sanitize (s, s->head->str, s->head->len);
+      head = cut (first, 450, FALSE);
+    }
+  else
+    head = cut (all, 450, FALSE);
+  tail = cut (all, 400, TRUE);
+  return g_strstrip (g_strdup_printf ("%s [...] %s", head, tail));
 }
 
 /* Ends the attempt (once) with @error; takes it. */
@@ -634,6 +669,9 @@ read_pty (SudoSpawn *s)
         return TRUE;
       if (n <= 0)
         return FALSE;
+      if (s->head->len < OUTPUT_HEAD)
+        g_string_append_len (s->head, buf, MIN ((gsize) n, OUTPUT_HEAD - s->head->len));
+      s->total += (gsize) n;
       g_string_append_len (s->output, buf, n);
       if (s->output->len > OUTPUT_KEEP)
         {
@@ -659,7 +697,10 @@ fail_exited (GTask *task)
   if (s->done)
     return;
   text = printed_text (s);
-  if (strstr (text, "password is required") != NULL)
+  /* "a terminal is required to read the password" (no controlling
+   * terminal after all) is followed by "a password is required": that
+   * one is not about the password. */
+  if (strstr (text, "password is required") != NULL && strstr (text, "terminal is required") == NULL)
     fail_password (task, "sudo password is required");
   else if (s->typed && (strstr (text, "incorrect password") != NULL || strstr (text, "Sorry, try again") != NULL))
     fail_password (task, "sudo password is incorrect");
@@ -830,6 +871,15 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   int pty_slave = -1;
   int source_fds[3], target_fds[3];
   double timeout;
+  gint64 deadline;
+
+  /* Our limit ends before the core's connect_timeout (which started
+   * just before this call), so that our error, which can quote what the
+   * target printed, is the one reported: a twentieth of it earlier, at
+   * least 0.2 s (but no more than half of it). */
+  timeout = mitogen_transport_get_connect_timeout (transport);
+  deadline = g_get_monotonic_time () +
+             (gint64) ((timeout - MIN (MAX (timeout * 0.05, 0.2), timeout * 0.5)) * G_USEC_PER_SEC);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_sudo_transport_spawn_async);
@@ -838,6 +888,7 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   s->context = g_main_context_ref_thread_default ();
   s->stdin_fd = s->stdout_fd = s->pty_fd = -1;
   s->output = g_string_new (NULL);
+  s->head = g_string_new (NULL);
   nonce = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   s->prompt = g_strdup_printf ("mitogen-sudo-password-%s:", nonce);
   s->password = g_strdup (self->password);
@@ -900,10 +951,8 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   s->stdout_fd = out_pipe[0];
   g_debug ("sudo: started %s (pid %d)", (const char *) g_ptr_array_index (full, 0), (int) s->pid);
 
-  /* Our limit ends a little before the core's connect_timeout, so that
-   * our error (with what sudo printed) is the one reported. */
-  timeout = mitogen_transport_get_connect_timeout (transport);
-  s->timeout_source = g_timeout_source_new ((guint) MAX (1.0, timeout * 1000.0 * 0.95));
+  s->timeout_source = g_timeout_source_new (0);
+  g_source_set_ready_time (s->timeout_source, deadline);
   g_source_set_callback (s->timeout_source, on_timeout_cb, g_object_ref (task), g_object_unref);
   g_source_set_static_name (s->timeout_source, "[mitogen] sudo timeout");
   g_source_attach (s->timeout_source, s->context);
@@ -1127,6 +1176,10 @@ mitogen_sudo_transport_class_finalize (MitogenSudoTransportClass *klass)
 static void
 mitogen_sudo_transport_init (MitogenSudoTransport *self)
 {
+  /* The base class cannot see needs_bootstrap from its own instance init
+   * (GObject runs it with the base class as the instance's class), so
+   * the default is set here; a bootstrap option given later wins. */
+  g_object_set (self, "bootstrap", TRUE, NULL);
 }
 
 void

@@ -196,12 +196,22 @@ def methods_list():
 @test
 def help_and_version():
     for args in (("--help",), ("help",), ("call", "--help"), ("functions", "--help"),
-                 ("methods", "--help"), ("help", "call")):
+                 ("methods", "--help"), ("help", "call"), ("run", "--help"), ("cp", "--help"),
+                 ("help", "run")):
         rc, out, err = run(*args)
         assert rc == OK and err == "", (args, rc, err)
         assert "Usage" in out, (args, out)
     rc, out, _ = run("call", "--help")
     assert "Exit status" in out and "CHAIN" in out, out
+    rc, out, _ = run("--help")
+    for command in ("call -t", "run -t", "cp [-r]", "--ask-pass", "--password-file", "--json"):
+        assert command in out, f"{command!r} missing from mitogen --help"
+    rc, out, _ = run("run", "--help")
+    for option in ("--no-stdin", "--cwd", "--target", "--json", "--ask-pass", "--parallel", "128+N"):
+        assert option in out, f"{option!r} missing from mitogen run --help"
+    rc, out, _ = run("cp", "--help")
+    for option in ("--recursive", "CHAIN:PATH", "SHA-256", "progress", "--json"):
+        assert option in out, f"{option!r} missing from mitogen cp --help"
     rc, out, _ = run("--version")
     assert rc == OK and out.startswith("mitogen "), out
 
