@@ -306,6 +306,40 @@ test_via_bootstrapped (void)
   assert_booted (second);
 }
 
+static void
+test_formats (void)
+{
+  static const char *formats[] = { "raw", "gz", "xz" };
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+
+  g_test_summary ("The agent is shipped raw, gzip- or xz-compressed as bootstrap_format asks, "
+                  "and each boots; transports default to their class's need for a bootstrap.");
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MitogenContext) context = NULL;
+      GVariantBuilder b;
+
+      g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&b, "{sv}", "bootstrap", g_variant_new_boolean (TRUE));
+      g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (formats[i]));
+      context = mitogen_router_local (router, g_variant_builder_end (&b), NULL, &error);
+      g_assert_no_error (error);
+      assert_booted (context);
+    }
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MitogenTransport) local = mitogen_transport_new_for_method ("local", NULL, &error);
+    g_autoptr(MitogenTransport) ssh = mitogen_transport_new_for_method ("ssh", NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (mitogen_transport_get_bootstrap (local));
+    g_assert_true (mitogen_transport_get_bootstrap (ssh));
+  }
+}
+
 static const ShellCase shells[] = {
   { "/bootstrap/shell/sh", NULL },
   { "/bootstrap/shell/dash", "/bin/dash" },
@@ -336,6 +370,7 @@ main (int   argc,
   for (gsize i = 0; i < G_N_ELEMENTS (shells); i++)
     g_test_add_data_func (shells[i].path, &shells[i], test_shell);
   g_test_add_func ("/bootstrap/cache", test_cache);
+  g_test_add_func ("/bootstrap/formats", test_formats);
   g_test_add_func ("/bootstrap/noexec-shm", test_noexec_shm);
   g_test_add_func ("/bootstrap/busybox-root", test_busybox_root);
   g_test_add_func ("/bootstrap/failures", test_failures);
