@@ -970,7 +970,7 @@ bench_ssh_start (MitogenRouter *router,
                  const SshHost *h)
 {
   enum { KIND_GZ, KIND_XZ, KIND_CACHED, KIND_OPENSSH, N_KINDS };
-  g_autofree double *ms[N_KINDS] = { NULL };
+  double *ms[N_KINDS] = { NULL };  /* (owned): g_autofree would free only ms[0] */
   gint64 shipped[N_KINDS] = { -1, -1, -1, -1 };
   gint64 n, first_shipped;
   double first_ms;
@@ -1018,6 +1018,8 @@ bench_ssh_start (MitogenRouter *router,
   emit_bytes ("bootstrap_bytes_xz", shipped[KIND_XZ], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_bytes ("bootstrap_bytes_cached", shipped[KIND_CACHED], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_agent_images (opts);
+  for (int k = 0; k < N_KINDS; k++)
+    g_free (ms[k]);
 }
 
 static void
