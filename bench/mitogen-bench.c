@@ -1158,7 +1158,7 @@ bench_sudo (const Options *opts)
   enum { KIND_BOOTSTRAP, KIND_DIRECT, KIND_SUDO, N_KINDS };
   guint runs = opts->quick ? 5 : 15;
   g_autofree char *sudo = g_find_program_in_path ("sudo");
-  g_autofree double *ms[N_KINDS] = { NULL };
+  double *ms[N_KINDS] = { NULL };  /* (owned) freed at the end */
   g_autoptr(GError) direct_error = NULL;
   MitogenRouter *router;
   const char *na = NULL;
@@ -1215,6 +1215,8 @@ bench_sudo (const Options *opts)
   if (wanted (opts, "sudo_true_ms"))
     emit ("sudo_true_ms", median (ms[KIND_SUDO], runs), "ms");
   g_object_unref (router);
+  for (guint k = 0; k < N_KINDS; k++)
+    g_free (ms[k]);
 }
 
 static gboolean
