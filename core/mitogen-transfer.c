@@ -271,6 +271,9 @@ update_progress (MitogenTransfer *self,
     {
       g_autoptr(GSource) source = g_idle_source_new ();
 
+      /* The priority of the GTask completion, attached later: the last
+       * report comes before the result. */
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
       g_source_set_callback (source, report_progress_cb, g_object_ref (self), g_object_unref);
       g_source_set_static_name (source, "[mitogen] transfer progress");
       g_source_attach (source, self->progress_context);

@@ -13,7 +13,6 @@
 
 #include "mitogen-tool.h"
 
-
 typedef struct
 {
   char      *text;     /* (owned) the hop as written */

@@ -442,6 +442,10 @@ tool_cmd_cp (char **args)
     }
 
 out:
+  /* Shut down and joined here, not whenever the last reference goes (see
+   * tool_fanout ()). */
+  if (router != NULL)
+    mitogen_router_shutdown (router);
   g_hash_table_remove_all (contexts);
   g_clear_object (&router);
   if (destination != NULL)

@@ -113,7 +113,11 @@ tool_fanout (GPtrArray       *targets,
     tool_fail (status, "%u targets: %u succeeded, %u failed", targets->len, succeeded,
                targets->len - succeeded);
 
-  /* Dropping the router tells every context to exit and reaps it. */
+  /* Every context is told to exit and reaped, and the broker joined, here
+   * and now: a reference some message still holds could otherwise drop
+   * the router on the broker thread later, and leave the broker running
+   * into exit () (where libssh's crypto is already torn down). */
+  mitogen_router_shutdown (router);
   g_clear_object (&router);
   return status;
 }

@@ -202,33 +202,47 @@ print_json_chunk (const char *name,
 /* ---------------------------------------------------------------------- */
 /* Stdin */
 
+/* The process our stdin goes to. The stdin thread holds it only while it
+ * writes (under stdin_lock), so once the job lets go of it nothing keeps
+ * the process, and through it the router, alive: the stdin thread may stay
+ * blocked reading a terminal until we exit. */
+static GMutex stdin_lock;
+static MitogenProcess *stdin_process;  /* (owned) (nullable) guarded by stdin_lock */
+
 /* Its own thread: our stdin to the program, end-of-file included. */
 static gpointer
 stdin_thread (gpointer data)
 {
-  g_autoptr(MitogenProcess) process = data;
   gsize size = 64 * 1024;
   guint8 *buffer = g_malloc (size);
+  gboolean more = TRUE;
 
-  for (;;)
+  while (more)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) bytes = NULL;
       gssize n = read (0, buffer, size);
 
       if (n < 0 && errno == EINTR)
         continue;
-      if (n <= 0)
+      g_mutex_lock (&stdin_lock);
+      if (stdin_process == NULL)
+        more = FALSE;
+      else if (n <= 0)
         {
-          mitogen_process_close_stdin (process, NULL);
-          break;
+          mitogen_process_close_stdin (stdin_process, NULL);
+          more = FALSE;
         }
-      bytes = g_bytes_new (buffer, (gsize) n);
-      if (!mitogen_process_write (process, bytes, NULL, &error))
+      else
         {
-          g_debug ("stdin: %s", error->message);
-          break;
+          g_autoptr(GBytes) bytes = g_bytes_new (buffer, (gsize) n);
+
+          if (!mitogen_process_write (stdin_process, bytes, NULL, &error))
+            {
+              g_debug ("stdin: %s", error->message);
+              more = FALSE;
+            }
         }
+      g_mutex_unlock (&stdin_lock);
     }
   g_free (buffer);
   return NULL;
@@ -279,7 +293,12 @@ run_job (ToolTarget     *target,
   g_debug ("%s: %s runs as pid %" G_GINT64_FORMAT, target->name, job->argv[0], mitogen_process_get_pid (process));
 
   if (job->pass_stdin)
-    g_thread_unref (g_thread_new ("mitogen-stdin", stdin_thread, g_object_ref (process)));
+    {
+      g_mutex_lock (&stdin_lock);
+      stdin_process = g_object_ref (process);
+      g_mutex_unlock (&stdin_lock);
+      g_thread_unref (g_thread_new ("mitogen-stdin", stdin_thread, NULL));
+    }
   else
     mitogen_process_close_stdin (process, NULL);
 
@@ -308,6 +327,10 @@ run_job (ToolTarget     *target,
         }
     }
   running_remove (process);
+  /* Waits for a write in flight: it fails at once, the program is gone. */
+  g_mutex_lock (&stdin_lock);
+  g_clear_object (&stdin_process);
+  g_mutex_unlock (&stdin_lock);
   if (job->many && !job->json)
     lines_flush (&lines, target->name);
 

@@ -219,10 +219,16 @@ def run_flow_control():
 def run_signal_forwarding():
     proc = subprocess.Popen([TOOL, "run", "-t", "local", "sleep", "30"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV)
+    def cmdline(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if any(b"sleep" in open(f"/proc/{c}/cmdline", "rb").read()
-               for a in children_of(proc.pid) for c in children_of(a)):
+        if any(cmdline(c).startswith(b"sleep") for a in children_of(proc.pid) for c in children_of(a)):
             break
         time.sleep(0.05)
     start = time.monotonic()
@@ -267,6 +273,9 @@ def run_errors():
     expect_error(("run", "-t", "local", "/"), CANNOT_RUN, "cannot run /")
     expect_error(("run", "-t", "local", "--cwd", "/nonexistent-mitogen", "true"), CANNOT_RUN, "nonexistent")
     expect_error(("run", "-t", "local?agent_path=%2Fnonexistent%2Fagent", "true"), CONNECT, "/nonexistent/agent")
+    # Unreachable: nothing listens on port 1.
+    expect_error(("run", "-t", "ssh:127.0.0.1?port=1&connect_timeout=5", "true"), CONNECT, "127.0.0.1")
+    expect_error(("call", "-t", "local/ssh:127.0.0.1?port=1&connect_timeout=5", "os.getpid"), CONNECT, "hop 2")
 
 
 # --- fan-out -------------------------------------------------------------------
@@ -510,6 +519,7 @@ def cp_errors():
         expect_error(("cp", "--bogus", f"local:{f}", d), USAGE, "--bogus")
         expect_error(("cp", f"local?bogus=1:{f}", d), CONNECT, "bogus")
         expect_error(("cp", f"nosuch:host:{f}", d), CONNECT, "nosuch")
+        expect_error(("cp", f"ssh:127.0.0.1?port=1&connect_timeout=5:{f}", d), CONNECT, "127.0.0.1")
         expect_error(("cp", f"local:{d}/missing", f"{d}/g"), CALL, "missing", "No such file")
         expect_error(("cp", f"{d}/missing", f"local:{d}/g"), CALL, "missing")
         expect_error(("cp", f"local:{d}", f"{d}/g"), CALL, "is a directory")
