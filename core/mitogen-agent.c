@@ -357,13 +357,6 @@ profile_record (MitogenAgent *self,
   entry->max_usec = MAX (entry->max_usec, usec);
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
 /* Main thread, on a graceful exit: the seed's profiling dump, as text:
  * one line per function (calls, total, mean and longest time), in
  * /tmp/mitogen.stats.<pid>.log. */
@@ -383,7 +376,7 @@ profile_write (MitogenAgent *self)
   g_hash_table_iter_init (&iter, self->profile);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     g_ptr_array_add (names, key);
-  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_sort (names, mitogen_compare_strings);
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = g_ptr_array_index (names, i);

@@ -86,12 +86,6 @@ fn_os_environ (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_builder_end (&builder);
 }
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
 /* (s path) -> as, sorted */
 static GVariant *
 fn_os_listdir (MitogenCall *call, GVariant *args, GError **error)
@@ -108,7 +102,7 @@ fn_os_listdir (MitogenCall *call, GVariant *args, GError **error)
   while ((name = g_dir_read_name (dir)) != NULL)
     if (g_utf8_validate (name, -1, NULL))
       g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_strings);
+  g_ptr_array_sort (names, mitogen_compare_strings);
   return g_variant_new_strv ((const char * const *) names->pdata, names->len);
 }
 

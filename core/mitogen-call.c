@@ -371,13 +371,6 @@ mitogen_lookup_function (const char  *name,
   return TRUE;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 /**
  * mitogen_list_functions:
  *
@@ -401,9 +394,7 @@ mitogen_list_functions (void)
     g_ptr_array_add (names, g_strdup (key));
   g_mutex_unlock (&registry_lock);
 
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return (char **) g_ptr_array_free (names, FALSE);
+  return mitogen_strv_take_sorted (names);
 }
 
 /**

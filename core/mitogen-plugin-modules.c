@@ -74,13 +74,6 @@ modules_lookup (const char *method)
   return extension != NULL ? g_io_extension_get_type (extension) : G_TYPE_INVALID;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 static char **
 modules_list (void)
 {
@@ -89,9 +82,7 @@ modules_list (void)
 
   for (GList *l = g_io_extension_point_get_extensions (point); l != NULL; l = l->next)
     g_ptr_array_add (names, g_strdup (g_io_extension_get_name (l->data)));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return (char **) g_ptr_array_free (names, FALSE);
+  return mitogen_strv_take_sorted (names);
 }
 
 static const MitogenPluginLoader module_loader = {

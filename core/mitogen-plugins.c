@@ -138,13 +138,6 @@ mitogen_plugins_lookup (const char *method)
   return loader != NULL ? loader->lookup (method) : G_TYPE_INVALID;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
-}
-
 /**
  * mitogen_transport_list_methods:
  *
@@ -167,9 +160,7 @@ mitogen_transport_list_methods (void)
   if (builtins != NULL)
     for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
       g_ptr_array_add (names, g_strdup (b->method));
-  g_ptr_array_sort (names, compare_names);
-  g_ptr_array_add (names, NULL);
-  return (char **) g_ptr_array_free (names, FALSE);
+  return mitogen_strv_take_sorted (names);
 }
 
 static char *self_agent_path;      /* set by the agent: its own program */

@@ -31,4 +31,10 @@ void    mitogen_identity_set          (guint32        context_id,
                                        const guint32 *parent_ids,
                                        gsize          n_parent_ids);
 
+/* Sorting names (mitogen-utils.c): a GCompareFunc for a GPtrArray of
+ * strings, and "sort, NULL-terminate, hand over as a strv" (takes @names). */
+int     mitogen_compare_strings       (gconstpointer  a,
+                                       gconstpointer  b);
+char  **mitogen_strv_take_sorted      (GPtrArray     *names);
+
 G_END_DECLS

@@ -922,13 +922,7 @@ on_add_route (MitogenRouter  *self,
     }
 
   g_debug ("route to %u (%s) via %s", id, name, mitogen_stream_get_name (stream));
-  if (!self->is_master && self->parent_ids->len > 0)
-    {
-      g_autoptr(MitogenMessage) up = mitogen_message_new (g_array_index (self->parent_ids, guint32, 0),
-                                                          MITOGEN_HANDLE_ADD_ROUTE,
-                                                          g_variant_new ("(us)", id, name));
-      mitogen_router_route (self, up, NULL);
-    }
+  mitogen_router_announce_route (self, id, name);
 }
 
 /* Broker thread: a child says a context behind it went away. */

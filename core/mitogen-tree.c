@@ -296,13 +296,6 @@ send_file (Sender      *s,
                       error);
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
-}
-
 /* Sends the directory open as @fd (its own "dir" event first), then its
  * entries. Takes @fd. */
 static gboolean
@@ -348,7 +341,7 @@ send_dir (Sender      *s,
     if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
       g_ptr_array_add (names, g_strdup (entry->d_name));
   closedir (dir);
-  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_sort (names, mitogen_compare_strings);
 
   for (guint i = 0; i < names->len; i++)
     {

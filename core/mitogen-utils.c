@@ -303,3 +303,18 @@ mitogen_log_to_file (const char  *path,
     }
   return TRUE;
 }
+
+int
+mitogen_compare_strings (gconstpointer a,
+                         gconstpointer b)
+{
+  return g_strcmp0 (*(const char * const *) a, *(const char * const *) b);
+}
+
+char **
+mitogen_strv_take_sorted (GPtrArray *names)
+{
+  g_ptr_array_sort (names, mitogen_compare_strings);
+  g_ptr_array_add (names, NULL);
+  return (char **) g_ptr_array_free (names, FALSE);
+}
