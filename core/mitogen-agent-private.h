@@ -12,4 +12,13 @@ G_DECLARE_FINAL_TYPE (MitogenAgent, mitogen_agent, MITOGEN, AGENT, GObject)
 int mitogen_agent_main (int    argc,
                         char **argv);
 
+/* A context that serves no calls, for a program of its own (fakessh's
+ * client): connects to the parent over the socket @fd, leaving stdio
+ * alone, and returns once configured. When the parent goes or asks it to
+ * stop it writes @message (nullable) to stderr and exits with @status.
+ * Main thread. */
+MitogenRouter *mitogen_agent_start_client (int         fd,
+                                           int         status,
+                                           const char *message);
+
 G_END_DECLS

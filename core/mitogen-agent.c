@@ -67,6 +67,23 @@ static int stop_marker;
 static MitogenAgent *the_agent;       /* (unowned) for the log writer */
 static gint log_forwarding;           /* (atomic) configured and routing */
 
+/* A client context (fakessh) exits with this status, after this line on
+ * stderr, when its parent goes or tells it to stop; an agent exits 0. */
+static int lost_status;
+static const char *lost_message;      /* (nullable) */
+
+static void
+exit_lost (void)
+{
+  if (lost_message != NULL)
+    {
+      gssize n = write (2, lost_message, strlen (lost_message));
+
+      (void) n;   /* nothing better to do if stderr is gone */
+    }
+  _exit (lost_status);
+}
+
 static void
 mitogen_agent_finalize (GObject *object)
 {
@@ -142,7 +159,7 @@ static void
 on_parent_lost (gpointer data)
 {
   /* Our own children see their streams close when we exit. */
-  _exit (0);
+  exit_lost ();
 }
 
 static void
@@ -203,6 +220,8 @@ on_shutdown (MitogenRouter  *router,
       return;
     }
   g_debug ("shutdown requested");
+  if (lost_message != NULL)
+    exit_lost ();
   g_async_queue_push_front (self->calls, &stop_marker);
   /* A call that does not finish must not keep us alive. */
   g_source_unref (mitogen_broker_attach_timeout (self->broker,
@@ -423,6 +442,7 @@ serve (MitogenAgent   *self,
     }
 
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
+  mitogen_call_set_reply_to (call, request->header.reply_to);
   if (self->profiling)
     {
       gint64 start = g_get_monotonic_time ();
@@ -432,6 +452,8 @@ serve (MitogenAgent   *self,
     }
   else
     result = mitogen_invoke_function (call, boxed, &error);
+  if (result == NULL && error == NULL && mitogen_call_is_detached (call))
+    return;
   if (result == NULL)
     {
       reply_error (self, request, error);
@@ -504,6 +526,44 @@ take_parent_fds (int *read_fd,
   dup2 (2, 1);
 }
 
+/* Main thread: connects to the parent on the descriptors, and waits
+ * until it configured us. */
+static MitogenAgent *
+agent_start (int read_fd,
+             int write_fd)
+{
+  MitogenAgent *self = g_object_new (MITOGEN_TYPE_AGENT, NULL);
+
+  the_agent = self;
+  g_log_set_writer_func (agent_log_writer, NULL, NULL);
+
+  self->broker = mitogen_broker_new ();
+  self->router = mitogen_router_new_agent (self->broker);
+  self->parent_stream = mitogen_stream_new (self->broker, "parent", read_fd, write_fd, 0,
+                                            MITOGEN_FRAME_HANDSHAKE_MAX);
+  mitogen_broker_defer (self->broker, start_cb, self, NULL);
+
+  g_mutex_lock (&self->lock);
+  while (!self->configured)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+  return self;
+}
+
+MitogenRouter *
+mitogen_agent_start_client (int         fd,
+                            int         status,
+                            const char *message)
+{
+  MitogenAgent *self;
+
+  lost_status = status;
+  lost_message = message;
+  self = agent_start (fd, fd);
+  /* The client lives until it exits: its agent is never freed. */
+  return self->router;
+}
+
 int
 mitogen_agent_main (int    argc,
                     char **argv)
@@ -537,20 +597,7 @@ mitogen_agent_main (int    argc,
 
   take_parent_fds (&read_fd, &write_fd);
 
-  self = g_object_new (MITOGEN_TYPE_AGENT, NULL);
-  the_agent = self;
-  g_log_set_writer_func (agent_log_writer, NULL, NULL);
-
-  self->broker = mitogen_broker_new ();
-  self->router = mitogen_router_new_agent (self->broker);
-  self->parent_stream = mitogen_stream_new (self->broker, "parent", read_fd, write_fd, 0,
-                                            MITOGEN_FRAME_HANDSHAKE_MAX);
-  mitogen_broker_defer (self->broker, start_cb, self, NULL);
-
-  g_mutex_lock (&self->lock);
-  while (!self->configured)
-    g_cond_wait (&self->cond, &self->lock);
-  g_mutex_unlock (&self->lock);
+  self = agent_start (read_fd, write_fd);
 
   g_debug ("context %u (%s) serving", mitogen_context_id (), self->name);
 

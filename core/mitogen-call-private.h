@@ -10,6 +10,22 @@ MitogenCall *mitogen_call_new (MitogenRouter  *router,
                                const char     *function,
                                guint32         caller_id);
 
+/* Where the reply goes (the agent sets it before the function runs). */
+void     mitogen_call_set_reply_to (MitogenCall  *call,
+                                    guint32       reply_to);
+/* A function that finishes on another thread calls this and returns NULL
+ * without an error: no reply is sent when it returns, and it must later
+ * call mitogen_call_send_reply () exactly once (any thread), keeping a
+ * reference to @call until then. The context's main thread is free for
+ * the next call meanwhile. */
+void     mitogen_call_detach       (MitogenCall  *call);
+gboolean mitogen_call_is_detached  (MitogenCall  *call);
+/* The reply of a detached call: @result (floating is sunk; NULL: `()`)
+ * or @error. Any thread. */
+void     mitogen_call_send_reply   (MitogenCall  *call,
+                                    GVariant     *result,
+                                    const GError *error);
+
 void mitogen_register_function_internal (const char  *name,
                                          const char  *args_type,
                                          const char  *return_type,

@@ -12,6 +12,8 @@
 #include "config.h"
 
 #include "mitogen-call-private.h"
+#include "mitogen-message-private.h"
+#include "mitogen-router-private.h"
 
 struct _MitogenCall
 {
@@ -20,6 +22,8 @@ struct _MitogenCall
   GObject         *agent;      /* (owned) (nullable) */
   char            *function;   /* (owned) */
   guint32          caller_id;
+  guint32          reply_to;   /* the caller's handle for the reply; 0: none wanted */
+  gint             detached;   /* (atomic) the function replies later itself */
   gpointer         user_data;  /* (unowned) the registered function's data */
 };
 
@@ -457,10 +461,52 @@ mitogen_invoke_function (MitogenCall  *call,
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
+  if (result == NULL && g_atomic_int_get (&call->detached))
+    return NULL;
   if (result == NULL)
     return g_variant_ref_sink (g_variant_new ("()"));
   /* (transfer full): a floating result becomes ours; a full one already is. */
   if (g_variant_is_floating (result))
     g_variant_ref_sink (result);
   return result;
+}
+
+void
+mitogen_call_set_reply_to (MitogenCall *self,
+                           guint32      reply_to)
+{
+  self->reply_to = reply_to;
+}
+
+void
+mitogen_call_detach (MitogenCall *self)
+{
+  g_atomic_int_set (&self->detached, TRUE);
+}
+
+gboolean
+mitogen_call_is_detached (MitogenCall *self)
+{
+  return g_atomic_int_get (&self->detached);
+}
+
+void
+mitogen_call_send_reply (MitogenCall  *self,
+                         GVariant     *result,
+                         const GError *error)
+{
+  g_autoptr(MitogenMessage) reply = NULL;
+  g_autoptr(GVariant) owned = result != NULL ? g_variant_ref_sink (result) : NULL;
+
+  g_return_if_fail (self->router != NULL);
+
+  if (self->reply_to == 0)
+    return;
+  if (error != NULL)
+    reply = mitogen_message_new_error (self->caller_id, self->reply_to, error,
+                                       mitogen_router_get_name (self->router));
+  else
+    reply = mitogen_message_new (self->caller_id, self->reply_to,
+                                 owned != NULL ? owned : g_variant_new ("()"));
+  mitogen_router_route (self->router, reply, NULL);
 }

@@ -551,6 +551,23 @@ mitogen_router_connect_with_id (MitogenRouter  *self,
   return mitogen_router_connect_finish (self, result, error);
 }
 
+/* Starts a child with an id the caller allocated (fakessh adopts its
+ * clients so); finish with mitogen_router_connect_finish (). */
+void
+mitogen_router_connect_with_id_async (MitogenRouter       *self,
+                                      const char          *method,
+                                      GVariant            *options,
+                                      guint32              context_id,
+                                      GCancellable        *cancellable,
+                                      GAsyncReadyCallback  callback,
+                                      gpointer             user_data)
+{
+  g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
+
+  connect_async_internal (self, method, options, NULL, context_id, cancellable, user_context,
+                          callback, user_data);
+}
+
 static void
 connect_async_internal (MitogenRouter       *self,
                         const char          *method,
@@ -594,7 +611,6 @@ connect_async_internal (MitogenRouter       *self,
         }
       /* The intermediate runs the transport; we choose the id. */
       op->context_id = mitogen_router_allocate_context_id (self);
-      op->user_context = g_main_context_ref (user_context);
       mitogen_context_call_async (via, "mitogen.connect",
                                   g_variant_new ("(s@a{sv}u)", method, opts, op->context_id),
                                   cancellable, via_connect_done_cb, g_steal_pointer (&task));

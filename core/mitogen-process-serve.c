@@ -5,10 +5,13 @@
  * caller's stdin events are written to the program. The master side is
  * MitogenProcess (mitogen-process.c); the protocol is in docs/streaming.md.
  *
- * The call occupies the context's main thread (like any call) and runs a
- * private main loop there: the program's pipes, its exit, and a control
- * receiver for what the caller sends (stdin chunks, EOF, signals, and
- * acknowledgements of output).
+ * In an agent the call is detached (mitogen_call_detach ()): once the
+ * program runs, a thread of its own runs a private main loop for it (the
+ * program's pipes, its exit, and a control receiver for what the caller
+ * sends: stdin chunks, EOF, signals, and acknowledgements of output) and
+ * sends the call's reply when the program is done. The main thread goes
+ * on serving calls, so several programs stream side by side (fakessh runs
+ * one per ssh invocation).
  *
  * Flow control, both directions bounded (credit, mitogen-streaming-private.h):
  *  - output: the pipes are not read while more than `window` bytes of
@@ -40,11 +43,13 @@
 
 typedef struct
 {
-  GMainContext    *context;       /* (owned) pushed on the main thread while running */
+  MitogenCall     *call;          /* (owned) (nullable) detached: the call to reply to */
+  GMainContext    *context;       /* (owned) iterated by the thread the program's loop runs on */
   MitogenContext  *caller;        /* (owned) */
   guint32          events_handle; /* caller's: output events and our reply */
   guint32          acks_handle;   /* caller's: acknowledgements of its stdin */
   MitogenReceiver *control;       /* (owned) stdin, eof, ack, signal from the caller */
+  gulong           control_handler;
 
   GPid             pid;
   gboolean         exited;
@@ -432,7 +437,7 @@ check_options (GVariant  *options,
                GError   **error)
 {
   static const struct { const char *name, *type; } known[] = {
-    { "cwd", "s" }, { "env", "a{ss}" }, { "window", "t" },
+    { "cwd", "s" }, { "env", "a{ss}" }, { "setenv", "a{ss}" }, { "window", "t" },
   };
   GVariantIter iter;
   const char *key;
@@ -450,7 +455,7 @@ check_options (GVariant  *options,
       if (i == G_N_ELEMENTS (known))
         {
           g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
-                       "subprocess.stream: unknown option '%s' (known: cwd s, env a{ss}, window t)", key);
+                       "subprocess.stream: unknown option '%s' (known: cwd s, env a{ss}, setenv a{ss}, window t)", key);
           return FALSE;
         }
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (known[i].type)))
@@ -464,11 +469,94 @@ check_options (GVariant  *options,
   return TRUE;
 }
 
-/* (as argv, a{sv} options: cwd s, env a{ss}, window t; u events_handle,
- * u acks_handle) -> a{sv}: returncode i (negative: killed by that signal),
- * pid x. Sends ("started", (ux) control handle, pid) then output (a bare
- * ay: descriptor byte + data) to events_handle; acknowledges stdin on
- * acks_handle. */
+/* The program's loop, until it exited and its output is drained; then
+ * frees everything but @run itself. Returns the call's result. Runs on
+ * the thread that iterates run->context. */
+static GVariant *
+run_loop (Run *run)
+{
+  GVariantBuilder result;
+
+  g_main_context_push_thread_default (run->context);
+  update_sources (run);
+
+  while (!run->exited || run->fds[1] >= 0 || run->fds[2] >= 0)
+    g_main_context_iteration (run->context, TRUE);
+
+  /* Wake a caller blocked on its stdin window: nothing more is read. */
+  mitogen_streaming_send_dead (run->caller, run->acks_handle);
+
+  g_signal_handler_disconnect (run->control, run->control_handler);
+  mitogen_receiver_close (run->control);
+  g_clear_object (&run->control);
+  for (int i = 0; i < 3; i++)
+    close_fd (run, i);
+  drop_input (run);
+  g_source_destroy (run->child_source);
+  g_clear_pointer (&run->child_source, g_source_unref);
+  if (run->kill_source != NULL)
+    {
+      g_source_destroy (run->kill_source);
+      g_clear_pointer (&run->kill_source, g_source_unref);
+    }
+  /* Deliveries still queued for the receiver reference nothing of ours. */
+  while (g_main_context_iteration (run->context, FALSE))
+    ;
+  g_main_context_pop_thread_default (run->context);
+  g_clear_pointer (&run->context, g_main_context_unref);
+  g_clear_object (&run->caller);
+
+  g_debug ("subprocess.stream: pid %d exited, status 0x%x", (int) run->pid, run->wait_status);
+  g_variant_builder_init (&result, G_VARIANT_TYPE_VARDICT);
+  if (WIFEXITED (run->wait_status))
+    g_variant_builder_add (&result, "{sv}", "returncode", g_variant_new_int32 (WEXITSTATUS (run->wait_status)));
+  else
+    g_variant_builder_add (&result, "{sv}", "returncode", g_variant_new_int32 (-WTERMSIG (run->wait_status)));
+  g_variant_builder_add (&result, "{sv}", "pid", g_variant_new_int64 (run->pid));
+  return g_variant_builder_end (&result);
+}
+
+/* A thread of its own per program (detached call): streams in one context
+ * run side by side, and the main thread stays free for other calls. */
+static gpointer
+run_thread (gpointer data)
+{
+  Run *run = data;
+  GVariant *result = run_loop (run);
+
+  mitogen_call_send_reply (run->call, result, NULL);
+  mitogen_call_unref (run->call);
+  g_free (run);
+  return NULL;
+}
+
+/* The environment for the program: @env (a{ss}) or ours, plus @setenv. */
+static char **
+program_environ (GVariant *env,
+                 GVariant *setenv)
+{
+  char **envp = env != NULL ? environ_from_options (env) : NULL;
+  GVariantIter iter;
+  const char *key, *value;
+
+  if (setenv == NULL)
+    return envp;
+  if (envp == NULL)
+    envp = g_get_environ ();
+  g_variant_iter_init (&iter, setenv);
+  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+    if (key[0] != '\0' && strchr (key, '=') == NULL)
+      envp = g_environ_setenv (envp, key, value, TRUE);
+  return envp;
+}
+
+/* (as argv, a{sv} options: cwd s, env a{ss}, setenv a{ss}, window t;
+ * u events_handle, u acks_handle) -> a{sv}: returncode i (negative:
+ * killed by that signal), pid x. Sends ("started", (ux) control handle,
+ * pid) then output (a bare ay: descriptor byte + data) to events_handle;
+ * acknowledges stdin on acks_handle. In an agent the call is detached:
+ * the program runs on a thread of its own and the reply follows when it
+ * exits. */
 static GVariant *
 fn_subprocess_stream (MitogenCall  *call,
                       GVariant     *args,
@@ -477,14 +565,18 @@ fn_subprocess_stream (MitogenCall  *call,
   g_autofree const char **argv = NULL;
   g_autoptr(GVariant) options = NULL;
   g_autoptr(GVariant) env = NULL;
+  g_autoptr(GVariant) setenv = NULL;
   g_auto(GStrv) envp = NULL;
   const char *cwd = NULL;
+  g_autofree char *home_cwd = NULL;
   guint64 window = MITOGEN_PROCESS_DEFAULT_WINDOW;
-  Run run = { 0 };
-  GVariantBuilder result;
-  gulong handler;
+  Run *run;
+  guint32 events_handle, acks_handle;
+  g_autoptr(MitogenContext) caller = NULL;
+  GPid pid;
+  int fds[3] = { -1, -1, -1 };
 
-  g_variant_get (args, "(^a&s@a{sv}uu)", &argv, &options, &run.events_handle, &run.acks_handle);
+  g_variant_get (args, "(^a&s@a{sv}uu)", &argv, &options, &events_handle, &acks_handle);
   if (argv[0] == NULL)
     {
       g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
@@ -494,82 +586,78 @@ fn_subprocess_stream (MitogenCall  *call,
   if (!check_options (options, error))
     return NULL;
   g_variant_lookup (options, "cwd", "&s", &cwd);
+  if (cwd != NULL && cwd[0] == '~')
+    {
+      /* "~": the home directory, or "/" if it is missing (as sshd does). */
+      home_cwd = mitogen_streaming_expand_home (cwd);
+      if (g_str_equal (cwd, "~") && !g_file_test (home_cwd, G_FILE_TEST_IS_DIR))
+        g_clear_pointer (&home_cwd, g_free);
+      cwd = home_cwd != NULL ? home_cwd : "/";
+    }
   g_variant_lookup (options, "window", "t", &window);
   env = g_variant_lookup_value (options, "env", G_VARIANT_TYPE ("a{ss}"));
-  if (env != NULL)
-    envp = environ_from_options (env);
+  setenv = g_variant_lookup_value (options, "setenv", G_VARIANT_TYPE ("a{ss}"));
+  envp = program_environ (env, setenv);
 
-  run.caller = mitogen_streaming_caller (call, error);
-  if (run.caller == NULL)
+  caller = mitogen_streaming_caller (call, error);
+  if (caller == NULL)
     return NULL;
-  run.window = CLAMP (window, 64 * 1024, G_GUINT64_CONSTANT (1) << 30);
-  run.chunk = mitogen_streaming_chunk_limit (mitogen_call_get_router (call), mitogen_call_get_caller_id (call),
-                                             MITOGEN_PROCESS_CHUNK_SIZE);
-  run.fds[0] = run.fds[1] = run.fds[2] = -1;
-  g_queue_init (&run.input);
 
+  /* Spawned here, on the main thread: PR_SET_PDEATHSIG follows the thread
+   * that forked, and this one lives as long as the process. */
   if (!g_spawn_async_with_pipes_and_fds (cwd, argv, (const char * const *) envp,
                                          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES,
                                          child_setup, NULL, -1, -1, -1, NULL, NULL, 0,
-                                         &run.pid, &run.fds[0], &run.fds[1], &run.fds[2], error))
+                                         &pid, &fds[0], &fds[1], &fds[2], error))
+    return NULL;
+
+  run = g_new0 (Run, 1);
+  run->events_handle = events_handle;
+  run->acks_handle = acks_handle;
+  run->caller = g_steal_pointer (&caller);
+  run->pid = pid;
+  run->window = CLAMP (window, 64 * 1024, G_GUINT64_CONSTANT (1) << 30);
+  run->chunk = mitogen_streaming_chunk_limit (mitogen_call_get_router (call), mitogen_call_get_caller_id (call),
+                                              MITOGEN_PROCESS_CHUNK_SIZE);
+  g_queue_init (&run->input);
+  for (int i = 0; i < 3; i++)
     {
-      g_object_unref (run.caller);
+      run->fds[i] = fds[i];
+      g_unix_set_fd_nonblocking (run->fds[i], TRUE, NULL);
+    }
+
+  run->context = g_main_context_new ();
+  g_main_context_push_thread_default (run->context);
+  /* Made with our context as thread-default: ::received runs in our loop. */
+  run->control = mitogen_receiver_new (mitogen_call_get_router (call), 0, TRUE, run->caller);
+  /* Before the caller can know the handle: a receiver with no handler
+   * keeps what arrives for mitogen_receiver_get () instead. */
+  run->control_handler = g_signal_connect (run->control, "received", G_CALLBACK (on_control), run);
+  g_main_context_pop_thread_default (run->context);
+
+  run->child_source = g_child_watch_source_new (run->pid);
+  g_source_set_callback (run->child_source, G_SOURCE_FUNC (on_child_exit), run, NULL);
+  g_source_set_static_name (run->child_source, "[mitogen] subprocess exit");
+  g_source_attach (run->child_source, run->context);
+
+  g_debug ("subprocess.stream: started %s (pid %d)", argv[0], (int) run->pid);
+  send_event (run, run->events_handle, "started",
+              g_variant_new ("(ux)", mitogen_receiver_get_handle (run->control), (gint64) run->pid));
+
+  if (mitogen_call_get_agent (call) != NULL)
+    {
+      run->call = mitogen_call_ref (call);
+      mitogen_call_detach (call);
+      g_thread_unref (g_thread_new ("mitogen-process", run_thread, run));
       return NULL;
     }
-  for (int i = 0; i < 3; i++)
-    g_unix_set_fd_nonblocking (run.fds[i], TRUE, NULL);
-
-  run.context = g_main_context_new ();
-  g_main_context_push_thread_default (run.context);
-
-  /* Made with our context as thread-default: ::received runs in our loop. */
-  run.control = mitogen_receiver_new (mitogen_call_get_router (call), 0, TRUE, run.caller);
-  handler = g_signal_connect (run.control, "received", G_CALLBACK (on_control), &run);
-
-  run.child_source = g_child_watch_source_new (run.pid);
-  g_source_set_callback (run.child_source, G_SOURCE_FUNC (on_child_exit), &run, NULL);
-  g_source_set_static_name (run.child_source, "[mitogen] subprocess exit");
-  g_source_attach (run.child_source, run.context);
-
-  g_debug ("subprocess.stream: started %s (pid %d)", argv[0], (int) run.pid);
-  send_event (&run, run.events_handle, "started",
-              g_variant_new ("(ux)", mitogen_receiver_get_handle (run.control), (gint64) run.pid));
-  update_sources (&run);
-
-  while (!run.exited || run.fds[1] >= 0 || run.fds[2] >= 0)
-    g_main_context_iteration (run.context, TRUE);
-
-  /* Wake a caller blocked on its stdin window: nothing more is read. */
-  mitogen_streaming_send_dead (run.caller, run.acks_handle);
-
-  g_signal_handler_disconnect (run.control, handler);
-  mitogen_receiver_close (run.control);
-  g_clear_object (&run.control);
-  for (int i = 0; i < 3; i++)
-    close_fd (&run, i);
-  drop_input (&run);
-  g_source_destroy (run.child_source);
-  g_source_unref (run.child_source);
-  if (run.kill_source != NULL)
-    {
-      g_source_destroy (run.kill_source);
-      g_source_unref (run.kill_source);
-    }
-  /* Deliveries still queued for the receiver reference nothing of ours. */
-  while (g_main_context_iteration (run.context, FALSE))
-    ;
-  g_main_context_pop_thread_default (run.context);
-  g_main_context_unref (run.context);
-  g_object_unref (run.caller);
-
-  g_debug ("subprocess.stream: %s exited, status 0x%x", argv[0], run.wait_status);
-  g_variant_builder_init (&result, G_VARIANT_TYPE_VARDICT);
-  if (WIFEXITED (run.wait_status))
-    g_variant_builder_add (&result, "{sv}", "returncode", g_variant_new_int32 (WEXITSTATUS (run.wait_status)));
   else
-    g_variant_builder_add (&result, "{sv}", "returncode", g_variant_new_int32 (-WTERMSIG (run.wait_status)));
-  g_variant_builder_add (&result, "{sv}", "pid", g_variant_new_int64 (run.pid));
-  return g_variant_builder_end (&result);
+    {
+      GVariant *result = run_loop (run);
+
+      g_free (run);
+      return result;
+    }
 }
 
 void
@@ -577,7 +665,7 @@ mitogen_process_serve_register (void)
 {
   mitogen_register_function_internal ("subprocess.stream", "(asa{sv}uu)", "a{sv}",
                                       "Run argv streaming stdout/stderr events to a handle while it runs, "
-                                      "stdin from the caller (options: cwd s, env a{ss}, window t); "
+                                      "stdin from the caller (options: cwd s, env a{ss}, setenv a{ss}, window t); "
                                       "returncode (see MitogenProcess)",
                                       fn_subprocess_stream, NULL);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "mitogen-context-private.h"
+#include "mitogen-process-private.h"
 #include "mitogen-streaming-private.h"
 
 #define FUNCTION "subprocess.stream"
@@ -34,6 +35,9 @@ struct _MitogenProcess
   char           **argv;            /* (owned) */
   char            *cwd;             /* (owned) (nullable) */
   char           **env;             /* (owned) (nullable) KEY=VALUE */
+  char           **setenv;          /* (owned) (nullable) KEY=VALUE added to the context's */
+  MitogenProcessStartFunc start_func; /* (nullable) sends the request instead of a call */
+  gpointer         start_data;
   guint64          window;
 
   MitogenReceiver *events;          /* (owned) (nullable) output events and the call's reply */
@@ -125,6 +129,7 @@ mitogen_process_finalize (GObject *object)
   g_clear_object (&self->context);
   g_strfreev (self->argv);
   g_strfreev (self->env);
+  g_strfreev (self->setenv);
   g_free (self->cwd);
 
   G_OBJECT_CLASS (mitogen_process_parent_class)->finalize (object);
@@ -247,6 +252,45 @@ mitogen_process_set_window (MitogenProcess *self,
   self->window = CLAMP (window, 64 * 1024, G_GUINT64_CONSTANT (1) << 30);
 }
 
+/* KEY=VALUE strings as an a{ss} (entries without '=' are skipped). */
+static GVariant *
+env_dict (char **pairs)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  for (guint i = 0; pairs[i] != NULL; i++)
+    {
+      const char *eq = strchr (pairs[i], '=');
+      g_autofree char *key = NULL;
+
+      if (eq == NULL || eq == pairs[i])
+        continue;
+      key = g_strndup (pairs[i], eq - pairs[i]);
+      g_variant_builder_add (&builder, "{ss}", key, eq + 1);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+void
+mitogen_process_set_start_func (MitogenProcess          *self,
+                                MitogenProcessStartFunc  func,
+                                gpointer                 user_data)
+{
+  g_return_if_fail (MITOGEN_IS_PROCESS (self));
+  self->start_func = func;
+  self->start_data = user_data;
+}
+
+void
+mitogen_process_set_setenv (MitogenProcess     *self,
+                            const char * const *pairs)
+{
+  g_return_if_fail (MITOGEN_IS_PROCESS (self));
+  g_strfreev (self->setenv);
+  self->setenv = g_strdupv ((char **) pairs);
+}
+
 static void
 prefix_error (MitogenProcess  *self,
               GError         **error)
@@ -302,29 +346,18 @@ mitogen_process_start (MitogenProcess  *self,
   if (self->cwd != NULL)
     g_variant_builder_add (&options, "{sv}", "cwd", g_variant_new_string (self->cwd));
   if (self->env != NULL)
-    {
-      GVariantBuilder env;
-
-      g_variant_builder_init (&env, G_VARIANT_TYPE ("a{ss}"));
-      for (guint i = 0; self->env[i] != NULL; i++)
-        {
-          const char *eq = strchr (self->env[i], '=');
-          g_autofree char *key = NULL;
-
-          if (eq == NULL)
-            continue;
-          key = g_strndup (self->env[i], eq - self->env[i]);
-          g_variant_builder_add (&env, "{ss}", key, eq + 1);
-        }
-      g_variant_builder_add (&options, "{sv}", "env", g_variant_builder_end (&env));
-    }
+    g_variant_builder_add (&options, "{sv}", "env", env_dict (self->env));
+  if (self->setenv != NULL)
+    g_variant_builder_add (&options, "{sv}", "setenv", env_dict (self->setenv));
   g_variant_builder_add (&options, "{sv}", "window", g_variant_new_uint64 (self->window));
   args = g_variant_new ("(^as@a{sv}uu)", self->argv, g_variant_builder_end (&options),
                         mitogen_receiver_get_handle (self->events),
                         mitogen_receiver_get_handle (self->acks));
 
-  if (!mitogen_streaming_begin_call (self->context, FUNCTION, args,
-                                     mitogen_receiver_get_handle (self->events), error))
+  if (self->start_func != NULL
+      ? !self->start_func (self, args, mitogen_receiver_get_handle (self->events), self->start_data, error)
+      : !mitogen_streaming_begin_call (self->context, FUNCTION, args,
+                                       mitogen_receiver_get_handle (self->events), error))
     {
       g_atomic_int_set (&self->finished, TRUE);
       prefix_error (self, error);

@@ -24,6 +24,11 @@ guint32        mitogen_router_add_handler_full   (MitogenRouter      *self,
                                                   GDestroyNotify      destroy);
 void           mitogen_router_del_handler        (MitogenRouter      *self,
                                                   guint32             handle);
+MITOGEN_INTERNAL
+gboolean       mitogen_router_route_as           (MitogenRouter      *self,
+                                                  MitogenMessage     *message,
+                                                  guint32             src_id,
+                                                  GError            **error);
 gboolean       mitogen_router_is_privileged      (MitogenRouter      *self,
                                                   MitogenMessage     *message);
 
@@ -43,6 +48,13 @@ void           mitogen_router_announce_route     (MitogenRouter      *self,
                                                   const char         *name);
 gboolean       mitogen_router_get_is_master      (MitogenRouter      *self);
 /* mitogen-connect.c: the agent side of `via`. Not on the broker thread. */
+void           mitogen_router_connect_with_id_async (MitogenRouter   *self,
+                                                  const char         *method,
+                                                  GVariant           *options,
+                                                  guint32             context_id,
+                                                  GCancellable       *cancellable,
+                                                  GAsyncReadyCallback callback,
+                                                  gpointer            user_data);
 MitogenContext *mitogen_router_connect_with_id   (MitogenRouter      *self,
                                                   const char         *method,
                                                   GVariant           *options,

@@ -726,13 +726,24 @@ mitogen_router_route (MitogenRouter   *self,
                       MitogenMessage  *message,
                       GError         **error)
 {
-  MitogenStream *stream;
-  guint32 dst;
-
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
 
-  message->header.src_id = self->context_id;
+  return mitogen_router_route_as (self, message, self->context_id, error);
+}
+
+/* Any thread: routes @message with our authority on behalf of @src_id,
+ * where replies go (a parent may act for a context below it). */
+gboolean
+mitogen_router_route_as (MitogenRouter   *self,
+                         MitogenMessage  *message,
+                         guint32          src_id,
+                         GError         **error)
+{
+  MitogenStream *stream;
+  guint32 dst;
+
+  message->header.src_id = src_id;
   message->header.auth_id = self->context_id;
   dst = message->header.dst_id;
 
@@ -941,8 +952,20 @@ on_del_route (MitogenRouter  *self,
   g_variant_get (value, "(u)", &id);
 
   g_mutex_lock (&self->lock);
-  if (g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id)) == stream &&
-      mitogen_stream_get_remote_id (stream) != id)
+  if (stream == self->parent_stream && id != self->context_id &&
+      g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id)) == NULL)
+    {
+      /* Our parent says a context elsewhere in the tree (reached through
+       * it) is gone: whatever waits on it here fails now. */
+      gboolean parent = FALSE;
+
+      for (guint i = 0; i < self->parent_ids->len; i++)
+        parent |= g_array_index (self->parent_ids, guint32, i) == id;
+      if (!parent)
+        g_array_append_val (gone, id);
+    }
+  else if (g_hash_table_lookup (self->routes, GUINT_TO_POINTER (id)) == stream &&
+           mitogen_stream_get_remote_id (stream) != id)
     {
       g_hash_table_remove (self->routes, GUINT_TO_POINTER (id));
       g_array_append_val (gone, id);

@@ -9,6 +9,7 @@
  *   mitogen-run.c       `run`
  *   mitogen-cp.c        `cp` (and its progress bar, mitogen-progress.c)
  *   mitogen-list.c      `functions`, `methods`
+ *   mitogen-fakessh.c   `fakessh`
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -188,6 +189,7 @@ void          tool_progress_finish (ToolProgress  *self,
 int          tool_cmd_call          (char **args);
 int          tool_cmd_run           (char **args);
 int          tool_cmd_cp            (char **args);
+int          tool_cmd_fakessh       (char **args);
 int          tool_cmd_functions     (char **args);
 int          tool_cmd_methods       (char **args);
 

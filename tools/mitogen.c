@@ -69,6 +69,7 @@ static const char usage_text[] =
   "  call -t CHAIN... FUNCTION [JSON-ARGS]   Call FUNCTION in a new context, print the result\n"
   "  run -t CHAIN... [--] PROGRAM [ARG...]   Run a program there, streaming its output and stdin\n"
   "  cp [-r] [-t CHAIN] SOURCE... DEST       Copy files and trees to and from contexts\n"
+  "  fakessh -t CHAIN [--] PROGRAM [ARG...]  Run a program here whose ssh runs in the context\n"
   "  functions [--json]                      List the functions every context serves\n"
   "  methods [--describe] [--json]           List the connection methods (and their options)\n"
   "\n"
@@ -77,7 +78,7 @@ static const char usage_text[] =
   "  -h, --help                              Show this help\n"
   "  --version                               Show the version\n"
   "\n"
-  "Common options of call, run and cp:\n"
+  "Common options of call, run, cp and fakessh:\n"
   "  -t, --target CHAIN                      Where to run (repeat, or @FILE, for several)\n"
   "  --json                                  Print JSON (one object per line per target)\n"
   "  --ask-pass                              Prompt for the password on the terminal\n"
@@ -280,6 +281,7 @@ static const struct
 } commands[] = {
   { "call", tool_cmd_call },
   { "run", tool_cmd_run },
+  { "fakessh", tool_cmd_fakessh },
   { "cp", tool_cmd_cp },
   { "functions", tool_cmd_functions },
   { "methods", tool_cmd_methods },
@@ -348,6 +350,6 @@ main (int    argc,
       return commands[c].func (args);
 
   return tool_fail (TOOL_EXIT_USAGE,
-                    "Unknown command '%s' (commands: call, run, cp, functions, methods; try 'mitogen --help')",
+                    "Unknown command '%s' (commands: call, run, cp, fakessh, functions, methods; try 'mitogen --help')",
                     command);
 }

@@ -13,6 +13,11 @@
 #include "mitogen-ssh-transport.h"
 #include "mitogen-sudo-transport.h"
 #include "mitogen-docker-transport.h"
+#include "mitogen-fakessh-client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 static const MitogenBuiltinTransport builtin_transports[] = {
   { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
@@ -26,6 +31,20 @@ int
 main (int    argc,
       char **argv)
 {
+  g_autofree char *name = argc > 0 ? g_path_get_basename (argv[0]) : NULL;
+
+  /* Run as `ssh` by a program under mitogen_fakessh_run () (the client
+   * says so if MITOGEN_FAKESSH is missing). */
+  if (name != NULL && strcmp (name, "ssh") == 0)
+    {
+      int status = mitogen_fakessh_client_main (argc, argv);
+
+      fflush (stdout);
+      fflush (stderr);
+      /* Other threads (broker, stdin) may still run: no exit handlers. */
+      _exit (status);
+    }
+
   mitogen_plugins_use_builtin (builtin_transports);
   return mitogen_agent_main (argc, argv);
 }

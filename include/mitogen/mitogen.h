@@ -24,5 +24,6 @@
 #include <mitogen/mitogen-utils.h>
 #include <mitogen/mitogen-process.h>
 #include <mitogen/mitogen-transfer.h>
+#include <mitogen/mitogen-fakessh.h>
 
 #undef MITOGEN_INSIDE
