@@ -16,6 +16,11 @@
 
 #include "mitogen-test.h"
 
+/* Under valgrind (the slow suite sets MITOGEN_TEST_CYCLES) every agent and
+ * fake ssh is ten times slower: fewer rounds, longer limits. */
+static gboolean slow;
+#define SLOW(fast, valgrind) (slow ? (valgrind) : (fast))
+
 typedef struct
 {
   MitogenRouter  *router;
@@ -199,7 +204,9 @@ test_concurrent (Fixture       *fx,
                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
+  g_autofree char *out = NULL, *script = NULL;
+  g_autoptr(GString) expected = g_string_new (NULL);
+  int bytes = SLOW (20000000, 3000000), parallel = SLOW (8, 3);
   int status;
 
   g_test_summary ("Several ssh at once (a pipeline between two, eight in parallel) and many one after "
@@ -207,18 +214,21 @@ test_concurrent (Fixture       *fx,
 
   /* Far more than the flow-control windows and pipe buffers: with one
    * program at a time in the destination this would never finish. */
-  status = run_script (fx, "ssh h 'head -c 20000000 /dev/zero' | ssh h 'wc -c' > pipe && "
-                           "for i in 1 2 3 4 5 6 7 8; do ssh h \"sleep 0.3; echo $i\" > par.$i & done; wait && "
-                           "cat par.1 par.2 par.3 par.4 par.5 par.6 par.7 par.8 > par && "
-                           "i=0; while [ $i -lt 30 ]; do ssh h true || exit 9; i=$((i+1)); done",
-                       60, &error);
+  script = g_strdup_printf ("ssh h 'head -c %d /dev/zero' | ssh h 'wc -c' > pipe && "
+                            "for i in $(seq %d); do ssh h \"sleep 0.3; echo $i\" > par.$i & done; wait && "
+                            "for i in $(seq %d); do cat par.$i; done > par && "
+                            "for i in $(seq %d); do ssh h true || exit 9; done",
+                            bytes, parallel, parallel, SLOW (30, 3));
+  status = run_script (fx, script, SLOW (60, 600), &error);
   g_assert_no_error (error);
   g_assert_cmpint (status, ==, 0);
   out = read_file (fx, "pipe");
-  g_assert_cmpstr (g_strstrip (out), ==, "20000000");
+  g_assert_cmpint (atoi (out), ==, bytes);
   g_clear_pointer (&out, g_free);
   out = read_file (fx, "par");
-  g_assert_cmpstr (out, ==, "1\n2\n3\n4\n5\n6\n7\n8\n");
+  for (int i = 1; i <= parallel; i++)
+    g_string_append_printf (expected, "%d\n", i);
+  g_assert_cmpstr (out, ==, expected->str);
 }
 
 static void
@@ -237,10 +247,10 @@ test_dest_killed (Fixture       *fx,
   script = g_strdup_printf ("(sleep 1; kill -9 %d) & ssh h 'cat /dev/zero' > /dev/null 2> err; echo $? > status",
                             (int) pid);
   start = g_get_monotonic_time ();
-  status = run_script (fx, script, 30, &error);
+  status = run_script (fx, script, SLOW (30, 300), &error);
   g_assert_no_error (error);
   g_assert_cmpint (status, ==, 0);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 6 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, SLOW (6, 60) * G_USEC_PER_SEC);
   out = read_file (fx, "status");
   g_assert_cmpstr (out, ==, "255\n");
   g_assert_true (mitogen_test_wait_pid_gone (pid, 2000));
@@ -295,12 +305,15 @@ test_client_killed (Fixture       *fx,
 
   g_test_summary ("When a tool kills its ssh, the command it ran in the destination is stopped");
 
-  script = g_strdup_printf ("ssh h '%s' & pid=$!; sleep 1; kill -9 $pid; wait $pid", marker);
-  status = run_script (fx, script, 30, &error);
+  /* Killed once the command runs in the destination. */
+  script = g_strdup_printf ("ssh h 'touch %s/started; %s' & pid=$!; "
+                            "until [ -e started ]; do sleep 0.05; done; kill -9 $pid; wait $pid",
+                            fx->dir, marker);
+  status = run_script (fx, script, SLOW (30, 300), &error);
   g_assert_no_error (error);
   g_assert_cmpint (status, ==, 128 + SIGKILL);
 
-  deadline = g_get_monotonic_time () + 3 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + SLOW (3, 30) * G_USEC_PER_SEC;
   while (marker_running (marker) && g_get_monotonic_time () < deadline)
     g_usleep (20000);
   g_assert_false (marker_running (marker));
@@ -335,7 +348,7 @@ test_timeout_and_cancel (Fixture       *fx,
   status = mitogen_fakessh_run (fx->router, fx->context, argv, NULL, 0.5, NULL, &error);
   g_assert_cmpint (status, ==, -1);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, SLOW (5, 30) * G_USEC_PER_SEC);
   g_clear_error (&error);
 
   start = g_get_monotonic_time ();
@@ -354,7 +367,7 @@ test_timeout_and_cancel (Fixture       *fx,
   }
   g_assert_cmpint (status, ==, -1);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, SLOW (5, 30) * G_USEC_PER_SEC);
 }
 
 static void
@@ -433,7 +446,7 @@ test_no_leaks (Fixture       *fx,
   children = mitogen_test_count_children ();
   tmpdirs = count_tmpdirs ();
 
-  for (int i = 0; i < 10; i++)
+  for (int i = 0; i < SLOW (10, 2); i++)
     {
       status = run_script (fx, "ssh h true && ssh h 'echo x' > /dev/null & ssh h true; wait", 0, &error);
       g_assert_no_error (error);
@@ -453,6 +466,7 @@ main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  slow = g_getenv ("MITOGEN_TEST_CYCLES") != NULL;
 
 #define ADD(path, func) g_test_add ("/fakessh/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("status-and-streams", test_status_and_streams);

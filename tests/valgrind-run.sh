@@ -12,6 +12,8 @@ here=$(dirname "$0")
 
 cat > "$logs/agent" <<WRAP
 #!/bin/sh
+# Run as fakessh's ssh (a link named ssh): say so, valgrind loses the name.
+case "\$0" in */ssh) set -- --fakessh-client "\$@";; esac
 exec valgrind --quiet --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
   --suppressions=$supp --log-file=$logs/agent.%p.log "$agent" "\$@"
 WRAP

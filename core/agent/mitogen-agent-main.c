@@ -31,13 +31,23 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autofree char *name = argc > 0 ? g_path_get_basename (argv[0]) : NULL;
+  const char *slash = argc > 0 ? strrchr (argv[0], '/') : NULL;
+  const char *name = argc > 0 ? (slash != NULL ? slash + 1 : argv[0]) : NULL;
 
   /* Run as `ssh` by a program under mitogen_fakessh_run () (the client
    * says so if MITOGEN_FAKESSH is missing). */
-  if (name != NULL && strcmp (name, "ssh") == 0)
+  if ((name != NULL && strcmp (name, "ssh") == 0) || (argc > 1 && strcmp (argv[1], "--fakessh-client") == 0))
     {
-      int status = mitogen_fakessh_client_main (argc, argv);
+      int status;
+
+      /* The explicit form is for wrappers that lose our name (valgrind). */
+      if (argc > 1 && strcmp (argv[1], "--fakessh-client") == 0)
+        {
+          argv[1] = argv[0];
+          argv++;
+          argc--;
+        }
+      status = mitogen_fakessh_client_main (argc, argv);
 
       fflush (stdout);
       fflush (stderr);
