@@ -67,6 +67,26 @@ def process_spawn_error():
 
 
 @test
+def fakessh_from_python():
+    # fakessh through the binding: the program's ssh runs in the context,
+    # its status comes back; bad input is a GLib.Error.
+    router = Mitogen.Router.new()
+    context = local(router)
+    try:
+        status = Mitogen.fakessh_run(router, context, ["sh", "-c", "test \"$(ssh h echo hi)\" = hi && ssh h 'exit 5'"],
+                                     None, 60, None)
+        assert status == 5, status
+        try:
+            Mitogen.fakessh_run(router, context, ["/nonexistent/program"], None, 0, None)
+        except GLib.Error as e:
+            assert e.matches(Mitogen.Error.quark(), Mitogen.Error.NOT_FOUND), e
+        else:
+            raise AssertionError("fakessh_run() should have failed")
+    finally:
+        router.shutdown()
+
+
+@test
 def transfer_progress_and_async():
     router = Mitogen.Router.new()
     context = local(router)
