@@ -18,6 +18,51 @@ G_BEGIN_DECLS
  */
 #define MITOGEN_TRANSPORT_EXTENSION_POINT_NAME "mitogen-transport"
 
+/**
+ * MITOGEN_DEFINE_TRANSPORT_MODULE:
+ * @prefix: the module's entry point prefix: `g_io_` and the module file's
+ *   name without `lib` and `.so`, dashes made underscores
+ *   (`g_io_mitogen_sudo` for `libmitogen-sudo.so`)
+ * @method: the method name users pass to mitogen_router_connect(), a string
+ * @register_func: registers the transport's types with a #GTypeModule
+ *   (calls the `_register_type` of G_DEFINE_DYNAMIC_TYPE)
+ * @type: the transport's #GType
+ *
+ * Defines a transport plugin's GIO module entry points: `_load` registers
+ * the types and implements the extension point under @method (and keeps
+ * the module loaded: types of a #GTypeModule cannot be unloaded safely),
+ * `_unload` does nothing, `_query` names the extension point so GIO can
+ * skip the module when nobody asks for it.
+ *
+ * ```c
+ * MITOGEN_DEFINE_TRANSPORT_MODULE (g_io_mitogen_sudo, "sudo",
+ *                                  mitogen_sudo_transport_register,
+ *                                  MITOGEN_TYPE_SUDO_TRANSPORT)
+ * ```
+ */
+#define MITOGEN_DEFINE_TRANSPORT_MODULE(prefix, method, register_func, type) \
+  G_MODULE_EXPORT void prefix##_load (GIOModule *module);                   \
+  G_MODULE_EXPORT void prefix##_unload (GIOModule *module);                 \
+  G_MODULE_EXPORT char **prefix##_query (void);                             \
+  void                                                                      \
+  prefix##_load (GIOModule *module)                                         \
+  {                                                                         \
+    register_func (G_TYPE_MODULE (module));                                 \
+    g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, \
+                                    (type), (method), 0);                   \
+    g_type_module_use (G_TYPE_MODULE (module));                             \
+  }                                                                         \
+  void                                                                      \
+  prefix##_unload (GIOModule *module)                                       \
+  {                                                                         \
+  }                                                                         \
+  char **                                                                   \
+  prefix##_query (void)                                                     \
+  {                                                                         \
+    char *names[] = { (char *) MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, NULL }; \
+    return g_strdupv (names);                                               \
+  }
+
 #define MITOGEN_TYPE_TRANSPORT (mitogen_transport_get_type ())
 
 MITOGEN_AVAILABLE_IN_ALL

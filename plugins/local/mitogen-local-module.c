@@ -6,28 +6,6 @@
 
 #include "mitogen-local-transport.h"
 
-G_MODULE_EXPORT void g_io_mitogen_local_load   (GIOModule *module);
-G_MODULE_EXPORT void g_io_mitogen_local_unload (GIOModule *module);
-G_MODULE_EXPORT char **g_io_mitogen_local_query (void);
-
-void
-g_io_mitogen_local_load (GIOModule *module)
-{
-  mitogen_local_transport_register (G_TYPE_MODULE (module));
-  g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME,
-                                  MITOGEN_TYPE_LOCAL_TRANSPORT, "local", 0);
-  /* Types of a GTypeModule cannot be unloaded safely: stay loaded. */
-  g_type_module_use (G_TYPE_MODULE (module));
-}
-
-void
-g_io_mitogen_local_unload (GIOModule *module)
-{
-}
-
-char **
-g_io_mitogen_local_query (void)
-{
-  char *names[] = { (char *) MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, NULL };
-  return g_strdupv (names);
-}
+MITOGEN_DEFINE_TRANSPORT_MODULE (g_io_mitogen_local, "local",
+                                 mitogen_local_transport_register,
+                                 MITOGEN_TYPE_LOCAL_TRANSPORT)

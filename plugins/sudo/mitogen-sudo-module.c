@@ -6,28 +6,6 @@
 
 #include "mitogen-sudo-transport.h"
 
-G_MODULE_EXPORT void g_io_mitogen_sudo_load   (GIOModule *module);
-G_MODULE_EXPORT void g_io_mitogen_sudo_unload (GIOModule *module);
-G_MODULE_EXPORT char **g_io_mitogen_sudo_query (void);
-
-void
-g_io_mitogen_sudo_load (GIOModule *module)
-{
-  mitogen_sudo_transport_register (G_TYPE_MODULE (module));
-  g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME,
-                                  MITOGEN_TYPE_SUDO_TRANSPORT, "sudo", 0);
-  /* Types of a GTypeModule cannot be unloaded safely: stay loaded. */
-  g_type_module_use (G_TYPE_MODULE (module));
-}
-
-void
-g_io_mitogen_sudo_unload (GIOModule *module)
-{
-}
-
-char **
-g_io_mitogen_sudo_query (void)
-{
-  char *names[] = { (char *) MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, NULL };
-  return g_strdupv (names);
-}
+MITOGEN_DEFINE_TRANSPORT_MODULE (g_io_mitogen_sudo, "sudo",
+                                 mitogen_sudo_transport_register,
+                                 MITOGEN_TYPE_SUDO_TRANSPORT)
