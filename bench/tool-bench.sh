@@ -20,7 +20,7 @@
 # table to DIR/bench/tool-last-run.txt as well as to stdout.
 #
 # SPDX-License-Identifier: BSD-3-Clause
-set -eu
+set -eu -o pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=${BUILD_DIR:-$top/build}

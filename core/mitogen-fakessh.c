@@ -387,18 +387,60 @@ destroy_source (GSource **source)
     }
 }
 
-/* Removes the private directory: our `ssh` link, then the directory. */
+/* What the private directory holds: our ssh, and scp and sftp wrappers. */
+static const char * const private_files[] = { "ssh", "scp", "sftp" };
+
+/* Removes the private directory: what we put there, then the directory. */
 static void
 remove_tmpdir (Run *run)
 {
-  g_autofree char *link = NULL;
-
   if (run->tmpdir == NULL)
     return;
-  link = g_build_filename (run->tmpdir, "ssh", NULL);
-  g_unlink (link);
+  for (gsize i = 0; i < G_N_ELEMENTS (private_files); i++)
+    {
+      g_autofree char *path = g_build_filename (run->tmpdir, private_files[i], NULL);
+      g_unlink (path);
+    }
   g_rmdir (run->tmpdir);
   g_clear_pointer (&run->tmpdir, g_free);
+}
+
+/* scp and sftp run /usr/bin/ssh, not the ssh in PATH, unless told with
+ * -S: wrappers of the same names in the private directory tell them, so
+ * scp run by a script, make or git goes through fakessh too. A -S of the
+ * caller's own comes later and wins, as with any scp. */
+static gboolean
+write_wrappers (Run         *run,
+                const char  *ssh,
+                const char  *path,
+                GError     **error)
+{
+  for (gsize i = 1; i < G_N_ELEMENTS (private_files); i++)
+    {
+      const char *name = private_files[i];
+      g_autofree char *real = NULL;
+      g_autofree char *wrapper = g_build_filename (run->tmpdir, name, NULL);
+      g_autofree char *quoted_real = NULL, *quoted_ssh = NULL, *script = NULL;
+      g_auto(GStrv) dirs = g_strsplit (path != NULL ? path : "/usr/local/bin:/usr/bin:/bin", ":", -1);
+
+      for (guint j = 0; dirs[j] != NULL && real == NULL; j++)
+        {
+          g_autofree char *candidate = g_build_filename (dirs[j][0] != '\0' ? dirs[j] : ".", name, NULL);
+
+          if (g_path_is_absolute (candidate) && g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE) &&
+              !g_file_test (candidate, G_FILE_TEST_IS_DIR))
+            real = g_steal_pointer (&candidate);
+        }
+      if (real == NULL)
+        continue;   /* not installed here: nothing to wrap */
+      quoted_real = g_shell_quote (real);
+      quoted_ssh = g_shell_quote (ssh);
+      script = g_strdup_printf ("#!/bin/sh\n# mitogen fakessh: %s through our ssh\nexec %s -S %s \"$@\"\n",
+                                name, quoted_real, quoted_ssh);
+      if (!g_file_set_contents_full (wrapper, script, -1, G_FILE_SET_CONTENTS_NONE, 0755, error))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 /* The caller's context: the program is done (or never started). Every
@@ -547,8 +589,8 @@ quote_command (const char *path)
   return g_shell_quote (path);
 }
 
-/* The program's argv: scp and sftp run /usr/bin/ssh, not the one in PATH,
- * unless told with -S. */
+/* The program's argv: scp or sftp named by a path (so not our wrapper)
+ * gets -S. */
 static char **
 program_argv (const char * const *argv,
               const char         *ssh)
@@ -560,7 +602,8 @@ program_argv (const char * const *argv,
   for (guint i = 1; argv[i] != NULL; i++)
     has_s |= g_str_has_prefix (argv[i], "-S");
   g_ptr_array_add (out, g_strdup (argv[0]));
-  if ((g_str_equal (name, "scp") || g_str_equal (name, "sftp")) && !has_s)
+  /* A bare name finds our wrapper in PATH; a path would not. */
+  if (strchr (argv[0], '/') != NULL && (g_str_equal (name, "scp") || g_str_equal (name, "sftp")) && !has_s)
     {
       g_ptr_array_add (out, g_strdup ("-S"));
       g_ptr_array_add (out, g_strdup (ssh));
@@ -696,6 +739,17 @@ mitogen_fakessh_run_async (MitogenRouter        *router,
       return;
     }
 
+  {
+    g_auto(GStrv) env = envp != NULL ? g_strdupv ((char **) envp) : g_get_environ ();
+
+    if (!write_wrappers (run, ssh, g_environ_getenv (env, "PATH"), &error))
+      {
+        remove_tmpdir (run);
+        g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "fakessh: %s", error->message);
+        return;
+      }
+  }
+
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
     {
       int saved = errno;
@@ -815,8 +869,9 @@ run_sync_cb (GObject      *source,
  * the remote command's status. If @dest goes away, every ssh fails at
  * once with status 255.
  *
- * The program finds our ssh first in its `PATH`; scp and sftp are given
- * `-S` to use it, and `GIT_SSH_COMMAND` and `RSYNC_RSH` name it too.
+ * The program finds our ssh first in its `PATH`, with scp and sftp
+ * wrappers that give the real ones `-S` to use it (they would run
+ * /usr/bin/ssh); `GIT_SSH_COMMAND` and `RSYNC_RSH` name it too.
  * Options ssh would honour but we cannot (port forwarding, agent and X11
  * forwarding, `-f`, `-N`) make that ssh fail with a one-line reason;
  * harmless ones (ports, identities, host keys, verbosity, ...) are

@@ -153,6 +153,25 @@ test_stdin (Fixture       *fx,
 }
 
 static void
+test_scp_in_script (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_test_summary ("scp and sftp run by a script (not the program itself) go through fakessh too, "
+                  "in both scp modes; an unresolvable host proves no real ssh ran");
+
+  status = run_script (fx, "head -c 100000 /dev/urandom > data && "
+                           "scp -q -o ConnectTimeout=2 data nowhere.invalid:\"$PWD/copy1\" && cmp data copy1 && "
+                           "scp -q -O -o ConnectTimeout=2 nowhere.invalid:\"$PWD/data\" copy2 && cmp data copy2 && "
+                           "echo \"get $PWD/data copy3\" | sftp -q -b - nowhere.invalid > /dev/null && cmp data copy3",
+                       SLOW (60, 600), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
 test_environment (Fixture       *fx,
                   gconstpointer  data)
 {
@@ -472,6 +491,7 @@ main (int    argc,
   ADD ("status-and-streams", test_status_and_streams);
   ADD ("stdin", test_stdin);
   ADD ("environment", test_environment);
+  ADD ("scp-in-script", test_scp_in_script);
   ADD ("refused-options", test_refused_options);
   ADD ("concurrent", test_concurrent);
   ADD ("client-killed", test_client_killed);

@@ -27,10 +27,22 @@ result_cb (GObject      *source,
   *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
+static int stop_signal;   /* the signal that stopped PROGRAM */
+
+typedef struct
+{
+  GCancellable *cancellable;
+  int           signum;
+} StopSignal;
+
 static gboolean
 on_stop_signal (gpointer data)
 {
-  g_cancellable_cancel (data);
+  StopSignal *stop = data;
+
+  if (stop_signal == 0)
+    stop_signal = stop->signum;
+  g_cancellable_cancel (stop->cancellable);
   return G_SOURCE_CONTINUE;
 }
 
@@ -52,7 +64,7 @@ tool_cmd_fakessh (char **args)
   char **argv;
   guint first = 1;
   guint sources[3] = { 0 };
-  const int signals[3] = { SIGINT, SIGTERM, SIGHUP };
+  StopSignal stops[3] = { { NULL, SIGINT }, { NULL, SIGTERM }, { NULL, SIGHUP } };
   int status;
 
   options = tool_option_context_new ("mitogen fakessh", "[--] PROGRAM [ARG...]",
@@ -104,11 +116,12 @@ tool_cmd_fakessh (char **args)
 
   /* Signals stop the program (the run's cancellable); handled in the
    * run's own loop, which mitogen_fakessh_run () iterates. */
-  for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (stops); i++)
     {
-      GSource *source = g_unix_signal_source_new (signals[i]);
+      GSource *source = g_unix_signal_source_new (stops[i].signum);
 
-      g_source_set_callback (source, on_stop_signal, cancellable, NULL);
+      stops[i].cancellable = cancellable;
+      g_source_set_callback (source, on_stop_signal, &stops[i], NULL);
       sources[i] = g_source_attach (source, NULL);
       g_source_unref (source);
     }
@@ -128,7 +141,8 @@ tool_cmd_fakessh (char **args)
   if (status < 0)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        status = tool_fail (128 + SIGINT, "fakessh: %s stopped by a signal", argv[0]);
+        status = tool_fail (128 + (stop_signal != 0 ? stop_signal : SIGINT), "fakessh: %s stopped by signal %d",
+                            argv[0], stop_signal != 0 ? stop_signal : SIGINT);
       else if (g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_TIMEOUT))
         status = tool_fail (124, "fakessh: %s did not finish within %g s", argv[0], timeout);
       else if (g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND))
