@@ -204,4 +204,31 @@ if direct:
     print()
     print(f"without the connect: direct {d:.3f} s ({nbytes / 1e6 / d:.1f} MB/s), "
           f"fakessh over ssh {f:.3f} s ({nbytes / 1e6 / f:.1f} MB/s), ratio {f / d:.2f}")
+
+# Many short ssh invocations in one program (what a build script, git with
+# submodules, or an Ansible-like tool does): each direct one opens an ssh
+# connection; through fakessh each is a fake client on the connection
+# mitogen already has (one connect for the whole run, included).
+loops = 20
+loop = f"i=0; while [ $i -lt {loops} ]; do ssh x true || exit 1; i=$((i+1)); done"
+many = []
+if direct:
+    direct_loop = (f"i=0; while [ $i -lt {loops} ]; do {' '.join(ssh)} -T -n {user}@{host} true || exit 1; "
+                   f"i=$((i+1)); done")
+    many.append(("direct", f"{loops} x ssh true (direct OpenSSH)", ["sh", "-c", direct_loop]))
+    many.append(("ssh", f"{loops} x ssh true, fakessh -t ssh:...", [tool, "fakessh", "-t", chain, "--", "sh", "-c", loop]))
+many.append(("local", f"{loops} x ssh true, fakessh -t local", [tool, "fakessh", "-t", "local", "--", "sh", "-c", loop]))
+mtimes = {k: [] for k, _, _ in many}
+for k, _, argv in many:
+    timed(argv)
+for r in range(max(3, repeat)):
+    order = many[r % len(many):] + many[:r % len(many)]
+    for k, _, argv in order:
+        mtimes[k].append(timed(argv))
+print()
+print(f"{'many invocations, whole run':38s} {'median s':>9s} {'ms each':>8s} {'/direct':>8s}")
+for k, name, _ in many:
+    m = statistics.median(mtimes[k])
+    ratio = f"{m / statistics.median(mtimes['direct']):8.2f}" if direct else f"{'NA':>8s}"
+    print(f"{name:38s} {m:9.3f} {m * 1000 / loops:8.1f} {ratio}")
 EOF
