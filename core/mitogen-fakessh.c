@@ -33,6 +33,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -339,6 +340,18 @@ on_control_readable (int          fd,
         continue;
       if (n < 0 && errno == EAGAIN)
         return G_SOURCE_CONTINUE;
+      if (n == 0 && CMSG_FIRSTHDR (&msg) == NULL)
+        {
+          /* An empty datagram reads the same as end-of-file: only a hang-up
+           * says the other end is gone. */
+          struct pollfd pfd = { fd, POLLIN, 0 };
+
+          if (poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) == 0)
+            {
+              g_info ("fakessh: ignored an empty datagram on the control socket");
+              continue;
+            }
+        }
       if (n < 0 || (n == 0 && CMSG_FIRSTHDR (&msg) == NULL))
         {
           /* Every holder of the other end is gone (or it failed): no ssh

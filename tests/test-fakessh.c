@@ -448,6 +448,42 @@ count_tmpdirs (void)
 }
 
 static void
+test_control_garbage (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  g_test_summary ("Never trust the wire: junk on the inherited control socket (no descriptor, two, "
+                  "a wrong tag, an empty datagram, a pipe instead of a socket, a socket that closes at "
+                  "once) is ignored, and ssh keeps working");
+
+  status = run_script (fx,
+                       "python3 - <<'PY' && ssh h echo still-working > out\n"
+                       "import os, socket\n"
+                       "s = socket.socket(fileno=int(os.environ['MITOGEN_FAKESSH'].split(':')[0]))\n"
+                       "r, w = os.pipe()\n"
+                       "a, b = socket.socketpair()\n"
+                       "s.send(b'MGFS')\n"
+                       "s.send(b'')\n"
+                       "s.sendmsg([b'XXXX'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__('array').array('i', [a.fileno()]))))])\n"
+                       "s.sendmsg([b'MGFS'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__('array').array('i', [a.fileno(), b.fileno()]))))])\n"
+                       "s.sendmsg([b'MGFS'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__('array').array('i', [r]))))])\n"
+                       "c, d = socket.socketpair()\n"
+                       "s.sendmsg([b'MGFS'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__('array').array('i', [d.fileno()]))))])\n"
+                       "c.send(b'garbage that is not a greeting' * 100)\n"
+                       "c.close()\n"
+                       "s.send(b'MGFS-and-more')\n"
+                       "PY",
+                       SLOW (30, 300), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+  out = read_file (fx, "out");
+  g_assert_cmpstr (out, ==, "still-working\n");
+}
+
+static void
 test_no_leaks (Fixture       *fx,
                gconstpointer  data)
 {
@@ -497,6 +533,7 @@ main (int    argc,
   ADD ("client-killed", test_client_killed);
   ADD ("timeout-and-cancel", test_timeout_and_cancel);
   ADD ("bad-input", test_bad_input);
+  ADD ("control-garbage", test_control_garbage);
   ADD ("no-leaks", test_no_leaks);
   ADD ("dest-killed", test_dest_killed);
 #undef ADD
