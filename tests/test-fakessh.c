@@ -288,6 +288,39 @@ test_dest_killed (Fixture       *fx,
   }
 }
 
+static void
+test_via (Fixture       *fx,
+          gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenContext) leaf = NULL;
+  g_autofree char *script = NULL, *out = NULL;
+  const char *argv[] = { "sh", "-c", NULL, NULL };
+  GPid middle = mitogen_context_get_pid (fx->context);
+  int status;
+
+  g_test_summary ("A destination behind another context: ssh works through the chain, and when the "
+                  "context in the middle dies mid-transfer every ssh fails at once with 255");
+
+  leaf = mitogen_router_local (fx->router, NULL, fx->context, &error);
+  g_assert_no_error (error);
+
+  script = g_strdup_printf ("cd '%s' && ssh h 'head -c 5000000 /dev/zero' | wc -c > count && "
+                            "{ (until [ -e started ]; do sleep 0.05; done; kill -9 %d) & "
+                            "ssh h 'touch %s/started; cat /dev/zero' > /dev/null 2> err; echo $? > status; }",
+                            fx->dir, (int) middle, fx->dir);
+  argv[2] = script;
+  status = mitogen_fakessh_run (fx->router, leaf, argv, NULL, SLOW (30, 300), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+  out = read_file (fx, "count");
+  g_assert_cmpstr (g_strstrip (out), ==, "5000000");
+  g_clear_pointer (&out, g_free);
+  out = read_file (fx, "status");
+  g_assert_cmpstr (out, ==, "255\n");
+  g_assert_true (mitogen_test_wait_pid_gone (middle, 2000));
+}
+
 /* Whether a process whose command line contains @marker runs. */
 static gboolean
 marker_running (const char *marker)
@@ -536,6 +569,7 @@ main (int    argc,
   ADD ("control-garbage", test_control_garbage);
   ADD ("no-leaks", test_no_leaks);
   ADD ("dest-killed", test_dest_killed);
+  ADD ("via", test_via);
 #undef ADD
 
   return g_test_run ();
