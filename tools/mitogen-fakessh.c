@@ -61,8 +61,7 @@ tool_cmd_fakessh (char **args)
   g_autoptr(MitogenContext) context = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
-  char **argv;
-  guint first = 1;
+  char **argv = NULL;
   guint sources[3] = { 0 };
   StopSignal stops[3] = { { NULL, SIGINT }, { NULL, SIGTERM }, { NULL, SIGHUP } };
   int status;
@@ -83,19 +82,9 @@ tool_cmd_fakessh (char **args)
   if (status != TOOL_EXIT_OK)
     goto out;
 
-  if (common.targets == NULL)
-    {
-      status = tool_fail (TOOL_EXIT_USAGE, "fakessh: -t CHAIN is required (try 'mitogen fakessh --help')");
-      goto out;
-    }
-  if (args[first] != NULL && g_str_equal (args[first], "--"))
-    first++;
-  if (args[first] == NULL)
-    {
-      status = tool_fail (TOOL_EXIT_USAGE, "fakessh: no PROGRAM given (try 'mitogen fakessh --help')");
-      goto out;
-    }
-  argv = args + first;
+  status = tool_program_args ("fakessh", &common, args, &argv);
+  if (status != TOOL_EXIT_OK)
+    goto out;
   if (timeout < 0)
     {
       status = tool_fail (TOOL_EXIT_USAGE, "fakessh: --timeout must not be negative");

@@ -418,25 +418,9 @@ tool_cmd_run (char **args)
   if (status != TOOL_EXIT_OK)
     goto out;
 
-  if (common.targets == NULL)
-    {
-      status = tool_fail (TOOL_EXIT_USAGE, "run: -t CHAIN is required (try 'mitogen run --help')");
-      goto out;
-    }
-  /* args[0] is the command name; a leading "--" is left by strict POSIX
-   * parsing only when given after the options. */
-  {
-    guint first = 1;
-
-    if (args[first] != NULL && g_str_equal (args[first], "--"))
-      first++;
-    if (args[first] == NULL)
-      {
-        status = tool_fail (TOOL_EXIT_USAGE, "run: no PROGRAM given (try 'mitogen run --help')");
-        goto out;
-      }
-    job.argv = args + first;
-  }
+  status = tool_program_args ("run", &common, args, &job.argv);
+  if (status != TOOL_EXIT_OK)
+    goto out;
 
   status = tool_prepare_targets (&common, TRUE, &targets);
   if (status != TOOL_EXIT_OK)

@@ -82,6 +82,12 @@ GOptionContext *tool_option_context_new  (const char          *command,
                                           gboolean             with_chain_help);
 int             tool_parse_options       (GOptionContext      *context,
                                           char              ***args);
+/* run and fakessh: -t given, then `[--] PROGRAM [ARG...]` left in @args;
+ * *program points into @args. Returns an exit status. */
+int             tool_program_args        (const char          *command,
+                                          ToolCommon          *common,
+                                          char               **args,
+                                          char              ***program);
 
 /* JSON (mitogen-json.c) */
 const char  *tool_json_kind         (JsonNode      *node);

@@ -270,6 +270,26 @@ tool_parse_options (GOptionContext   *context,
   return TOOL_EXIT_OK;
 }
 
+int
+tool_program_args (const char   *command,
+                   ToolCommon   *common,
+                   char        **args,
+                   char       ***program)
+{
+  guint first = 1;
+
+  if (common->targets == NULL)
+    return tool_fail (TOOL_EXIT_USAGE, "%s: -t CHAIN is required (try 'mitogen %s --help')", command, command);
+  /* args[0] is the command name; a leading "--" is left by strict POSIX
+   * parsing only when given after the options. */
+  if (args[first] != NULL && g_str_equal (args[first], "--"))
+    first++;
+  if (args[first] == NULL)
+    return tool_fail (TOOL_EXIT_USAGE, "%s: no PROGRAM given (try 'mitogen %s --help')", command, command);
+  *program = args + first;
+  return TOOL_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------------- */
 
 typedef int (*CommandFunc) (char **args);
