@@ -10,9 +10,12 @@ G_BEGIN_DECLS
 
 /* The command a transport runs on the target: SHELL -c STAGE1 stage1 NAME CACHE HASH.
  * (transfer full) */
+/* @local_agent (nullable): a path to try first (a target that shares our
+ * files: stage 1 runs it when it may, reporting "local"). */
 char   **mitogen_bootstrap_argv   (const char    *shell,
                                    const char    *name,
                                    gboolean       cache,
+                                   const char    *local_agent,
                                    GError       **error);
 
 typedef struct _MitogenBootstrap MitogenBootstrap;

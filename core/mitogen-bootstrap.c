@@ -283,6 +283,7 @@ char **
 mitogen_bootstrap_argv (const char  *shell,
                         const char  *name,
                         gboolean     cache,
+                        const char  *local_agent,
                         GError     **error)
 {
   g_autoptr(GBytes) script = NULL;
@@ -303,6 +304,8 @@ mitogen_bootstrap_argv (const char  *shell,
   g_ptr_array_add (argv, g_strdup (name));
   g_ptr_array_add (argv, g_strdup (cache ? "1" : "0"));
   g_ptr_array_add (argv, g_strdup (hash));
+  if (local_agent != NULL)
+    g_ptr_array_add (argv, g_strdup (local_agent));
   g_ptr_array_add (argv, NULL);
   return (char **) g_ptr_array_free (argv, FALSE);
 }
@@ -328,7 +331,7 @@ handle_report (MitogenBootstrap *self)
                                  "bootstrap: unexpected output from the target's shell: \"%s\"", shown));
       return;
     }
-  if (g_strcmp0 (words[1], "cached") == 0)
+  if (g_strcmp0 (words[1], "cached") == 0 || g_strcmp0 (words[1], "local") == 0)
     {
       finish (self, NULL);
       return;

@@ -414,7 +414,8 @@ connect_start_cb (gpointer data)
         g_object_set (op->transport, "bootstrap", TRUE, NULL);
       if (mitogen_transport_get_bootstrap (op->transport))
         argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
-                                       mitogen_transport_get_agent_cache (op->transport), &error);
+                                       mitogen_transport_get_agent_cache (op->transport),
+                                       klass->shares_files ? mitogen_agent_path () : NULL, &error);
       else
         {
           const char *direct[] = { mitogen_agent_path (), argv0, NULL };

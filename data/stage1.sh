@@ -6,9 +6,14 @@
 # The agent unlinks its own file at start. Exit codes 101-105 name the step.
 # Nothing here may need /dev/null or /proc: unwanted output goes to a
 # closed descriptor (2>&-) instead.
-n=$1 c=$2 h=$3
+n=$1 c=$2 h=$3 p=${4:-}
 d=${HOME:-/tmp}/.cache/mitogen
 say() { echo "MITOGEN0 $1 $(uname -sm 2>&- || echo '? ?')"; }
+# The same machine (sudo): the master's own agent, if we may run it.
+if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ]; then
+  say local
+  exec "$p" "$n"
+fi
 if [ "$c" = 1 ] && [ -x "$d/agent-$h" ]; then
   say cached
   exec "$d/agent-$h" "$n"

@@ -719,6 +719,100 @@ test_as_root (void)
   assert_nothing_left (TARGET);
 }
 
+/* @path with its links resolved. */
+static char *
+realpath_of (const char *path)
+{
+  char *resolved = realpath (path, NULL);
+
+  g_assert_nonnull (resolved);
+  return resolved;
+}
+
+/* The program the context runs, as its kernel sees it. */
+static char *
+context_exe (MitogenContext *context)
+{
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "sh", "-c", "readlink /proc/$PPID/exe", NULL };
+  g_autoptr(GVariant) out = mitogen_context_call (context, "subprocess.check_output",
+                                                  g_variant_new ("(^as)", argv), NULL, &error);
+
+  g_assert_no_error (error);
+  return g_strstrip (g_strndup (g_variant_get_data (out), g_variant_get_size (out)));
+}
+
+static void
+test_agent_by_path (void)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *exe = NULL;
+
+  g_test_summary ("sudo is the same machine: by default stage 1 runs our own agent by its path when "
+                  "the target user may (nothing shipped), and ships it when it may not");
+  if (skipped ())
+    return;
+
+  if (g_test_subprocess ())
+    {
+      /* Our agent behind a directory only root may enter. */
+      g_autofree char *dir = g_dir_make_tmp ("mitogen-private-XXXXXX", &error);
+      const char *suffixes[] = { "", ".gz", ".xz", ".sha256" };
+      const char *public = g_getenv ("MITOGEN_AGENT_PATH");
+      g_autofree char *private = NULL;
+
+      g_assert_no_error (error);
+      g_assert_nonnull (public);
+      g_assert_cmpint (chmod (dir, 0700), ==, 0);
+      private = g_build_filename (dir, "mitogen-agent", NULL);
+      for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+        {
+          g_autofree char *from = g_strconcat (public, suffixes[i], NULL);
+          g_autofree char *to = g_strconcat (private, suffixes[i], NULL);
+
+          if (g_file_test (from, G_FILE_TEST_EXISTS))
+            g_assert_cmpint (symlink (from, to), ==, 0);
+        }
+      g_setenv ("MITOGEN_AGENT_PATH", private, TRUE);
+
+      router = mitogen_router_new ();
+      /* root may: our own program, by the path we gave. */
+      context = mitogen_router_connect (router, "sudo", sudo_options (NULL, NULL, 30), NULL, NULL, &error);
+      g_assert_no_error (error);
+      exe = context_exe (context);
+      {
+        g_autofree char *expected = realpath_of (private);
+
+        g_assert_cmpstr (exe, ==, expected);
+      }
+      g_clear_object (&context);
+      g_clear_pointer (&exe, g_free);
+
+      /* TARGET may not enter the directory: shipped, run from a file of its
+       * own that is deleted once running. */
+      context = mitogen_router_connect (router, "sudo", sudo_options (TARGET, NULL, 30), NULL, NULL, &error);
+      g_assert_no_error (error);
+      assert_uid (context, TARGET);
+      exe = context_exe (context);
+      g_assert_true (strstr (exe, ".mitogen-agent.") != NULL && g_str_has_suffix (exe, " (deleted)"));
+      g_clear_object (&context);
+      mitogen_router_shutdown (router);
+
+      for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+        {
+          g_autofree char *link = g_strconcat (private, suffixes[i], NULL);
+          g_unlink (link);
+        }
+      g_rmdir (dir);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  assert_nothing_left (TARGET);
+}
+
 typedef struct
 {
   const char  *args[4];
@@ -837,6 +931,7 @@ main (int   argc,
   g_test_add_func ("/sudo/options", test_options);
   g_test_add_func ("/sudo/sudo-args", test_sudo_args);
   g_test_add_func ("/sudo/as-root", test_as_root);
+  g_test_add_func ("/sudo/agent-by-path", test_agent_by_path);
   g_test_add_func ("/sudo/password/correct", test_password_correct);
   g_test_add_func ("/sudo/password/incorrect", test_password_incorrect);
   g_test_add_func ("/sudo/password/missing", test_password_missing);

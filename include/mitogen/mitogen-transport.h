@@ -91,6 +91,9 @@ G_DECLARE_DERIVABLE_TYPE (MitogenTransport, mitogen_transport, MITOGEN, TRANSPOR
  *   wrong or missing password, %MITOGEN_ERROR_STREAM naming the step that
  *   failed, %MITOGEN_ERROR_TIMEOUT.
  * @needs_bootstrap: whether the target needs the agent shipped to it
+ * @shares_files: whether the target sees this machine's files (sudo):
+ *   then the bootstrap first runs this process's own agent program by its
+ *   path when the target can, and ships it only when it cannot
  *
  * The class of transport plugins. See `docs/writing-a-transport.md`.
  */
@@ -119,6 +122,7 @@ struct _MitogenTransportClass
                             GError              **error);
 
   gboolean needs_bootstrap;
+  gboolean shares_files;   /* fills what was padding: the layout is unchanged */
 
   /*< private >*/
   gpointer _reserved[13];

@@ -1126,6 +1126,9 @@ mitogen_sudo_transport_class_init (MitogenSudoTransportClass *klass)
   /* The target user may not be able to run our agent from where it is:
    * ship it (DESIGN §6). bootstrap=false runs the local agent by path. */
   transport_class->needs_bootstrap = TRUE;
+  /* The same machine: stage 1 runs our own agent by path when the target
+   * user may (root always may), and ships it only otherwise. */
+  transport_class->shares_files = TRUE;
 
   props[PROP_USERNAME] =
     g_param_spec_string ("username", NULL,
