@@ -82,6 +82,18 @@ def fakessh_from_python():
             assert e.matches(Mitogen.Error.quark(), Mitogen.Error.NOT_FOUND), e
         else:
             raise AssertionError("fakessh_run() should have failed")
+        # The async form, in a GLib main loop.
+        loop = GLib.MainLoop()
+        results = []
+
+        def done(source, result):
+            results.append(Mitogen.fakessh_run_finish(router, result))
+            loop.quit()
+
+        Mitogen.fakessh_run_async(router, context, ["sh", "-c", "ssh h 'exit 9'"], None, 60, None, done)
+        GLib.timeout_add_seconds(30, loop.quit)
+        loop.run()
+        assert results == [9], results
     finally:
         router.shutdown()
 
