@@ -939,6 +939,55 @@ test_connect_async (void)
   g_assert_cmpuint (mitogen_test_count_children (), ==, 0);
 }
 
+/* Whether a library whose file name contains @name is mapped here. */
+static gboolean
+library_mapped (const char *name)
+{
+  g_autofree char *maps = NULL;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  return strstr (maps, name) != NULL;
+}
+
+static void
+test_plugins_lazy (void)
+{
+  g_test_summary ("A connect loads only its method's plugin (libssh stays out of a local "
+                  "connect); listing the methods loads them all; a method name that is not a "
+                  "plain word never becomes a path");
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = mitogen_router_new ();
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(MitogenTransport) transport = NULL;
+      g_autoptr(GError) error = NULL;
+      g_auto(GStrv) methods = NULL;
+
+      g_assert_false (library_mapped ("libmitogen-local.so"));
+      context = mitogen_test_local (router);
+      g_assert_true (library_mapped ("libmitogen-local.so"));
+      g_assert_false (library_mapped ("libmitogen-ssh.so"));
+      g_assert_false (library_mapped ("libssh"));
+
+      transport = mitogen_transport_new_for_method ("../local", NULL, &error);
+      g_assert_null (transport);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND);
+      g_clear_error (&error);
+
+      methods = mitogen_transport_list_methods ();
+      g_assert_true (g_strv_contains ((const char * const *) methods, "ssh"));
+      g_assert_true (g_strv_contains ((const char * const *) methods, "local"));
+      g_assert_true (library_mapped ("libmitogen-ssh.so"));
+
+      g_clear_object (&context);
+      mitogen_router_shutdown (router);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -967,6 +1016,7 @@ main (int   argc,
   g_test_add_func ("/local/lifecycle/master-kill9", test_master_kill9);
   g_test_add_func ("/local/lifecycle/cycles", test_cycles);
   g_test_add_func ("/local/options", test_options);
+  g_test_add_func ("/local/plugins/lazy", test_plugins_lazy);
   g_test_add_func ("/local/connect-async", test_connect_async);
   g_test_add_func ("/local/log-forwarding", test_log_forwarding);
 
