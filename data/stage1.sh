@@ -30,11 +30,16 @@ for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME
 done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
 # dd's statistics go to a scratch file: a closed stderr makes GNU dd fail.
+# Exactly len bytes, in 64 KiB blocks then the rest, so the decompressor
+# works while the image still arrives (dd never reads past its blocks).
 e=$f.e
+q=$((len / 65536)) r=$((len % 65536))
+get() { { [ "$q" = 0 ] || dd bs=65536 count="$q" iflag=fullblock 2>"$e"; } &&
+        { [ "$r" = 0 ] || dd bs="$r" count=1 iflag=fullblock 2>"$e"; }; }
 case $fmt in
-  xz) dd bs="$len" count=1 iflag=fullblock 2>"$e" | xz -dc > "$f" ;;
-  gz) dd bs="$len" count=1 iflag=fullblock 2>"$e" | gzip -dc > "$f" ;;
-  *) dd bs="$len" count=1 iflag=fullblock of="$f" 2>"$e" ;;
+  xz) get | xz -dc > "$f" ;;
+  gz) get | gzip -dc > "$f" ;;
+  *) get > "$f" ;;
 esac || { rm -f "$f" "$e"; echo "mitogen stage1: receiving the agent ($fmt) failed" >&2; exit 103; }
 rm -f "$e"
 chmod 700 "$f" || exit 104
