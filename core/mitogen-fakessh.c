@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,9 +345,9 @@ on_control_readable (int          fd,
         {
           /* An empty datagram reads the same as end-of-file: only a hang-up
            * says the other end is gone. */
-          struct pollfd pfd = { fd, POLLIN, 0 };
+          struct pollfd pfd = { fd, POLLIN | POLLRDHUP, 0 };
 
-          if (poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) == 0)
+          if (poll (&pfd, 1, 0) >= 0 && (pfd.revents & (POLLHUP | POLLRDHUP)) == 0)
             {
               g_info ("fakessh: ignored an empty datagram on the control socket");
               continue;
@@ -416,6 +417,42 @@ remove_tmpdir (Run *run)
     }
   g_rmdir (run->tmpdir);
   g_clear_pointer (&run->tmpdir, g_free);
+}
+
+/* Private directories of masters that died without removing theirs
+ * (SIGKILL): ours by owner, dead by the pid in the name, and holding
+ * nothing but what we put there (rmdir fails otherwise). */
+static void
+remove_stale_tmpdirs (void)
+{
+  g_autoptr(GDir) dir = g_dir_open (g_get_tmp_dir (), 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      guint64 pid;
+      char *end = NULL;
+      struct stat st;
+
+      if (!g_str_has_prefix (name, "mitogen-fakessh-"))
+        continue;
+      pid = g_ascii_strtoull (name + strlen ("mitogen-fakessh-"), &end, 10);
+      if (end == NULL || *end != '-' || pid == 0 || pid > G_MAXINT || (int) pid == getpid ())
+        continue;
+      if (kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+        continue;
+      path = g_build_filename (g_get_tmp_dir (), name, NULL);
+      if (lstat (path, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != getuid ())
+        continue;
+      for (gsize i = 0; i < G_N_ELEMENTS (private_files); i++)
+        {
+          g_autofree char *file = g_build_filename (path, private_files[i], NULL);
+          g_unlink (file);
+        }
+      if (g_rmdir (path) == 0)
+        g_debug ("fakessh: removed %s, left by process %" G_GUINT64_FORMAT, path, pid);
+    }
 }
 
 /* scp and sftp run /usr/bin/ssh, not the ssh in PATH, unless told with
@@ -735,7 +772,12 @@ mitogen_fakessh_run_async (MitogenRouter        *router,
   run->control_fd = -1;
   g_task_set_task_data (task, run, run_unref);
 
-  run->tmpdir = g_dir_make_tmp ("mitogen-fakessh-XXXXXX", &error);
+  remove_stale_tmpdirs ();
+  {
+    g_autofree char *template = g_strdup_printf ("mitogen-fakessh-%d-XXXXXX", (int) getpid ());
+
+    run->tmpdir = g_dir_make_tmp (template, &error);
+  }
   if (run->tmpdir == NULL)
     {
       g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,

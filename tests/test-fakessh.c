@@ -517,6 +517,40 @@ test_control_garbage (Fixture       *fx,
 }
 
 static void
+test_stale_tmpdirs (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dead = NULL, *alive = NULL, *link = NULL;
+  const char *argv[] = { "true", NULL };
+  GPid pid;
+  int status;
+
+  g_test_summary ("A run removes the private directories that SIGKILLed masters left behind, and "
+                  "only those");
+
+  /* A pid that was alive and is gone now. */
+  g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  waitpid (pid, NULL, 0);
+  g_spawn_close_pid (pid);
+  dead = g_strdup_printf ("%s/mitogen-fakessh-%d-TeSt01", g_get_tmp_dir (), (int) pid);
+  alive = g_strdup_printf ("%s/mitogen-fakessh-1-TeSt02", g_get_tmp_dir ());
+  g_assert_cmpint (g_mkdir (dead, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir (alive, 0700), ==, 0);
+  link = g_build_filename (dead, "ssh", NULL);
+  g_assert_cmpint (symlink ("/nonexistent", link), ==, 0);
+
+  status = run_script (fx, "ssh h true", SLOW (30, 300), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_false (g_file_test (dead, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (alive, G_FILE_TEST_IS_DIR));
+  g_rmdir (alive);
+}
+
+static void
 test_no_leaks (Fixture       *fx,
                gconstpointer  data)
 {
@@ -567,6 +601,7 @@ main (int    argc,
   ADD ("timeout-and-cancel", test_timeout_and_cancel);
   ADD ("bad-input", test_bad_input);
   ADD ("control-garbage", test_control_garbage);
+  ADD ("stale-tmpdirs", test_stale_tmpdirs);
   ADD ("no-leaks", test_no_leaks);
   ADD ("dest-killed", test_dest_killed);
   ADD ("via", test_via);
