@@ -488,7 +488,10 @@ next_call (MitogenAgent *self)
       gint64 until = g_get_monotonic_time () + spin_usec;
 
       while (item == NULL && g_get_monotonic_time () < until)
-        item = g_async_queue_try_pop (self->calls);
+        {
+          g_thread_yield ();
+          item = g_async_queue_try_pop (self->calls);
+        }
     }
   return item != NULL ? item : g_async_queue_pop (self->calls);
 }

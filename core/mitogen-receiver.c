@@ -482,7 +482,7 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
           spin = FALSE;
           g_mutex_unlock (&self->lock);
           while (g_atomic_int_get (&self->queued) == 0 && g_get_monotonic_time () < until)
-            ;
+            g_thread_yield ();
           g_mutex_lock (&self->lock);
           continue;
         }
