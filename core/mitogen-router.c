@@ -799,8 +799,9 @@ announce_del_route (MitogenRouter *self,
  * marked disconnected, every receiver waiting on one of them gets a dead
  * message, and our parent hears of it. Routes must already be removed. */
 static void
-routes_gone (MitogenRouter *self,
-             GArray        *gone)
+routes_gone_full (MitogenRouter *self,
+                  GArray        *gone,
+                  gboolean       announce)
 {
   g_autoptr(GPtrArray) contexts = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) failed = g_ptr_array_new ();
@@ -857,8 +858,17 @@ routes_gone (MitogenRouter *self,
       handler_unref (handler);
     }
 
-  for (guint i = 0; i < gone->len; i++)
+  for (guint i = 0; announce && i < gone->len; i++)
     announce_del_route (self, g_array_index (gone, guint32, i));
+}
+
+/* Broker thread: contexts reached through one of our streams are gone;
+ * our parent is told. */
+static void
+routes_gone (MitogenRouter *self,
+             GArray        *gone)
+{
+  routes_gone_full (self, gone, TRUE);
 }
 
 /* Broker thread: @stream closed; everything reached through it is gone. */
@@ -945,11 +955,13 @@ on_del_route (MitogenRouter  *self,
   MitogenStream *stream = message->in_stream;
   GVariant *value = mitogen_message_peek_value (message);
   g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  gboolean from_parent;
   guint32 id;
 
   if (stream == NULL || value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(u)")))
     return;
   g_variant_get (value, "(u)", &id);
+  from_parent = stream == self->parent_stream;
 
   g_mutex_lock (&self->lock);
   if (stream == self->parent_stream && id != self->context_id &&
@@ -973,7 +985,8 @@ on_del_route (MitogenRouter  *self,
   g_mutex_unlock (&self->lock);
 
   g_debug ("route to %u withdrawn by %s", id, mitogen_stream_get_name (stream));
-  routes_gone (self, gone);
+  /* What our parent told us it need not hear back. */
+  routes_gone_full (self, gone, !from_parent);
 }
 
 /* Broker thread, master: hands out a block of context ids to a child that
