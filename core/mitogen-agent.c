@@ -419,7 +419,6 @@ serve (MitogenAgent   *self,
   g_autoptr(GVariant) args = NULL;
   g_autoptr(GVariant) result = NULL;
   g_autoptr(MitogenCall) call = NULL;
-  g_autoptr(MitogenMessage) reply = NULL;
   const char *function;
 
   if (!g_variant_is_of_type (request->value, G_VARIANT_TYPE ("(sva{sv})")))
@@ -442,7 +441,7 @@ serve (MitogenAgent   *self,
     }
 
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
-  mitogen_call_set_reply_to (call, request->header.reply_to);
+  mitogen_call_set_reply_to (call, request->header.reply_to, self->max_message_size);
   if (self->profiling)
     {
       gint64 start = g_get_monotonic_time ();
@@ -454,25 +453,7 @@ serve (MitogenAgent   *self,
     result = mitogen_invoke_function (call, boxed, &error);
   if (result == NULL && error == NULL && mitogen_call_is_detached (call))
     return;
-  if (result == NULL)
-    {
-      reply_error (self, request, error);
-      return;
-    }
-
-  if (request->header.reply_to == 0)
-    return;
-  reply = mitogen_message_new (request->header.src_id, request->header.reply_to,
-                               result);
-  if (reply->header.length > self->max_message_size)
-    {
-      error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
-                           "%s: result of %u bytes exceeds max_message_size (%" G_GUINT64_FORMAT ")",
-                           function, reply->header.length, self->max_message_size);
-      reply_error (self, request, error);
-      return;
-    }
-  mitogen_router_route (self->router, reply, NULL);
+  mitogen_call_send_reply (call, g_steal_pointer (&result), error);
 }
 
 /* Main thread. Calls tend to come in bursts: poll the queue briefly before

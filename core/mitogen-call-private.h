@@ -10,9 +10,12 @@ MitogenCall *mitogen_call_new (MitogenRouter  *router,
                                const char     *function,
                                guint32         caller_id);
 
-/* Where the reply goes (the agent sets it before the function runs). */
+/* Where the reply goes, and the largest the caller takes (0: no limit;
+ * a bigger result is replaced by an error saying so). The agent sets both
+ * before the function runs. */
 void     mitogen_call_set_reply_to (MitogenCall  *call,
-                                    guint32       reply_to);
+                                    guint32       reply_to,
+                                    guint64       max_size);
 /* A function that finishes on another thread calls this and returns NULL
  * without an error: no reply is sent when it returns, and it must later
  * call mitogen_call_send_reply () exactly once (any thread), keeping a
@@ -20,8 +23,9 @@ void     mitogen_call_set_reply_to (MitogenCall  *call,
  * the next call meanwhile. */
 void     mitogen_call_detach       (MitogenCall  *call);
 gboolean mitogen_call_is_detached  (MitogenCall  *call);
-/* The reply of a detached call: @result (floating is sunk; NULL: `()`)
- * or @error. Any thread. */
+/* The call's reply: @result (transfer full or floating; NULL: `()`) or @error.
+ * The agent sends every reply so; a detached call sends its own. Any
+ * thread. */
 void     mitogen_call_send_reply   (MitogenCall  *call,
                                     GVariant     *result,
                                     const GError *error);

@@ -23,6 +23,7 @@ struct _MitogenCall
   char            *function;   /* (owned) */
   guint32          caller_id;
   guint32          reply_to;   /* the caller's handle for the reply; 0: none wanted */
+  guint64          reply_max;  /* the largest reply the caller takes; 0: no limit */
   gint             detached;   /* (atomic) the function replies later itself */
   gpointer         user_data;  /* (unowned) the registered function's data */
 };
@@ -473,9 +474,11 @@ mitogen_invoke_function (MitogenCall  *call,
 
 void
 mitogen_call_set_reply_to (MitogenCall *self,
-                           guint32      reply_to)
+                           guint32      reply_to,
+                           guint64      max_size)
 {
   self->reply_to = reply_to;
+  self->reply_max = max_size;
 }
 
 void
@@ -496,17 +499,29 @@ mitogen_call_send_reply (MitogenCall  *self,
                          const GError *error)
 {
   g_autoptr(MitogenMessage) reply = NULL;
-  g_autoptr(GVariant) owned = result != NULL ? g_variant_ref_sink (result) : NULL;
+  g_autoptr(GVariant) owned = result != NULL ? g_variant_take_ref (result) : NULL;
 
   g_return_if_fail (self->router != NULL);
 
   if (self->reply_to == 0)
     return;
-  if (error != NULL)
+  if (error == NULL)
+    {
+      reply = mitogen_message_new (self->caller_id, self->reply_to,
+                                   owned != NULL ? owned : g_variant_new ("()"));
+      if (self->reply_max != 0 && reply->header.length > self->reply_max)
+        {
+          g_autoptr(GError) too_big = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                                                   "%s: result of %u bytes exceeds max_message_size (%" G_GUINT64_FORMAT ")",
+                                                   self->function, reply->header.length, self->reply_max);
+
+          g_clear_pointer (&reply, mitogen_message_unref);
+          reply = mitogen_message_new_error (self->caller_id, self->reply_to, too_big,
+                                             mitogen_router_get_name (self->router));
+        }
+    }
+  else
     reply = mitogen_message_new_error (self->caller_id, self->reply_to, error,
                                        mitogen_router_get_name (self->router));
-  else
-    reply = mitogen_message_new (self->caller_id, self->reply_to,
-                                 owned != NULL ? owned : g_variant_new ("()"));
   mitogen_router_route (self->router, reply, NULL);
 }

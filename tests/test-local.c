@@ -734,6 +734,27 @@ test_options (void)
   g_assert_nonnull (strstr (error->message, "max_message_size"));
   g_clear_error (&error);
 
+  /* A result larger than the context may send is an error naming the
+   * limit, and the context goes on serving. */
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "max_message_size", g_variant_new_uint64 (65536));
+  context = mitogen_router_local (router, g_variant_builder_end (&b), NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(GVariant) big = mitogen_context_call (context, "mitogen.bytes",
+                                                    g_variant_new ("(ty)", (guint64) 100000, (guint8) 0),
+                                                    NULL, &error);
+    g_autoptr(GVariant) pid = NULL;
+
+    g_assert_null (big);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+    g_assert_nonnull (strstr (error->message, "exceeds max_message_size"));
+    g_clear_error (&error);
+    pid = mitogen_context_call (context, "os.getpid", NULL, NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_clear_object (&context);
+
   context = mitogen_router_connect (router, "carrier-pigeon", NULL, NULL, NULL, &error);
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "carrier-pigeon"));
