@@ -13,6 +13,8 @@
 
 #include "config.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mitogen-frame-private.h"
@@ -165,10 +167,101 @@ mitogen_transport_finalize (GObject *object)
   G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
 }
 
+/* What mitogen_transport_return_spawned () hands the default spawn_finish. */
+typedef struct
+{
+  int  read_fd;
+  int  write_fd;
+  int  stderr_fd;
+  GPid pid;
+} Spawned;
+
+/* A result nobody took: its descriptors are closed and its process killed. */
+static void
+spawned_free (gpointer data)
+{
+  Spawned *spawned = data;
+
+  if (spawned->read_fd >= 0)
+    close (spawned->read_fd);
+  if (spawned->write_fd >= 0 && spawned->write_fd != spawned->read_fd)
+    close (spawned->write_fd);
+  if (spawned->stderr_fd >= 0)
+    close (spawned->stderr_fd);
+  if (spawned->pid > 0)
+    {
+      /* Never blocking: the kill may not be ours to make (sudo). */
+      kill (spawned->pid, SIGKILL);
+      waitpid (spawned->pid, NULL, WNOHANG);
+    }
+  g_free (spawned);
+}
+
+/**
+ * mitogen_transport_return_spawned:
+ * @task: the #GTask of a transport's `spawn_async`
+ * @read_fd: the descriptor the agent's frames are read from
+ * @write_fd: the descriptor frames are written to (may equal @read_fd)
+ * @stderr_fd: a descriptor carrying the target's stderr, or -1
+ * @pid: the local child to reap, or 0
+ *
+ * Completes a transport's `spawn_async` with what it started; the base
+ * class's `spawn_finish` hands it to the core, so a transport that returns
+ * this way needs no `spawn_finish` of its own. Takes ownership of the
+ * descriptors (and of @pid: if the result is never taken, they are closed
+ * and the process killed).
+ */
+void
+mitogen_transport_return_spawned (GTask *task,
+                                  int    read_fd,
+                                  int    write_fd,
+                                  int    stderr_fd,
+                                  GPid   pid)
+{
+  Spawned *spawned = g_new (Spawned, 1);
+
+  g_return_if_fail (G_IS_TASK (task));
+
+  spawned->read_fd = read_fd;
+  spawned->write_fd = write_fd;
+  spawned->stderr_fd = stderr_fd;
+  spawned->pid = pid;
+  g_task_return_pointer (task, spawned, spawned_free);
+}
+
+static gboolean
+mitogen_transport_real_spawn_finish (MitogenTransport  *self,
+                                     GAsyncResult      *result,
+                                     int               *read_fd,
+                                     int               *write_fd,
+                                     int               *stderr_fd,
+                                     GPid              *pid,
+                                     GError           **error)
+{
+  Spawned *spawned;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  spawned = g_task_propagate_pointer (G_TASK (result), error);
+  if (spawned == NULL)
+    return FALSE;
+  *read_fd = spawned->read_fd;
+  *write_fd = spawned->write_fd;
+  if (stderr_fd != NULL)
+    *stderr_fd = spawned->stderr_fd;
+  else if (spawned->stderr_fd >= 0)
+    close (spawned->stderr_fd);
+  *pid = spawned->pid;
+  g_free (spawned);
+  return TRUE;
+}
+
 static void
 mitogen_transport_class_init (MitogenTransportClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  klass->spawn_finish = mitogen_transport_real_spawn_finish;
 
   object_class->get_property = mitogen_transport_get_property;
   object_class->set_property = mitogen_transport_set_property;

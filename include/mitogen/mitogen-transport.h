@@ -83,7 +83,8 @@ G_DECLARE_DERIVABLE_TYPE (MitogenTransport, mitogen_transport, MITOGEN, TRANSPOR
  *   block: do network work from sources attached to that context. When
  *   @needs_bootstrap is %TRUE, @argv is `sh -c STAGE1` (the zero-install
  *   bootstrap, DESIGN §6); otherwise it is the local agent and its argv[0].
- * @spawn_finish: completes @spawn_async: the stream's descriptors
+ * @spawn_finish: completes @spawn_async (the default takes what
+ *   mitogen_transport_return_spawned() returned): the stream's descriptors
  *   (@read_fd and @write_fd may be equal; a transport whose channel is
  *   not a descriptor bridges it to a socketpair), a descriptor carrying
  *   the target's stderr or -1 (its tail goes into error messages), and
@@ -128,6 +129,12 @@ struct _MitogenTransportClass
   gpointer _reserved[13];
 };
 
+MITOGEN_AVAILABLE_IN_ALL
+void              mitogen_transport_return_spawned     (GTask             *task,
+                                                        int                read_fd,
+                                                        int                write_fd,
+                                                        int                stderr_fd,
+                                                        GPid               pid);
 MITOGEN_AVAILABLE_IN_ALL
 MitogenTransport *mitogen_transport_new_for_method     (const char        *method,
                                                         GVariant          *options,

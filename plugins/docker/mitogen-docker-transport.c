@@ -305,7 +305,9 @@ on_stdout_cb (int          fd,
     {
       /* Stage 1 runs in the container: everything goes to the core. */
       finish_sources (s);
-      g_task_return_boolean (task, TRUE);
+      mitogen_transport_return_spawned (task, s->stdout_fd, s->stdin_fd, s->stderr_fd, s->pid);
+      s->stdout_fd = s->stdin_fd = s->stderr_fd = -1;
+      s->pid = 0;
       return G_SOURCE_REMOVE;
     }
 
@@ -538,36 +540,6 @@ mitogen_docker_transport_spawn_async (MitogenTransport    *transport,
   s->stdout_source = attach_fd_source (s, s->stdout_fd, on_stdout_cb, "[mitogen] docker stdout", task);
 }
 
-static gboolean
-mitogen_docker_transport_spawn_finish (MitogenTransport  *transport,
-                                       GAsyncResult      *result,
-                                       int               *read_fd,
-                                       int               *write_fd,
-                                       int               *stderr_fd,
-                                       GPid              *pid,
-                                       GError           **error)
-{
-  DockerSpawn *s;
-
-  g_return_val_if_fail (g_task_is_valid (result, transport), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_docker_transport_spawn_async, FALSE);
-
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-
-  s = g_task_get_task_data (G_TASK (result));
-  *read_fd = s->stdout_fd;
-  *write_fd = s->stdin_fd;
-  if (stderr_fd != NULL)
-    *stderr_fd = s->stderr_fd;
-  else
-    close (s->stderr_fd);
-  *pid = s->pid;
-  s->stdout_fd = s->stdin_fd = s->stderr_fd = -1;
-  s->pid = 0;
-  return TRUE;
-}
-
 static void
 mitogen_docker_transport_get_property (GObject    *object,
                                        guint       prop_id,
@@ -653,7 +625,6 @@ mitogen_docker_transport_class_init (MitogenDockerTransportClass *klass)
   object_class->set_property = mitogen_docker_transport_set_property;
   object_class->finalize = mitogen_docker_transport_finalize;
   transport_class->spawn_async = mitogen_docker_transport_spawn_async;
-  transport_class->spawn_finish = mitogen_docker_transport_spawn_finish;
   /* A container has nothing of ours: ship the agent (DESIGN §6). */
   transport_class->needs_bootstrap = TRUE;
 

@@ -114,14 +114,6 @@ mitogen_local_transport_start (MitogenTransport  *transport,
   return TRUE;
 }
 
-typedef struct
-{
-  int  read_fd;
-  int  write_fd;
-  int  stderr_fd;
-  GPid pid;
-} Spawned;
-
 /* Broker thread. Runs @argv (the agent, or `sh -c STAGE1` when
  * bootstrapping) behind the wrapper, with a socketpair on stdin/stdout and
  * a pipe on stderr. Local spawning does not block, so this completes at
@@ -137,14 +129,13 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autoptr(GPtrArray) full = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
-  Spawned *spawned = g_new0 (Spawned, 1);
+  GPid pid = 0;
   int pair[2], err_pipe[2];
   int source_fds[3], target_fds[3];
   gboolean bootstrap = mitogen_transport_get_bootstrap (transport);
   GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH;
 
   g_task_set_source_tag (task, mitogen_local_transport_spawn_async);
-  g_task_set_task_data (task, spawned, g_free);
 
   if (self->wrapper != NULL)
     for (guint i = 0; self->wrapper[i] != NULL; i++)
@@ -212,7 +203,7 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
   if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) full->pdata, NULL, flags,
                                          child_setup, NULL, -1, -1, -1,
                                          source_fds, target_fds, bootstrap || self->wrapper != NULL ? 3 : 2,
-                                         &spawned->pid, NULL, NULL, NULL, &error))
+                                         &pid, NULL, NULL, NULL, &error))
     {
       close (pair[0]);
       close (pair[1]);
@@ -224,37 +215,13 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
 
   close (pair[1]);
   close (err_pipe[1]);
-  spawned->read_fd = pair[0];
-  spawned->write_fd = pair[0];
-  if (bootstrap || self->wrapper != NULL)
-    spawned->stderr_fd = err_pipe[0];
-  else
+  if (!bootstrap && self->wrapper == NULL)
     {
       /* The installed agent's stderr stays ours, as with start (). */
       close (err_pipe[0]);
-      spawned->stderr_fd = -1;
+      err_pipe[0] = -1;
     }
-  g_task_return_boolean (task, TRUE);
-}
-
-static gboolean
-mitogen_local_transport_spawn_finish (MitogenTransport  *transport,
-                                      GAsyncResult      *result,
-                                      int               *read_fd,
-                                      int               *write_fd,
-                                      int               *stderr_fd,
-                                      GPid              *pid,
-                                      GError           **error)
-{
-  Spawned *spawned = g_task_get_task_data (G_TASK (result));
-
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  *read_fd = spawned->read_fd;
-  *write_fd = spawned->write_fd;
-  *stderr_fd = spawned->stderr_fd;
-  *pid = spawned->pid;
-  return TRUE;
+  mitogen_transport_return_spawned (task, pair[0], pair[0], err_pipe[0], pid);
 }
 
 static void
@@ -322,7 +289,6 @@ mitogen_local_transport_class_init (MitogenLocalTransportClass *klass)
   object_class->finalize = mitogen_local_transport_finalize;
   transport_class->start = mitogen_local_transport_start;
   transport_class->spawn_async = mitogen_local_transport_spawn_async;
-  transport_class->spawn_finish = mitogen_local_transport_spawn_finish;
   transport_class->needs_bootstrap = FALSE;
 
   /* The seed's python_path: which agent program to run. */

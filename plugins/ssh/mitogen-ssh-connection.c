@@ -925,8 +925,7 @@ start_bridge (SshConnection *conn)
 
   g_debug ("ssh: %s: command running; bridging", conn->target);
   task = g_steal_pointer (&conn->task);
-  g_task_return_pointer (task, mitogen_ssh_spawn_result_new (data_pair[1], err_pair[1], 0),
-                         mitogen_ssh_spawn_result_free);
+  mitogen_transport_return_spawned (task, data_pair[1], data_pair[1], err_pair[1], 0);
   g_object_unref (task);
 }
 

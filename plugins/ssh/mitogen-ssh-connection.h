@@ -35,23 +35,10 @@ typedef struct
 
 void mitogen_ssh_params_clear (MitogenSshParams *params);
 
-/* What a successful spawn hands the core. Owns its descriptors until
- * they are stolen. */
-typedef struct
-{
-  int  read_fd;    /* == write_fd: one end of a socketpair */
-  int  stderr_fd;  /* or -1 */
-  GPid pid;        /* local child to reap, or 0 */
-} MitogenSshSpawnResult;
-
-MitogenSshSpawnResult *mitogen_ssh_spawn_result_new  (int  read_fd,
-                                                      int  stderr_fd,
-                                                      GPid pid);
-void                   mitogen_ssh_spawn_result_free (gpointer data);
 
 /* Connects, authenticates and runs @command on the target, from sources
  * attached to the thread-default main context. @task (source object: the
- * transport) completes with a MitogenSshSpawnResult once the exec request
+ * transport) completes with mitogen_transport_return_spawned () once the exec request
  * succeeded; the connection then bridges the channel to the socketpair
  * until either side ends. Takes @params (zeroes it) and a reference on
  * @task. */

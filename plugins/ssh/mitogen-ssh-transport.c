@@ -163,13 +163,14 @@ openssh_argv (MitogenSshTransport *self,
   return argv;
 }
 
-/* Broker thread: the OpenSSH client as a local child. */
-static MitogenSshSpawnResult *
+/* Broker thread: the OpenSSH client as a local child; completes @task. */
+static void
 spawn_openssh (MitogenSshTransport  *self,
                const char           *ssh_path,
                const char           *command,
-               GError              **error)
+               GTask                *task)
 {
+  GError *error = NULL;
   g_autoptr(GPtrArray) argv = openssh_argv (self, ssh_path, command);
   int data_pair[2], err_pair[2];
   int source_fds[3], target_fds[3];
@@ -178,16 +179,16 @@ spawn_openssh (MitogenSshTransport  *self,
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data_pair) < 0)
     {
       int saved = errno;
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
-      return NULL;
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
+      return;
     }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err_pair) < 0)
     {
       int saved = errno;
       close (data_pair[0]);
       close (data_pair[1]);
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
-      return NULL;
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
+      return;
     }
   {
     int size = 1024 * 1024;
@@ -210,20 +211,21 @@ spawn_openssh (MitogenSshTransport  *self,
                                          child_setup, NULL,
                                          -1, -1, -1,
                                          source_fds, target_fds, 3,
-                                         &pid, NULL, NULL, NULL, error))
+                                         &pid, NULL, NULL, NULL, &error))
     {
       close (data_pair[0]);
       close (data_pair[1]);
       close (err_pair[0]);
       close (err_pair[1]);
-      g_prefix_error (error, "ssh: running %s: ", ssh_path);
-      return NULL;
+      g_prefix_error (&error, "ssh: running %s: ", ssh_path);
+      g_task_return_error (task, error);
+      return;
     }
   close (data_pair[1]);
   close (err_pair[1]);
   shutdown (err_pair[0], SHUT_WR);
   g_debug ("ssh: %s: started %s (pid %d)", self->hostname, ssh_path, (int) pid);
-  return mitogen_ssh_spawn_result_new (data_pair[0], err_pair[0], pid);
+  mitogen_transport_return_spawned (task, data_pair[0], data_pair[0], err_pair[0], pid);
 }
 
 #ifndef MITOGEN_SSH_OPENSSH_ONLY
@@ -269,7 +271,6 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
 {
   MitogenSshTransport *self = MITOGEN_SSH_TRANSPORT (transport);
   g_autoptr(GTask) task = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *command = NULL;
   const char *ssh_path = self->ssh_path;
 
@@ -302,8 +303,6 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
 
   if (ssh_path != NULL)
     {
-      MitogenSshSpawnResult *result;
-
       if (self->password != NULL)
         {
           g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
@@ -312,47 +311,13 @@ mitogen_ssh_transport_spawn_async (MitogenTransport    *transport,
                                    "authentication, or leave ssh_path unset to use libssh");
           return;
         }
-      result = spawn_openssh (self, ssh_path, command, &error);
-      if (result == NULL)
-        g_task_return_error (task, g_steal_pointer (&error));
-      else
-        g_task_return_pointer (task, result, mitogen_ssh_spawn_result_free);
+      spawn_openssh (self, ssh_path, command, task);
       return;
     }
 
 #ifndef MITOGEN_SSH_OPENSSH_ONLY
   spawn_libssh (self, command, task);
 #endif
-}
-
-static gboolean
-mitogen_ssh_transport_spawn_finish (MitogenTransport  *transport,
-                                    GAsyncResult      *result,
-                                    int               *read_fd,
-                                    int               *write_fd,
-                                    int               *stderr_fd,
-                                    GPid              *pid,
-                                    GError           **error)
-{
-  MitogenSshSpawnResult *spawned;
-
-  g_return_val_if_fail (g_task_is_valid (result, transport), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_ssh_transport_spawn_async, FALSE);
-
-  spawned = g_task_propagate_pointer (G_TASK (result), error);
-  if (spawned == NULL)
-    return FALSE;
-
-  *read_fd = spawned->read_fd;
-  *write_fd = spawned->read_fd;
-  if (stderr_fd != NULL)
-    *stderr_fd = spawned->stderr_fd;
-  else if (spawned->stderr_fd >= 0)
-    close (spawned->stderr_fd);
-  *pid = spawned->pid;
-  spawned->read_fd = spawned->stderr_fd = -1;
-  mitogen_ssh_spawn_result_free (spawned);
-  return TRUE;
 }
 
 static void
@@ -500,7 +465,6 @@ mitogen_ssh_transport_class_init (MitogenSshTransportClass *klass)
   object_class->set_property = mitogen_ssh_transport_set_property;
   object_class->finalize = mitogen_ssh_transport_finalize;
   transport_class->spawn_async = mitogen_ssh_transport_spawn_async;
-  transport_class->spawn_finish = mitogen_ssh_transport_spawn_finish;
   /* The real design ships the agent (zero-install). The switch is for
    * targets that share this machine's filesystem; see docs/ssh.md. */
   transport_class->needs_bootstrap = !mitogen_no_bootstrap ();

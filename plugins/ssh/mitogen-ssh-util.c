@@ -51,27 +51,3 @@ mitogen_ssh_quote_argv (const char * const *argv)
   return g_string_free (line, FALSE);
 }
 
-MitogenSshSpawnResult *
-mitogen_ssh_spawn_result_new (int  read_fd,
-                              int  stderr_fd,
-                              GPid pid)
-{
-  MitogenSshSpawnResult *result = g_new0 (MitogenSshSpawnResult, 1);
-
-  result->read_fd = read_fd;
-  result->stderr_fd = stderr_fd;
-  result->pid = pid;
-  return result;
-}
-
-void
-mitogen_ssh_spawn_result_free (gpointer data)
-{
-  MitogenSshSpawnResult *result = data;
-
-  if (result->read_fd >= 0)
-    close (result->read_fd);
-  if (result->stderr_fd >= 0)
-    close (result->stderr_fd);
-  g_free (result);
-}

@@ -582,7 +582,10 @@ spawn_succeed (GTask *task)
   clear_source (&s->stdout_source);
   clear_source (&s->timeout_source);
   clear_source (&s->cancel_source);
-  g_task_return_boolean (task, TRUE);
+  /* The descriptors and the process are the core's now. */
+  mitogen_transport_return_spawned (task, s->stdout_fd, s->stdin_fd, s->pty_fd, s->pid);
+  s->stdout_fd = s->stdin_fd = s->pty_fd = -1;
+  s->pid = 0;
 }
 
 /* Looks for our prompt in what sudo printed since the last look, and
@@ -972,36 +975,6 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   s->stdout_source = attach_fd_source (s, s->stdout_fd, on_stdout_cb, "[mitogen] sudo stdout", task);
 }
 
-static gboolean
-mitogen_sudo_transport_spawn_finish (MitogenTransport  *transport,
-                                     GAsyncResult      *result,
-                                     int               *read_fd,
-                                     int               *write_fd,
-                                     int               *stderr_fd,
-                                     GPid              *pid,
-                                     GError           **error)
-{
-  SudoSpawn *s;
-
-  g_return_val_if_fail (g_task_is_valid (result, transport), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_sudo_transport_spawn_async, FALSE);
-
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-
-  s = g_task_get_task_data (G_TASK (result));
-  *read_fd = s->stdout_fd;
-  *write_fd = s->stdin_fd;
-  if (stderr_fd != NULL)
-    *stderr_fd = s->pty_fd;
-  else
-    close (s->pty_fd);
-  *pid = s->pid;
-  s->stdout_fd = s->stdin_fd = s->pty_fd = -1;
-  s->pid = 0;
-  return TRUE;
-}
-
 /* --- properties ----------------------------------------------------------- */
 
 static void
@@ -1122,7 +1095,6 @@ mitogen_sudo_transport_class_init (MitogenSudoTransportClass *klass)
   object_class->set_property = mitogen_sudo_transport_set_property;
   object_class->finalize = mitogen_sudo_transport_finalize;
   transport_class->spawn_async = mitogen_sudo_transport_spawn_async;
-  transport_class->spawn_finish = mitogen_sudo_transport_spawn_finish;
   /* The target user may not be able to run our agent from where it is:
    * ship it (DESIGN §6). bootstrap=false runs the local agent by path. */
   transport_class->needs_bootstrap = TRUE;
