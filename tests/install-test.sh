@@ -18,7 +18,7 @@ tool=$dest$prefix/bin/mitogen
 
 export LD_LIBRARY_PATH=$libdir MITOGEN_PLUGIN_PATH=$plugins MITOGEN_AGENT_PATH=$agent
 
-echo "1..3"
+echo "1..4"
 out=$("$tool" call -t local os.getpid)
 [ -n "$out" ] && echo "ok 1 installed tool calls into a local context" || echo "not ok 1 installed tool"
 
@@ -49,4 +49,12 @@ if cc -o "$dest/prog" "$dest/prog.c" $flags && "$dest/prog"; then
   echo "ok 3 a program built with pkg-config mitogen-1.0 runs a call"
 else
   echo "not ok 3 pkg-config build"
+fi
+
+# fakessh from the installed tree: its ssh is the installed agent.
+out=$("$tool" fakessh -t local -- sh -c 'ssh anywhere "echo fake-\$((6 * 7))"' 2>&1) || true
+if [ "$out" = "fake-42" ]; then
+  echo "ok 4 installed fakessh runs ssh's command in the context"
+else
+  echo "not ok 4 installed fakessh: $out"
 fi
