@@ -632,13 +632,6 @@ child_setup (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
-/* Quotes @path for a shell-like command string (GIT_SSH_COMMAND, RSYNC_RSH). */
-static char *
-quote_command (const char *path)
-{
-  return g_shell_quote (path);
-}
-
 /* The program's argv: scp or sftp named by a path (so not our wrapper)
  * gets -S. */
 static char **
@@ -664,16 +657,17 @@ program_argv (const char * const *argv,
   return (char **) g_ptr_array_free (out, FALSE);
 }
 
+/* The program's environment: @env (taken) with our ssh named everywhere. */
 static char **
 program_environ (Run                *run,
-                 const char * const *envp,
+                 char              **env,
                  const char         *ssh)
 {
-  char **env = envp != NULL ? g_strdupv ((char **) envp) : g_get_environ ();
   const char *path = g_environ_getenv (env, "PATH");
   g_autofree char *new_path = g_strconcat (run->tmpdir, path != NULL ? ":" : "",
                                            path != NULL ? path : ":/usr/local/bin:/usr/bin:/bin", NULL);
-  g_autofree char *quoted = quote_command (ssh);
+  /* For GIT_SSH_COMMAND and RSYNC_RSH, which are split like a shell's. */
+  g_autofree char *quoted = g_shell_quote (ssh);
   g_autofree char *fakessh = g_strdup_printf ("%d:%u:%u:%s", FAKESSH_FD, run->start_handle, run->dest_id,
                                               mitogen_context_get_name (run->dest));
 
@@ -720,6 +714,7 @@ mitogen_fakessh_run_async (MitogenRouter        *router,
   g_autoptr(GError) error = NULL;
   g_autofree char *ssh = NULL;
   g_auto(GStrv) child_argv = NULL;
+  g_auto(GStrv) env = NULL;
   g_auto(GStrv) child_env = NULL;
   const char *agent;
   int pair[2];
@@ -794,16 +789,13 @@ mitogen_fakessh_run_async (MitogenRouter        *router,
       return;
     }
 
-  {
-    g_auto(GStrv) env = envp != NULL ? g_strdupv ((char **) envp) : g_get_environ ();
-
-    if (!write_wrappers (run, ssh, g_environ_getenv (env, "PATH"), &error))
-      {
-        remove_tmpdir (run);
-        g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "fakessh: %s", error->message);
-        return;
-      }
-  }
+  env = envp != NULL ? g_strdupv ((char **) envp) : g_get_environ ();
+  if (!write_wrappers (run, ssh, g_environ_getenv (env, "PATH"), &error))
+    {
+      remove_tmpdir (run);
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "fakessh: %s", error->message);
+      return;
+    }
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
     {
@@ -822,7 +814,7 @@ mitogen_fakessh_run_async (MitogenRouter        *router,
                                                       on_dest_gone, run_ref (run), run_unref);
 
   child_argv = program_argv (argv, ssh);
-  child_env = program_environ (run, envp, ssh);
+  child_env = program_environ (run, g_steal_pointer (&env), ssh);
   source_fds[0] = pair[1];
   target_fds[0] = FAKESSH_FD;
   if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) child_argv, (const char * const *) child_env,
