@@ -20,6 +20,8 @@
 #include "mitogen-router-private.h"
 #include "mitogen-stream-private.h"
 #include "mitogen-test.h"
+#include "mitogen-plugins-private.h"
+#include "mitogen-local-transport.h"
 
 #define FAKE_ID 77u
 
@@ -395,7 +397,15 @@ int
 main (int   argc,
       char *argv[])
 {
+  /* Linked statically (internals): the local transport is compiled in,
+   * as in the agent, instead of loaded as a plugin. */
+  static const MitogenBuiltinTransport builtins[] = {
+    { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
+    { NULL, NULL, NULL },
+  };
+
   g_test_init (&argc, &argv, NULL);
+  mitogen_plugins_use_builtin (builtins);
   stream_log = g_string_new (NULL);
   g_log_set_writer_func (capture_writer, NULL, NULL);
   g_log_set_debug_enabled (TRUE);

@@ -949,7 +949,7 @@ main (int   argc,
   if (host_fixture_unavailable (FALSE) == NULL && g_getenv ("MITOGEN_AGENT_PATH") == NULL)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *agent = g_build_filename (MITOGEN_BUILD_ROOT, "core", "agent", "mitogen-agent", NULL);
+      g_autofree char *agent = g_build_filename (MITOGEN_BUILD_ROOT, "agent", "mitogen-agent", NULL);
       g_autofree char *copy = host_fixture_public_agent (agent, &agent_holder, &error);
 
       g_assert_no_error (error);

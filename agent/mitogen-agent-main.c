@@ -1,0 +1,64 @@
+/* mitogen-agent — the program every child context runs
+ *
+ * The transports it can start children with (for `via`) are compiled in:
+ * a fully static program cannot load plugin modules.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "config.h"
+
+#include "mitogen-agent-private.h"
+#include "mitogen-plugins-private.h"
+#include "mitogen-services-private.h"
+#include "mitogen-transport-private.h"
+#include "mitogen-local-transport.h"
+#include "mitogen-ssh-transport.h"
+#include "mitogen-sudo-transport.h"
+#include "mitogen-docker-transport.h"
+#include "mitogen-fakessh-client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const MitogenBuiltinTransport builtin_transports[] = {
+  { "local", mitogen_local_transport_register, mitogen_local_transport_get_type },
+  { "ssh", mitogen_ssh_transport_register, mitogen_ssh_transport_get_type },
+  { "sudo", mitogen_sudo_transport_register, mitogen_sudo_transport_get_type },
+  { "docker", mitogen_docker_transport_register, mitogen_docker_transport_get_type },
+  { NULL, NULL, NULL },
+};
+
+int
+main (int    argc,
+      char **argv)
+{
+  const char *slash = argc > 0 ? strrchr (argv[0], '/') : NULL;
+  const char *name = argc > 0 ? (slash != NULL ? slash + 1 : argv[0]) : NULL;
+
+  /* Run as `ssh` by a program under mitogen_fakessh_run () (the client
+   * says so if MITOGEN_FAKESSH is missing). */
+  if ((name != NULL && strcmp (name, "ssh") == 0) || (argc > 1 && strcmp (argv[1], "--fakessh-client") == 0))
+    {
+      int status;
+
+      /* The explicit form is for wrappers that lose our name (valgrind). */
+      if (argc > 1 && strcmp (argv[1], "--fakessh-client") == 0)
+        {
+          argv[1] = argv[0];
+          argv++;
+          argc--;
+        }
+      status = mitogen_fakessh_client_main (argc, argv);
+
+      fflush (stdout);
+      fflush (stderr);
+      /* Other threads (broker, stdin) may still run: no exit handlers. */
+      _exit (status);
+    }
+
+  mitogen_plugins_use_builtin (builtin_transports);
+  /* A strong reference: the static link then takes the services layer. */
+  mitogen_services_register ();
+  return mitogen_agent_main (argc, argv);
+}

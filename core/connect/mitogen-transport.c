@@ -1,0 +1,891 @@
+/* mitogen-transport.c — MitogenTransport: the abstract base of transports
+ *
+ * A transport knows how to start a target and hand the core a pair of
+ * descriptors; bootstrapping, framing and routing stay in core. The seed's
+ * shared connection options are properties of this base class; a plugin
+ * adds its own as properties of its subclass, so options given as an a{sv}
+ * are checked against GParamSpecs: an unknown name or a wrong type is a
+ * clear error.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-transport"
+
+#include "config.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mitogen-frame-private.h"
+#include "mitogen-plugins-private.h"
+#include "mitogen-transport-private.h"
+
+typedef struct
+{
+  char    *method;            /* (owned) (nullable) */
+  char    *remote_name;       /* (owned) (nullable) */
+  gboolean debug;
+  gboolean profiling;
+  double   connect_timeout;
+  guint64  max_message_size;
+  gboolean bootstrap;
+  gboolean agent_cache;
+  char    *bootstrap_shell;   /* (owned) (nullable) */
+  char    *bootstrap_format;  /* (owned) */
+} MitogenTransportPrivate;
+
+typedef enum
+{
+  PROP_REMOTE_NAME = 1,
+  PROP_DEBUG,
+  PROP_CONNECT_TIMEOUT,
+  PROP_PROFILING,
+  PROP_MAX_MESSAGE_SIZE,
+  PROP_BOOTSTRAP,
+  PROP_AGENT_CACHE,
+  PROP_BOOTSTRAP_SHELL,
+  PROP_BOOTSTRAP_FORMAT,
+} MitogenTransportProperty;
+
+static GParamSpec *props[PROP_BOOTSTRAP_FORMAT + 1];
+
+/**
+ * MitogenTransport:
+ *
+ * The abstract base of connection methods: each transport plugin registers a
+ * subclass on the `mitogen-transport` GIO extension point under its method
+ * name.
+ *
+ * A transport starts the target and hands the core the descriptors that will
+ * carry frames; bootstrapping, framing and routing stay in the core. Options
+ * are properties: the seed's shared connection options (`remote_name`,
+ * `debug`, `connect_timeout`, `profiling`) are this class's, and a plugin
+ * adds its own, so an `a{sv}` of options is checked against the class's
+ * [class@GObject.ParamSpec]s.
+ */
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (MitogenTransport, mitogen_transport, G_TYPE_OBJECT)
+
+static void mitogen_transport_constructed (GObject *object);
+
+static void
+mitogen_transport_get_property (GObject    *object,
+                                guint       prop_id,
+                                GValue     *value,
+                                GParamSpec *pspec)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  switch ((MitogenTransportProperty) prop_id)
+    {
+    case PROP_REMOTE_NAME:
+      g_value_set_string (value, priv->remote_name);
+      break;
+    case PROP_DEBUG:
+      g_value_set_boolean (value, priv->debug);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_double (value, priv->connect_timeout);
+      break;
+    case PROP_PROFILING:
+      g_value_set_boolean (value, priv->profiling);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      g_value_set_uint64 (value, priv->max_message_size);
+      break;
+    case PROP_BOOTSTRAP:
+      g_value_set_boolean (value, priv->bootstrap);
+      break;
+    case PROP_AGENT_CACHE:
+      g_value_set_boolean (value, priv->agent_cache);
+      break;
+    case PROP_BOOTSTRAP_SHELL:
+      g_value_set_string (value, priv->bootstrap_shell);
+      break;
+    case PROP_BOOTSTRAP_FORMAT:
+      g_value_set_string (value, priv->bootstrap_format);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_transport_set_property (GObject      *object,
+                                guint         prop_id,
+                                const GValue *value,
+                                GParamSpec   *pspec)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  switch ((MitogenTransportProperty) prop_id)
+    {
+    case PROP_REMOTE_NAME:
+      g_free (priv->remote_name);
+      priv->remote_name = g_value_dup_string (value);
+      break;
+    case PROP_DEBUG:
+      priv->debug = g_value_get_boolean (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      priv->connect_timeout = g_value_get_double (value);
+      break;
+    case PROP_PROFILING:
+      priv->profiling = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      priv->max_message_size = g_value_get_uint64 (value);
+      break;
+    case PROP_BOOTSTRAP:
+      priv->bootstrap = g_value_get_boolean (value);
+      break;
+    case PROP_AGENT_CACHE:
+      priv->agent_cache = g_value_get_boolean (value);
+      break;
+    case PROP_BOOTSTRAP_SHELL:
+      g_free (priv->bootstrap_shell);
+      priv->bootstrap_shell = g_value_dup_string (value);
+      break;
+    case PROP_BOOTSTRAP_FORMAT:
+      g_free (priv->bootstrap_format);
+      priv->bootstrap_format = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_transport_finalize (GObject *object)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  g_clear_pointer (&priv->method, g_free);
+  g_clear_pointer (&priv->remote_name, g_free);
+  g_clear_pointer (&priv->bootstrap_shell, g_free);
+  g_clear_pointer (&priv->bootstrap_format, g_free);
+
+  G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
+}
+
+/* What mitogen_transport_return_spawned () hands the default spawn_finish. */
+typedef struct
+{
+  int  read_fd;
+  int  write_fd;
+  int  stderr_fd;
+  GPid pid;
+} Spawned;
+
+/* A result nobody took: its descriptors are closed and its process killed. */
+static void
+spawned_free (gpointer data)
+{
+  Spawned *spawned = data;
+
+  if (spawned->read_fd >= 0)
+    close (spawned->read_fd);
+  if (spawned->write_fd >= 0 && spawned->write_fd != spawned->read_fd)
+    close (spawned->write_fd);
+  if (spawned->stderr_fd >= 0)
+    close (spawned->stderr_fd);
+  if (spawned->pid > 0)
+    {
+      /* Never blocking: the kill may not be ours to make (sudo). */
+      kill (spawned->pid, SIGKILL);
+      waitpid (spawned->pid, NULL, WNOHANG);
+    }
+  g_free (spawned);
+}
+
+/**
+ * mitogen_transport_return_spawned:
+ * @task: the #GTask of a transport's `spawn_async`
+ * @read_fd: the descriptor the agent's frames are read from
+ * @write_fd: the descriptor frames are written to (may equal @read_fd)
+ * @stderr_fd: a descriptor carrying the target's stderr, or -1
+ * @pid: the local child to reap, or 0
+ *
+ * Completes a transport's `spawn_async` with what it started; the base
+ * class's `spawn_finish` hands it to the core, so a transport that returns
+ * this way needs no `spawn_finish` of its own. Takes ownership of the
+ * descriptors (and of @pid: if the result is never taken, they are closed
+ * and the process killed).
+ */
+void
+mitogen_transport_return_spawned (GTask *task,
+                                  int    read_fd,
+                                  int    write_fd,
+                                  int    stderr_fd,
+                                  GPid   pid)
+{
+  Spawned *spawned = g_new (Spawned, 1);
+
+  g_return_if_fail (G_IS_TASK (task));
+
+  spawned->read_fd = read_fd;
+  spawned->write_fd = write_fd;
+  spawned->stderr_fd = stderr_fd;
+  spawned->pid = pid;
+  g_task_return_pointer (task, spawned, spawned_free);
+}
+
+static gboolean
+mitogen_transport_real_spawn_finish (MitogenTransport  *self,
+                                     GAsyncResult      *result,
+                                     int               *read_fd,
+                                     int               *write_fd,
+                                     int               *stderr_fd,
+                                     GPid              *pid,
+                                     GError           **error)
+{
+  Spawned *spawned;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  spawned = g_task_propagate_pointer (G_TASK (result), error);
+  if (spawned == NULL)
+    return FALSE;
+  *read_fd = spawned->read_fd;
+  *write_fd = spawned->write_fd;
+  if (stderr_fd != NULL)
+    *stderr_fd = spawned->stderr_fd;
+  else if (spawned->stderr_fd >= 0)
+    close (spawned->stderr_fd);
+  *pid = spawned->pid;
+  g_free (spawned);
+  return TRUE;
+}
+
+static void
+mitogen_transport_class_init (MitogenTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  klass->spawn_finish = mitogen_transport_real_spawn_finish;
+
+  object_class->get_property = mitogen_transport_get_property;
+  object_class->set_property = mitogen_transport_set_property;
+  object_class->finalize = mitogen_transport_finalize;
+  object_class->constructed = mitogen_transport_constructed;
+
+  /**
+   * MitogenTransport:remote-name:
+   *
+   * Name of the new context: its argv[0] shows `mitogen:NAME`, and logs
+   * and errors name it. Default: `USER@HOST:PID` of the master.
+   */
+  props[PROP_REMOTE_NAME] =
+    g_param_spec_string ("remote-name", NULL,
+                         "Name the new context shows as argv[0] (mitogen:NAME) and in logs",
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:debug:
+   *
+   * Forward the context's debug-level log messages too.
+   */
+  props[PROP_DEBUG] =
+    g_param_spec_boolean ("debug", NULL,
+                          "Forward the context's debug messages to the master",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:connect-timeout:
+   *
+   * Seconds the whole connect (start, bootstrap, greeting) may take.
+   */
+  props[PROP_CONNECT_TIMEOUT] =
+    g_param_spec_double ("connect-timeout", NULL,
+                         "Seconds a connection attempt may take",
+                         0.001, 24 * 3600, 30.0,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:profiling:
+   *
+   * Ask the context to record timing of the calls it serves.
+   */
+  props[PROP_PROFILING] =
+    g_param_spec_boolean ("profiling", NULL,
+                          "Record per-call timing in the context",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:max-message-size:
+   *
+   * Largest frame payload either side accepts, in bytes; a larger frame
+   * closes the stream.
+   */
+  props[PROP_MAX_MESSAGE_SIZE] =
+    g_param_spec_uint64 ("max-message-size", NULL,
+                         "Largest message payload accepted, in bytes",
+                         4096, G_MAXUINT32, MITOGEN_DEFAULT_MAX_MESSAGE_SIZE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * MitogenTransport:bootstrap:
+   *
+   * Ship the agent over the stream and start it with a POSIX sh script
+   * (the zero-install bootstrap) instead of running an installed agent.
+   * Defaults to what the method needs (on for ssh, off for local).
+   */
+  props[PROP_BOOTSTRAP] =
+    g_param_spec_boolean ("bootstrap", NULL,
+                          "Ship the agent through the zero-install bootstrap (default: per method)",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:agent-cache:
+   *
+   * Keep the shipped agent in the target's ~/.cache/mitogen, keyed by its
+   * hash, so a later connect ships no agent bytes.
+   */
+  props[PROP_AGENT_CACHE] =
+    g_param_spec_boolean ("agent-cache", NULL,
+                          "Cache the agent on the target (~/.cache/mitogen) so repeat connects ship nothing",
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:bootstrap-shell:
+   *
+   * The POSIX shell that runs the bootstrap on the target.
+   */
+  props[PROP_BOOTSTRAP_SHELL] =
+    g_param_spec_string ("bootstrap-shell", NULL,
+                         "Shell that runs the bootstrap on the target (default /bin/sh)",
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * MitogenTransport:bootstrap-format:
+   *
+   * How the shipped agent is compressed when the target can decode it:
+   * `gz` (fastest to start), `xz` (smallest on the wire: for slow links),
+   * or `raw`.
+   */
+  props[PROP_BOOTSTRAP_FORMAT] =
+    g_param_spec_string ("bootstrap-format", NULL,
+                         "Compression of the shipped agent: gz (fast start), xz (smallest), raw",
+                         "gz",
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
+}
+
+static void
+mitogen_transport_init (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  priv->connect_timeout = 30.0;
+  priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
+  priv->bootstrap_format = g_strdup ("gz");
+  priv->bootstrap = -1;  /* not set yet: the method's default, see constructed () */
+}
+
+static void
+mitogen_transport_constructed (GObject *object)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (MITOGEN_TRANSPORT (object));
+
+  G_OBJECT_CLASS (mitogen_transport_parent_class)->constructed (object);
+
+  /* Only now is the instance's class the final one (during instance init
+   * GObject sets each ancestor's class in turn): take the method's default
+   * unless a construct property chose already. */
+  if (priv->bootstrap == -1)
+    priv->bootstrap = MITOGEN_TRANSPORT_GET_CLASS (object)->needs_bootstrap;
+}
+
+/**
+ * mitogen_transport_get_bootstrap_format:
+ * @self: a transport
+ *
+ * The `bootstrap_format` option: how the agent is compressed when it is
+ * shipped down the stream.
+ *
+ * Returns: the preferred compression of the shipped agent
+ */
+const char *
+mitogen_transport_get_bootstrap_format (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap_format;
+}
+
+/**
+ * mitogen_transport_get_bootstrap:
+ * @self: a transport
+ *
+ * The `bootstrap` option: whether the connection ships the agent down the
+ * stream (zero-install) rather than running an agent already on the target.
+ *
+ * Returns: whether this connection ships the agent through the bootstrap
+ */
+gboolean
+mitogen_transport_get_bootstrap (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap;
+}
+
+/**
+ * mitogen_transport_get_agent_cache:
+ * @self: a transport
+ *
+ * The `agent_cache` option: whether the target may keep a copy of the
+ * shipped agent for later connections.
+ *
+ * Returns: the agent-cache option
+ */
+gboolean
+mitogen_transport_get_agent_cache (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->agent_cache;
+}
+
+/**
+ * mitogen_transport_get_bootstrap_shell:
+ * @self: a transport
+ *
+ * The `bootstrap_shell` option: the POSIX shell that runs the bootstrap
+ * script on the target.
+ *
+ * Returns: the shell that runs the bootstrap
+ */
+const char *
+mitogen_transport_get_bootstrap_shell (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->bootstrap_shell != NULL ? priv->bootstrap_shell : "/bin/sh";
+}
+
+/* Sets @value from @variant for @pspec, or explains why it cannot. */
+static gboolean
+variant_to_value (const char  *method,
+                  const char  *key,
+                  GParamSpec  *pspec,
+                  GVariant    *variant,
+                  GValue      *value,
+                  GError     **error)
+{
+  GType type = G_PARAM_SPEC_VALUE_TYPE (pspec);
+  const char *expected = NULL;
+  gboolean is_int = g_variant_is_of_type (variant, G_VARIANT_TYPE_BYTE) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT16) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT16) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT32) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT32) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_INT64) ||
+                    g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT64);
+  gint64 as_signed = 0;
+  guint64 as_unsigned = 0;
+  gboolean negative = FALSE;
+
+  if (is_int)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BYTE))
+        as_signed = g_variant_get_byte (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT16))
+        as_signed = g_variant_get_int16 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT16))
+        as_signed = g_variant_get_uint16 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT32))
+        as_signed = g_variant_get_int32 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT32))
+        as_signed = g_variant_get_uint32 (variant);
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_INT64))
+        as_signed = g_variant_get_int64 (variant);
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_UINT64))
+        as_unsigned = g_variant_get_uint64 (variant);
+      else
+        {
+          negative = as_signed < 0;
+          as_unsigned = (guint64) as_signed;
+        }
+    }
+
+  g_value_init (value, type);
+
+  if (type == G_TYPE_STRING)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING))
+        g_value_set_string (value, g_variant_get_string (variant, NULL));
+      else
+        expected = "a string (s)";
+    }
+  else if (type == G_TYPE_BOOLEAN)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BOOLEAN))
+        g_value_set_boolean (value, g_variant_get_boolean (variant));
+      else
+        expected = "a boolean (b)";
+    }
+  else if (type == G_TYPE_DOUBLE)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_DOUBLE))
+        g_value_set_double (value, g_variant_get_double (variant));
+      else if (is_int)
+        g_value_set_double (value, negative ? (double) as_signed : (double) as_unsigned);
+      else
+        expected = "a number (d)";
+    }
+  else if (type == G_TYPE_INT || type == G_TYPE_INT64 || type == G_TYPE_UINT || type == G_TYPE_UINT64)
+    {
+      if (!is_int)
+        expected = "an integer";
+      else if (negative && (type == G_TYPE_UINT || type == G_TYPE_UINT64))
+        expected = "a non-negative integer";
+      else if (type == G_TYPE_INT)
+        {
+          if (negative ? as_signed < G_MININT : as_unsigned > G_MAXINT)
+            expected = "an integer in range";
+          else
+            g_value_set_int (value, (int) as_signed);
+        }
+      else if (type == G_TYPE_INT64)
+        {
+          if (!negative && as_unsigned > G_MAXINT64)
+            expected = "an integer in range";
+          else
+            g_value_set_int64 (value, negative ? as_signed : (gint64) as_unsigned);
+        }
+      else if (type == G_TYPE_UINT)
+        {
+          if (as_unsigned > G_MAXUINT)
+            expected = "an integer in range";
+          else
+            g_value_set_uint (value, (guint) as_unsigned);
+        }
+      else
+        g_value_set_uint64 (value, as_unsigned);
+    }
+  else if (type == G_TYPE_STRV)
+    {
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING_ARRAY))
+        g_value_take_boxed (value, g_variant_dup_strv (variant, NULL));
+      else
+        expected = "a string array (as)";
+    }
+  else if (G_TYPE_IS_ENUM (type))
+    {
+      GEnumClass *klass = g_type_class_ref (type);
+      GEnumValue *ev = NULL;
+
+      if (g_variant_is_of_type (variant, G_VARIANT_TYPE_STRING))
+        ev = g_enum_get_value_by_nick (klass, g_variant_get_string (variant, NULL));
+      else if (g_variant_is_of_type (variant, G_VARIANT_TYPE_BOOLEAN))
+        {
+          /* The seed's booleans (check_host_keys=True/False): true is the
+           * option's default, false its "ignore"/"off"/"no" value. */
+          if (g_variant_get_boolean (variant))
+            ev = g_enum_get_value (klass, G_PARAM_SPEC_ENUM (pspec)->default_value);
+          else
+            {
+              ev = g_enum_get_value_by_nick (klass, "ignore");
+              if (ev == NULL)
+                ev = g_enum_get_value_by_nick (klass, "off");
+              if (ev == NULL)
+                ev = g_enum_get_value_by_nick (klass, "no");
+            }
+        }
+      if (ev != NULL)
+        g_value_set_enum (value, ev->value);
+      else
+        {
+          g_autoptr(GString) names = g_string_new (NULL);
+          for (guint i = 0; i < klass->n_values; i++)
+            g_string_append_printf (names, "%s%s", i ? ", " : "", klass->values[i].value_nick);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "Option '%s' of method '%s' must be one of: %s", key, method, names->str);
+          g_type_class_unref (klass);
+          return FALSE;
+        }
+      g_type_class_unref (klass);
+    }
+  else
+    expected = g_type_name (type);
+
+  if (expected != NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Option '%s' of method '%s' expects %s, got a value of type %s",
+                   key, method, expected, g_variant_get_type_string (variant));
+      return FALSE;
+    }
+
+  if (g_param_value_validate (pspec, value))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Option '%s' of method '%s' is out of range", key, method);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+list_options (GObjectClass *klass)
+{
+  guint n = 0;
+  g_autofree GParamSpec **specs = g_object_class_list_properties (klass, &n);
+  GString *names = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    if (specs[i]->flags & G_PARAM_WRITABLE)
+      {
+        g_autofree char *name = g_strdup (specs[i]->name);
+        g_strdelimit (name, "-", '_');
+        g_string_append_printf (names, "%s%s", names->len ? ", " : "", name);
+      }
+  return g_string_free (names, FALSE);
+}
+
+/**
+ * mitogen_transport_apply_options:
+ * @self: a transport
+ * @options: (nullable): an `a{sv}` of options; names may use `_` or `-`
+ * @error: return location for a #GError
+ *
+ * Sets each option as the property of the same name. All are checked
+ * before any is set.
+ *
+ * Returns: %TRUE on success; %FALSE with %MITOGEN_ERROR_INVALID_ARGUMENT
+ *   naming the unknown option or the mistyped value
+ */
+gboolean
+mitogen_transport_apply_options (MitogenTransport  *self,
+                                 GVariant          *options,
+                                 GError           **error)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  GObjectClass *klass = G_OBJECT_GET_CLASS (self);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
+  const char *method = priv->method != NULL ? priv->method : G_OBJECT_TYPE_NAME (self);
+  g_autoptr(GVariant) sunk = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *variant;
+
+  g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), FALSE);
+
+  if (options == NULL)
+    return TRUE;
+  sunk = g_variant_ref_sink (options);
+
+  g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
+
+  if (!g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                   "Options for method '%s' must be of type a{sv}, not %s",
+                   method, g_variant_get_type_string (options));
+      return FALSE;
+    }
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &variant))
+    {
+      g_autofree char *name = g_strdelimit (g_strdup (key), "_", '-');
+      GParamSpec *pspec = g_object_class_find_property (klass, name);
+      GValue value = G_VALUE_INIT;
+
+      if (pspec == NULL || !(pspec->flags & G_PARAM_WRITABLE))
+        {
+          g_autofree char *known = list_options (klass);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                       "Unknown option '%s' for method '%s' (known: %s)", key, method, known);
+          g_variant_unref (variant);
+          return FALSE;
+        }
+      if (!variant_to_value (method, key, pspec, variant, &value, error))
+        {
+          g_value_unset (&value);
+          g_variant_unref (variant);
+          return FALSE;
+        }
+      g_ptr_array_add (names, g_steal_pointer (&name));
+      g_array_append_val (values, value);
+    }
+
+  for (guint i = 0; i < names->len; i++)
+    g_object_set_property (G_OBJECT (self), g_ptr_array_index (names, i),
+                           &g_array_index (values, GValue, i));
+  return TRUE;
+}
+
+/**
+ * mitogen_transport_new_for_method:
+ * @method: a method name: `local`, `ssh`, ...
+ * @options: (nullable): an `a{sv}` of options
+ * @error: return location for a #GError
+ *
+ * Creates the transport registered for @method (loading plugins on first
+ * use) and applies @options.
+ *
+ * Returns: (transfer full): a transport, or %NULL with
+ *   %MITOGEN_ERROR_NOT_FOUND (unknown method) or
+ *   %MITOGEN_ERROR_INVALID_ARGUMENT (bad option)
+ */
+MitogenTransport *
+mitogen_transport_new_for_method (const char  *method,
+                                  GVariant    *options,
+                                  GError     **error)
+{
+  g_autoptr(MitogenTransport) self = NULL;
+  GType type;
+
+  g_return_val_if_fail (method != NULL, NULL);
+
+  type = mitogen_plugins_lookup (method);
+  if (type == G_TYPE_INVALID)
+    {
+      g_auto(GStrv) known = mitogen_transport_list_methods ();
+      g_autofree char *list = g_strjoinv (", ", known);
+
+      if (options != NULL)
+        g_variant_unref (g_variant_ref_sink (options));
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
+                   "Unknown connection method '%s' (installed: %s)", method,
+                   list[0] != '\0' ? list : "none; set MITOGEN_PLUGIN_PATH");
+      return NULL;
+    }
+
+  self = g_object_new (type, NULL);
+  mitogen_transport_set_method (self, method);
+  if (!mitogen_transport_apply_options (self, options, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+void
+mitogen_transport_set_method (MitogenTransport *self,
+                              const char       *method)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  g_free (priv->method);
+  priv->method = g_strdup (method);
+}
+
+/**
+ * mitogen_transport_get_method:
+ * @self: a transport
+ *
+ * The connection method the transport was made for (`local`, `ssh`, ...), as
+ * given to [ctor@Mitogen.Transport.new_for_method].
+ *
+ * Returns: (nullable): the method name the transport was made for
+ */
+const char *
+mitogen_transport_get_method (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->method;
+}
+
+/**
+ * mitogen_transport_get_remote_name:
+ * @self: a transport
+ *
+ * The `remote_name` option (the seed's `remote_name=`): the name the new
+ * context gets in its argv[0] and in logs.
+ *
+ * Returns: (nullable): the remote-name option
+ */
+const char *
+mitogen_transport_get_remote_name (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->remote_name;
+}
+
+/**
+ * mitogen_transport_get_debug:
+ * @self: a transport
+ *
+ * The `debug` option (the seed's `debug=`): the context forwards its debug
+ * messages to the master.
+ *
+ * Returns: the debug option
+ */
+gboolean
+mitogen_transport_get_debug (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->debug;
+}
+
+/**
+ * mitogen_transport_get_profiling:
+ * @self: a transport
+ *
+ * The `profiling` option (the seed's `profiling=`), passed on to the agent.
+ *
+ * Returns: the profiling option
+ */
+gboolean
+mitogen_transport_get_profiling (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->profiling;
+}
+
+/**
+ * mitogen_transport_get_connect_timeout:
+ * @self: a transport
+ *
+ * The `connect_timeout` option (the seed's `connect_timeout=`): how long
+ * starting the context may take before it fails with %MITOGEN_ERROR_TIMEOUT.
+ *
+ * Returns: the connect-timeout option, in seconds
+ */
+double
+mitogen_transport_get_connect_timeout (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->connect_timeout;
+}
+
+/**
+ * mitogen_transport_get_max_message_size:
+ * @self: a transport
+ *
+ * The `max_message_size` option: a frame larger than this closes the stream
+ * with %MITOGEN_ERROR_STREAM, on both sides.
+ *
+ * Returns: the max-message-size option, in bytes
+ */
+guint64
+mitogen_transport_get_max_message_size (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->max_message_size;
+}
+
+/**
+ * mitogen_transport_dup_argv0:
+ * @self: a transport
+ *
+ * The argv[0] a new context shows in `ps`, made from the `remote_name`
+ * option or the method name.
+ *
+ * Returns: (transfer full): the argv[0] a new context shows: `mitogen:NAME`
+ */
+char *
+mitogen_transport_dup_argv0 (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  const char *user = g_getenv ("USER");
+
+  if (priv->remote_name != NULL)
+    return g_strdup_printf ("mitogen:%s", priv->remote_name);
+  /* Not g_get_user_name (): in a container without /etc/passwd it warns. */
+  if (user == NULL || user[0] == '\0')
+    user = g_getenv ("LOGNAME");
+  if (user != NULL && user[0] != '\0')
+    return g_strdup_printf ("mitogen:%s@%s:%d", user, g_get_host_name (), (int) getpid ());
+  return g_strdup_printf ("mitogen:%u@%s:%d", (guint) getuid (), g_get_host_name (), (int) getpid ());
+}

@@ -1,0 +1,25 @@
+/* mitogen-context-private.h — internals of MitogenContext (runtime layer)
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#pragma once
+
+#include "mitogen-private.h"
+
+G_BEGIN_DECLS
+
+MITOGEN_INTERNAL
+MitogenContext *mitogen_context_new               (MitogenRouter  *router,
+                                                   guint32         context_id,
+                                                   const char     *name,
+                                                   MitogenContext *via,
+                                                   GPid            pid,
+                                                   GMainContext   *main_context);
+/* Broker thread (or after the broker stopped). Idempotent. */
+void            mitogen_context_mark_disconnected (MitogenContext *self);
+/* Any thread: routes @message to this context (sets its dst_id). */
+gboolean        mitogen_context_route_message     (MitogenContext *self,
+                                                   MitogenMessage *message,
+                                                   GError        **error);
+
+G_END_DECLS

@@ -1,0 +1,50 @@
+/* mitogen-call-private.h — the function registry and MitogenCall (serve layer)
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#pragma once
+
+#include "mitogen-private.h"
+
+G_BEGIN_DECLS
+
+MitogenCall *mitogen_call_new (MitogenRouter  *router,
+                               GObject        *agent,
+                               const char     *function,
+                               guint32         caller_id);
+
+/* Where the reply goes, and the largest the caller takes (0: no limit;
+ * a bigger result is replaced by an error saying so). The agent sets both
+ * before the function runs. */
+void     mitogen_call_set_reply_to (MitogenCall  *call,
+                                    guint32       reply_to,
+                                    guint64       max_size);
+/* A function that finishes on another thread calls this and returns NULL
+ * without an error: no reply is sent when it returns, and it must later
+ * call mitogen_call_send_reply () exactly once (any thread), keeping a
+ * reference to @call until then. The context's main thread is free for
+ * the next call meanwhile. */
+void     mitogen_call_detach       (MitogenCall  *call);
+gboolean mitogen_call_is_detached  (MitogenCall  *call);
+/* The call's reply: @result (transfer full or floating; NULL: `()`) or @error.
+ * The agent sends every reply so; a detached call sends its own. Any
+ * thread. */
+void     mitogen_call_send_reply   (MitogenCall  *call,
+                                    GVariant     *result,
+                                    const GError *error);
+
+/* A row of a table of functions to register (NULL name: the end). */
+typedef struct
+{
+  const char  *name;
+  const char  *args_type;
+  const char  *return_type;
+  const char  *description;
+  MitogenFunc  func;
+} MitogenFunctionEntry;
+
+/* Registers every row of @table (NULL-name terminated). Any thread. */
+void mitogen_register_function_table (const MitogenFunctionEntry *table);
+
+
+G_END_DECLS

@@ -1,0 +1,33 @@
+/* mitogen-services.c — the one list of what every context serves
+ *
+ * Built-ins (os.*, socket.*, subprocess.run/check_output, file.read/write,
+ * mitogen.*), process streams (subprocess.stream) and file transfers
+ * (file.send_tree/receive_tree): each file keeps its table next to its
+ * functions; this file registers them all, once.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#define G_LOG_DOMAIN "mitogen-services"
+
+#include "config.h"
+
+#include "mitogen-services-private.h"
+
+static const MitogenFunctionEntry *const tables[] = {
+  mitogen_builtin_functions,
+  mitogen_process_serve_functions,
+  mitogen_transfer_serve_functions,
+};
+
+void
+mitogen_services_register (void)
+{
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      for (gsize i = 0; i < G_N_ELEMENTS (tables); i++)
+        mitogen_register_function_table (tables[i]);
+      g_once_init_leave (&once, 1);
+    }
+}
