@@ -167,44 +167,109 @@ test_closure_wrong_program (void)
   g_assert_null (closure);
 }
 
+/* A copy of the system library @soname (from GLib's directory) at
+ * TMPDIR/@dir/@name, or NULL if there is none. */
+static char *
+copy_system_lib (const MitogenClosure *closure,
+                 const char           *soname,
+                 const char           *dir,
+                 const char           *name)
+{
+  g_autoptr(GError) error = NULL;
+  const MitogenClosureFile *glib = find_file (closure, "libglib-2.0.so.0");
+  g_autofree char *lib_dir = g_path_get_dirname (glib->path);
+  g_autofree char *from = g_build_filename (lib_dir, soname, NULL);
+  g_autofree char *to_dir = g_build_filename (tmpdir, dir, NULL);
+  g_autofree char *contents = NULL;
+  char *to = g_build_filename (to_dir, name, NULL);
+  gsize len;
+
+  if (!g_file_get_contents (from, &contents, &len, NULL))
+    {
+      g_free (to);
+      return NULL;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (to_dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (to, contents, (gssize) len, &error));
+  g_assert_no_error (error);
+  return to;
+}
+
 static void
 test_closure_dlopen (void)
 {
   g_autoptr(MitogenClosure) before = NULL;
   g_autoptr(MitogenClosure) after = NULL;
+  g_autoptr(MitogenClosure) closure = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *plugin = g_build_filename (MITOGEN_BUILD_ROOT, "plugins", "local", "libmitogen-local.so", NULL);
+  g_autofree char *plugin = NULL;
+  g_autofree char *same = NULL;
+  g_autofree char *other = NULL;
+  g_autofree char *not_plugin = NULL;
   const MitogenClosureFile *file;
   void *handle;
 
-  g_test_summary ("A module loaded after a closure was taken is in the next one, as a plugin.");
+  g_test_summary ("A module loaded after a closure was taken is in the next one (libmitogen-WORD.so "
+                  "as a plugin); two different files of one name are an error.");
 
-  if (!g_file_test (plugin, G_FILE_TEST_IS_REGULAR))
-    {
-      g_test_skip ("no built libmitogen-local.so");
-      return;
-    }
   before = mitogen_closure_new_for_self (NULL, &error);
   g_assert_no_error (error);
+  /* Side-effect-free libraries under other names (Debian: dpkg needs both). */
+  plugin = copy_system_lib (before, "liblzma.so.5", "a", "libmitogen-fake.so");
+  same = copy_system_lib (before, "liblzma.so.5", "b", "libmitogen-fake.so");
+  other = copy_system_lib (before, "libbz2.so.1.0", "c", "libmitogen-fake.so");
+  not_plugin = copy_system_lib (before, "liblzma.so.5", "d", "libmitogen-1.0.so");
+  if (plugin == NULL || other == NULL)
+    {
+      g_test_skip ("no liblzma.so.5 or libbz2.so.1.0 next to GLib");
+      return;
+    }
   handle = dlopen (plugin, RTLD_NOW | RTLD_LOCAL);
-  g_assert_nonnull (handle);
+  if (handle == NULL)
+    {
+      g_test_skip (dlerror ());   /* a noexec temporary directory */
+      return;
+    }
+
   after = mitogen_closure_new_for_self (NULL, &error);
   g_assert_no_error (error);
-  g_assert_null (find_file (before, "libmitogen-local.so"));
-  file = find_file (after, "libmitogen-local.so");
+  g_assert_null (find_file (before, "libmitogen-fake.so"));
+  file = find_file (after, "libmitogen-fake.so");
   g_assert_nonnull (file);
   g_assert_cmpint (file->role, ==, MITOGEN_CLOSURE_PLUGIN);
   g_assert_cmpstr (file->path, ==, plugin);
-  g_assert_cmpuint (after->files->len, >, before->files->len);
-  g_assert_cmpuint (after->total_size, >, before->total_size);
-  /* The library itself is a library, not a plugin. */
-  for (guint i = 0; i < after->files->len; i++)
-    {
-      file = g_ptr_array_index (after->files, i);
-      if (g_str_has_prefix (file->name, "libmitogen-1.0"))
-        g_assert_cmpint (file->role, ==, MITOGEN_CLOSURE_LIB);
-    }
-  /* Kept loaded: nothing else in this program may be unmapped under us. */
+  g_assert_cmpuint (after->files->len, ==, before->files->len + 1);
+  g_assert_cmpuint (after->total_size, ==, before->total_size + file->size);
+
+  /* The same contents under the same name: one file. */
+  g_assert_nonnull (dlopen (same, RTLD_NOW | RTLD_LOCAL));
+  closure = mitogen_closure_new_for_self (NULL, &error);
+  g_assert_no_error (error);
+  assert_closures_equal (closure, after);
+  g_clear_pointer (&closure, mitogen_closure_free);
+
+  /* Other contents under the same name: the target cannot hold both. */
+  handle = dlopen (other, RTLD_NOW | RTLD_LOCAL);
+  g_assert_nonnull (handle);
+  closure = mitogen_closure_new_for_self (NULL, &error);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED);
+  g_assert_null (closure);
+  g_clear_error (&error);
+  g_assert_cmpint (dlclose (handle), ==, 0);
+  closure = mitogen_closure_new_for_self (NULL, &error);
+  g_assert_no_error (error);
+  assert_closures_equal (closure, after);
+  g_clear_pointer (&closure, mitogen_closure_free);
+
+  /* The library's own name is not a plugin's. */
+  g_assert_nonnull (not_plugin);
+  g_assert_nonnull (dlopen (not_plugin, RTLD_NOW | RTLD_LOCAL));
+  closure = mitogen_closure_new_for_self (NULL, &error);
+  g_assert_no_error (error);
+  file = find_file (closure, "libmitogen-1.0.so");
+  g_assert_nonnull (file);
+  g_assert_cmpint (file->role, ==, MITOGEN_CLOSURE_LIB);
+  /* The others stay loaded: unloading is not what this tests. */
 }
 
 static void
@@ -594,18 +659,21 @@ test_arch_matches (void)
 }
 
 static void
-remove_tmpdir (void)
+remove_tree (const char *path)
 {
-  g_autoptr(GDir) dir = g_dir_open (tmpdir, 0, NULL);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
   const char *name;
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
-      g_autofree char *child = g_build_filename (tmpdir, name, NULL);
+      g_autofree char *child = g_build_filename (path, name, NULL);
 
-      g_unlink (child);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
     }
-  g_rmdir (tmpdir);
+  g_rmdir (path);
 }
 
 int
@@ -636,7 +704,7 @@ main (int   argc,
   g_test_add_func ("/arch/matches", test_arch_matches);
 
   ret = g_test_run ();
-  remove_tmpdir ();
+  remove_tree (tmpdir);
   g_free (tmpdir);
   return ret;
 }

@@ -50,10 +50,12 @@ typedef struct
  * is cached per program path, and recomputed when a module was loaded or
  * unloaded or a file changed on disk since).
  * @exe_path: (nullable): the program file; NULL: this process's own
- *   program (/proc/self/exe, or without /proc the path it was started
- *   by). When the process was started as `ld.so --library-path DIR PROG`,
- *   /proc/self/exe is the interpreter: the caller must pass PROG (this is
- *   detected, and an error).
+ *   program: /proc/self/exe, else the path it was started by (AT_EXECFN,
+ *   which glibc's loader sets to PROG when the process was started as
+ *   `ld.so --library-path DIR PROG`; /proc/self/exe is then the loader).
+ *   Either must have the program headers the loader holds for the
+ *   program, else it is an error: a relative AT_EXECFN after a chdir ()
+ *   needs PROG passed here.
  * Returns: (transfer full): the closure, or NULL with @error set. */
 MitogenClosure *mitogen_closure_new_for_self (const char      *exe_path,
                                               GError         **error);

@@ -5,8 +5,9 @@
  * wrong path is an error, not a wrong closure), every shared object
  * dl_iterate_phdr () lists, and the ELF interpreter. The interpreter is
  * found by its load address (AT_BASE), or, when the process was started
- * as `ld.so PROG`, by its program headers (AT_PHDR); PT_INTERP names it
- * on the target.
+ * as `ld.so PROG` (no AT_BASE), by its soname; PT_INTERP names it on the
+ * target. Without /proc the program is found by AT_EXECFN, which glibc's
+ * loader also sets to PROG when started as `ld.so PROG`.
  *
  * ELF files are read with every offset and size checked against the
  * file: the headers of a file we are about to ship are not trusted.
@@ -548,10 +549,10 @@ stamp_from_stat (FileStamp         *stamp,
 }
 
 static gboolean
-same_file (const struct stat *a,
-           const struct stat *b)
+stamp_equal (const FileStamp *a,
+             const FileStamp *b)
 {
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+  return a->dev == b->dev && a->ino == b->ino && a->mtime_ns == b->mtime_ns && a->size == b->size;
 }
 
 /* TRUE if @name can be a file name on the target, quoted or not. */
@@ -694,22 +695,16 @@ find_loader (GArray     *objects,
   return -1;
 }
 
-/* TRUE if @path is the file of a loaded object other than the program. */
+/* TRUE if the process was started as `ld.so PROG`: PROG has a PT_INTERP,
+ * yet the kernel started no interpreter (it gives AT_BASE when it does). */
 static gboolean
-is_loaded_object (const char *path,
-                  GArray     *objects)
+started_through_loader (const LoadedObject *main_object)
 {
-  struct stat st, object_st;
-
-  if (stat (path, &st) < 0)
+  if (getauxval (AT_BASE) != 0 || main_object->phdr == NULL)
     return FALSE;
-  for (guint i = 1; i < objects->len; i++)
-    {
-      const char *name = g_array_index (objects, LoadedObject, i).name;
-
-      if (name[0] != '\0' && stat (name, &object_st) == 0 && same_file (&st, &object_st))
-        return TRUE;
-    }
+  for (guint i = 0; i < main_object->phnum; i++)
+    if (main_object->phdr[i].p_type == PT_INTERP)
+      return TRUE;
   return FALSE;
 }
 
@@ -728,7 +723,6 @@ find_program (const char  *exe_path,
   g_autofree char *link_name = NULL;
   const char *candidates[2] = { NULL, NULL };
   const char *execfn;
-  gboolean through_loader = FALSE;
 
   if (exe_path != NULL)
     {
@@ -784,14 +778,13 @@ find_program (const char  *exe_path,
         }
       g_debug ("%s is not this program: %s", candidates[i],
                local_error != NULL ? local_error->message : "other program headers");
-      through_loader = through_loader || is_loaded_object (candidates[i], objects);
     }
 
-  if (through_loader)
+  if (started_through_loader (main_object))
     g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
-                 "This process was started through its ELF interpreter (%s), and its program "
-                 "(started as %s) is not found: pass the program's path",
-                 link != NULL ? link : "?", execfn != NULL ? execfn : "?");
+                 "This process was started through its ELF interpreter (as `ld.so PROG`), and its "
+                 "program (started as %s) is not found: pass the program's path",
+                 execfn != NULL ? execfn : "?");
   else
     g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
                  "Cannot find this process's program (/proc/self/exe: %s; started as %s): pass its path",
@@ -800,7 +793,8 @@ find_program (const char  *exe_path,
 }
 
 /* Appends a file to @closure unless it is one already there: the same
- * file (@st) is skipped, the same name with other contents an error. */
+ * file (device and inode) is skipped, the same name with other contents
+ * is an error. */
 static gboolean
 add_file (MitogenClosure     *closure,
           GArray             *stamps,
@@ -897,20 +891,16 @@ closure_compute (const char  *exe_path,
 
   if (!closure->is_static)
     {
-      /* The loader's own file, else what PT_INTERP names here. */
-      if (loader >= 0)
-        {
-          const char *name = g_array_index (it.objects, LoadedObject, loader).name;
-
-          if (name[0] != '\0' && stat (name, &interp_st) == 0 && S_ISREG (interp_st.st_mode))
-            interp_path = name;
-        }
-      if (interp_path == NULL && stat (info.interp, &interp_st) == 0 && S_ISREG (interp_st.st_mode))
+      /* The running loader's own file (libc and the loader go together),
+       * else, when it cannot be told apart, what PT_INTERP names here. */
+      interp_path = loader >= 0 ? g_array_index (it.objects, LoadedObject, loader).name : info.interp;
+      if (interp_path[0] == '\0')
         interp_path = info.interp;
-      if (interp_path == NULL)
+      if (stat (interp_path, &interp_st) < 0 || !S_ISREG (interp_st.st_mode))
         {
           g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
-                       "Cannot find the ELF interpreter %s of %s", info.interp, program);
+                       "Cannot find the ELF interpreter %s of %s%s", interp_path, program,
+                       g_path_is_absolute (interp_path) ? "" : " (loaded by a relative path; the working directory changed since)");
           goto fail;
         }
       if (!add_file (closure, stamps, MITOGEN_CLOSURE_INTERP, interp_name, interp_path, buffer, error))
@@ -942,6 +932,15 @@ closure_compute (const char  *exe_path,
         continue;
       if (stat (object->name, &st) < 0 || !S_ISREG (st.st_mode))
         {
+          /* Loaded from a directory that is no longer the working one:
+           * leaving it out would ship a program that cannot start. */
+          if (!g_path_is_absolute (object->name))
+            {
+              g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
+                           "Cannot find %s: it was loaded by a relative path, and the working directory "
+                           "changed since", object->name);
+              goto fail;
+            }
           g_debug ("skipping %s: not a regular file", object->name);
           continue;
         }
@@ -977,7 +976,7 @@ cache_entry_is_current (const CacheEntry *entry)
       if (stat (file->path, &st) < 0)
         return FALSE;
       stamp_from_stat (&now, &st);
-      if (memcmp (&now, &g_array_index (entry->stamps, FileStamp, i), sizeof now) != 0)
+      if (!stamp_equal (&now, &g_array_index (entry->stamps, FileStamp, i)))
         return FALSE;
     }
   return TRUE;
