@@ -3,11 +3,17 @@
  * The transports it can start children with (for `via`) are compiled in:
  * a fully static program cannot load plugin modules.
  *
+ * mitogen-agent-dynamic, its dynamically linked twin (agent=dynamic), is
+ * also started as `--mitogen-agent NAME` (mitogen_init ()), shipped as
+ * its closure, which `mitogen-agent-dynamic --closure` prints.
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include "config.h"
 
 #include "mitogen-agent-private.h"
+#include "mitogen-agent-image-private.h"
+#include "mitogen-modules-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-services-private.h"
 #include "mitogen-transport-private.h"
@@ -57,8 +63,19 @@ main (int    argc,
       _exit (status);
     }
 
+#ifdef MITOGEN_AGENT_STATIC
+  /* No dlopen () here: calls of modules' functions say so. */
+  mitogen_modules_set_static_agent ();
+#endif
   mitogen_plugins_use_builtin (builtin_transports);
   /* A strong reference: the static link then takes the services layer. */
   mitogen_services_register ();
+#ifdef MITOGEN_BUILDING_DYNAMIC_AGENT
+  /* The master running us to learn what to ship (agent=dynamic). */
+  if (argc == 2 && strcmp (argv[1], "--closure") == 0)
+    return mitogen_agent_image_print_closure ();
+  /* Started as `--mitogen-agent NAME ...`: serves, never returns. */
+  mitogen_init (&argc, &argv);
+#endif
   return mitogen_agent_main (argc, argv);
 }

@@ -693,6 +693,10 @@ static const char * const ssh_start_names[] = {
   "bootstrap_bytes_cold", "bootstrap_bytes_xz", "bootstrap_bytes_cached",
   "agent_image_raw_bytes", "agent_image_gz_bytes", "agent_image_xz_bytes", NULL
 };
+static const char * const ssh_self_names[] = {
+  "ssh_start_stock_nocache_ms", "ssh_start_self_cold_ms", "ssh_start_self_warm_ms",
+  "bootstrap_bytes_self_cold", "bootstrap_bytes_self_warm", NULL
+};
 static const char * const ssh_link_names[] = {
   "ssh_call_rtt_us", "ssh_bulk_MBps", "openssh_cat_MBps", "ssh_bulk_vs_openssh_pct", "openssh_cat_pipe_MBps", NULL
 };
@@ -755,6 +759,19 @@ ssh_options (const SshHost *h,
   g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (format));
   g_variant_builder_add (&b, "{sv}", "agent_cache", g_variant_new_boolean (cache));
   return g_variant_builder_end (&b);
+}
+
+/* agent=self (this benchmark's own closure), with or without the cache. */
+static GVariant *
+ssh_self_options (const SshHost *h,
+                  gboolean       cache)
+{
+  g_autoptr(GVariant) base = g_variant_ref_sink (ssh_options (h, "gz", cache));
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, base);
+  g_variant_dict_insert (&dict, "agent", "s", "self");
+  return g_variant_dict_end (&dict);
 }
 
 static MitogenContext *
@@ -1022,6 +1039,56 @@ bench_ssh_start (MitogenRouter *router,
     g_free (ms[k]);
 }
 
+/* agent=self over ssh, next to the stock agent in the same rounds: the
+ * stock agent without cache (gzip image shipped), this program's closure
+ * shipped (agent_cache off: a private directory, every file sent), and
+ * from the target's cache (after one priming connect: nothing sent). */
+static void
+bench_ssh_self (MitogenRouter *router,
+                const Options *opts,
+                const SshHost *h)
+{
+  enum { KIND_STOCK, KIND_COLD, KIND_WARM, N_KINDS };
+  double *ms[N_KINDS] = { NULL };
+  guint64 shipped[N_KINDS] = { 0, 0, 0 };
+  g_autoptr(MitogenContext) prime = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (int k = 0; k < N_KINDS; k++)
+    ms[k] = g_new (double, opts->ssh_runs);
+  prime = mitogen_router_connect (router, "ssh", ssh_self_options (h, TRUE), NULL, NULL, &error);
+  if (prime == NULL)
+    die ("mitogen_router_connect (ssh, agent=self)", error);
+  note ("ssh agent=self: priming connect shipped %" G_GUINT64_FORMAT " bytes",
+        mitogen_context_get_bootstrap_bytes (prime));
+  stop_context (g_steal_pointer (&prime));
+
+  for (guint r = 0; r < opts->ssh_runs; r++)
+    for (int j = 0; j < N_KINDS; j++)
+      {
+        int k = (int) ((r + (guint) j) % N_KINDS);
+        GVariant *options = k == KIND_STOCK ? ssh_options (h, "gz", FALSE) : ssh_self_options (h, k == KIND_WARM);
+        MitogenContext *ctx;
+        gint64 t0 = g_get_monotonic_time ();
+
+        ctx = mitogen_router_connect (router, "ssh", options, NULL, NULL, &error);
+        if (ctx == NULL)
+          die ("mitogen_router_connect (ssh)", error);
+        call_getpid (ctx);
+        ms[k][r] = (g_get_monotonic_time () - t0) / 1000.0;
+        shipped[k] = mitogen_context_get_bootstrap_bytes (ctx);
+        stop_context (ctx);
+      }
+
+  emit ("ssh_start_stock_nocache_ms", median (ms[KIND_STOCK], opts->ssh_runs), "ms");
+  emit ("ssh_start_self_cold_ms", median (ms[KIND_COLD], opts->ssh_runs), "ms");
+  emit ("ssh_start_self_warm_ms", median (ms[KIND_WARM], opts->ssh_runs), "ms");
+  emit_bytes ("bootstrap_bytes_self_cold", (gint64) shipped[KIND_COLD], NULL);
+  emit_bytes ("bootstrap_bytes_self_warm", (gint64) shipped[KIND_WARM], NULL);
+  for (int k = 0; k < N_KINDS; k++)
+    g_free (ms[k]);
+}
+
 static void
 bench_ssh_link (MitogenRouter *router,
                 const Options *opts,
@@ -1256,6 +1323,10 @@ main (int    argc,
     { NULL }
   };
 
+  /* ssh_start_self_*: this program ships itself (agent=self); started
+   * as an agent it serves and never returns. */
+  mitogen_init (&argc, &argv);
+
   option_context = g_option_context_new ("- benchmarks of libmitogen");
   g_option_context_set_summary (option_context,
                                 "Prints name<TAB>value<TAB>unit lines. Scenarios: raw_pingpong_us, local_start_ms,\n"
@@ -1314,6 +1385,7 @@ main (int    argc,
       g_strv_builder_addv (b, (const char **) only);
       g_strv_builder_addv (b, (const char **) ssh_start_names);
       g_strv_builder_addv (b, (const char **) ssh_link_names);
+      g_strv_builder_addv (b, (const char **) ssh_self_names);
       g_strfreev (only);
       only = g_strv_builder_end (b);
       g_strv_builder_unref (b);
@@ -1382,6 +1454,9 @@ main (int    argc,
           for (guint i = 0; ssh_link_names[i] != NULL; i++)
             if (wanted (&opts, ssh_link_names[i]))
               emit_na (ssh_link_names[i], ssh_host.na);
+          for (guint i = 0; ssh_self_names[i] != NULL; i++)
+            if (wanted (&opts, ssh_self_names[i]))
+              emit_na (ssh_self_names[i], ssh_host.na);
         }
       else
         {
@@ -1392,6 +1467,11 @@ main (int    argc,
             {
               watchdog_arm ();
               bench_ssh_start (ssh_router, &opts, &ssh_host);
+            }
+          if (wanted_any (&opts, ssh_self_names))
+            {
+              watchdog_arm ();
+              bench_ssh_self (ssh_router, &opts, &ssh_host);
             }
           if (wanted_any (&opts, ssh_link_names))
             {

@@ -3,12 +3,153 @@
 # It reports on one line, reads exactly the announced number of agent bytes
 # from stdin (never more: the rest of stdin is the agent's stream), finds a
 # directory it may write to and execute from, and execs the agent there.
-# The agent unlinks its own file at start. Exit codes 101-105 name the step.
+# The agent unlinks its own file at start. Exit codes 101-106 name the step.
 # Nothing here may need /dev/null or /proc: unwanted output goes to a
 # closed descriptor (2>&-) instead.
+# Closure mode (HASH is "closure"): NAME CACHE closure LOCAL, then
+# INDEX ROLE SHA256 SIZE NAME per file of a program run through its own
+# ELF loader (agent=self, dynamic); see the block below.
 n=$1 c=$2 h=$3 p=${4:-}
 d=${HOME:-/tmp}/.cache/mitogen
-say() { echo "MITOGEN0 $1 $(uname -sm 2>&- || echo '? ?')"; }
+say() { echo "MITOGEN0 $1 $(uname -sm 2>&- || echo '? ?')${2:+ $2}"; }
+# Exactly len bytes, in 64 KiB blocks then the rest, so the decompressor
+# works while they still arrive (dd never reads past its blocks); dd's
+# statistics go to a scratch file $e: a closed stderr makes GNU dd fail.
+get() { q=$((len / 65536)) r=$((len % 65536))
+        { [ "$q" = 0 ] || dd bs=65536 count="$q" iflag=fullblock 2>"$e"; } &&
+        { [ "$r" = 0 ] || dd bs="$r" count=1 iflag=fullblock 2>"$e"; }; }
+if [ "$h" = closure ]; then
+  shift 4
+  umask 077
+  # The same machine (sudo): the program itself, if this user can run it.
+  if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ] && "$p" --mitogen-agent --probe <&- >&2; then
+    say local
+    exec "$p" --mitogen-agent "$n"
+  fi
+  z=raw
+  if [ -n "$(command -v gzip)" ]; then z="gz,$z"; fi
+  v=$(command -v sha256sum)
+  # Files by hash: the user's cache, or (CACHE 0) ours alone, removed with
+  # us. A user whose home is not writable (HOME=/, a service account) has
+  # one in a temp dir instead: .mitogen-cache-UID, made 0700 by that user
+  # and used only while it is a directory of theirs, not a link.
+  C=
+  if [ "$c" = 1 ]; then
+    u=$(id -u 2>&-)
+    for g in "$d/files" "${XDG_RUNTIME_DIR:-/nonexistent}/.mitogen-cache-$u" "${TMPDIR:-/tmp}/.mitogen-cache-$u" \
+             "/tmp/.mitogen-cache-$u" "/var/tmp/.mitogen-cache-$u"; do
+      case $g in *-cache-) continue ;; esac
+      if [ -d "$g" ] && [ ! -h "$g" ] && [ -O "$g" ] && [ -w "$g" ]; then C=$g; break; fi
+    done
+  fi
+  I= l=
+  while [ $# -ge 5 ]; do
+    case $1:$4:$3 in [0-9]*:[0-9]*:*[0-9a-f]) ;; *) echo "mitogen stage1: bad manifest" >&2; exit 106 ;; esac
+    case $1$4$3 in *[!0-9a-f]*) echo "mitogen stage1: bad manifest" >&2; exit 106 ;; esac
+    eval "r_$1=\$2 s_$1=\$3 z_$1=\$4 m_$1=\$5 g_$1="
+    I="$I $1"
+    if [ -n "$C" ] && [ -f "$C/$3" ]; then l="$l $3"; fi
+    shift 5
+  done
+  # A cached file counts only if sha256sum says it is intact; else it is
+  # asked for again (and never run).
+  k=
+  if [ -n "$l" ] && [ -n "$v" ]; then k=$(cd "$C" && sha256sum $l 2>&-); fi
+  w=
+  for i in $I; do
+    eval "x=\$s_$i"
+    case "$k" in *"$x  $x"*) eval "g_$i=1" ;; *) w="$w,$i" ;; esac
+  done
+  w=${w#,}
+  say "closure-$z" "${w:--}"
+  # INDEX LENGTH FORMAT, LENGTH bytes; ... then "end". Nothing is written
+  # before the first line: a refused target keeps nothing.
+  IFS=' ' read -r i len fmt || { echo "mitogen stage1: no file record" >&2; exit 101; }
+  # Run directories .mitogen-run.PID of agents that are gone (ours: stale).
+  for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
+    for o in "$t"/.mitogen-run.*; do
+      case ${o##*.} in ''|*[!0-9]*) continue ;; esac
+      if [ "${o##*.}" = $$ ] || ! kill -0 "${o##*.}" 2>&-; then rm -rf "$o" 2>&-; fi
+    done
+  done
+  R=
+  for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
+    if [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ] && mkdir "$t/.mitogen-run.$$" 2>&-; then R=$t/.mitogen-run.$$; break; fi
+  done
+  [ -n "$R" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
+  trap 'rm -rf "$R"' EXIT
+  if [ "$c" = 1 ] && [ -z "$C" ]; then
+    if mkdir -p "$d/files" 2>&- && [ -w "$d/files" ]; then C=$d/files
+    elif [ -n "$u" ]; then
+      for t in "${XDG_RUNTIME_DIR:-}" "${TMPDIR:-/tmp}" /tmp /var/tmp; do
+        [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ] || continue
+        g=$t/.mitogen-cache-$u
+        mkdir -m 700 "$g" 2>&-
+        if [ -d "$g" ] && [ ! -h "$g" ] && [ -O "$g" ] && [ -w "$g" ]; then C=$g; break; fi
+      done
+    fi
+  fi
+  if [ -z "$C" ]; then C=$R/.files; mkdir "$C" || exit 102; fi
+  e=$R/.e
+  until [ "$i" = end ]; do
+    x=
+    case $i$len in ''|*[!0-9]*) ;; *) eval "x=\${s_$i:-}" ;; esac
+    [ -n "$x" ] || { echo "mitogen stage1: bad file record" >&2; exit 106; }
+    f=$C/.$x.$$
+    case $fmt in
+      gz) get | gzip -dc > "$f" ;;
+      xz) get | xz -dc > "$f" ;;
+      raw) get > "$f" ;;
+      *) false ;;
+    esac || { rm -f "$f"; echo "mitogen stage1: receiving file $i ($fmt) failed" >&2; exit 103; }
+    if [ -n "$v" ]; then
+      [ "$(cd "$C" && sha256sum ".$x.$$" 2>&-)" = "$x  .$x.$$" ] ||
+        { rm -f "$f"; echo "mitogen stage1: file $i does not match its hash" >&2; exit 103; }
+    fi
+    chmod 700 "$f" && mv -f "$f" "$C/$x" || { echo "mitogen stage1: cannot store file $i" >&2; exit 104; }
+    eval "g_$i=1"
+    IFS=' ' read -r i len fmt || break
+  done
+  for i in $I; do
+    eval "x=\$g_$i"
+    [ -n "$x" ] || { echo "mitogen stage1: file $i never arrived" >&2; exit 101; }
+  done
+  rm -f "$e"
+  # The run directory: links (or copies) named as the loader wants them.
+  mk() {
+    mkdir -p "$1/transports" && : > "$1/.manifest" || return 1
+    for i in $I; do
+      eval "o=\$r_$i x=\$s_$i y=\$z_$i m=\$m_$i"
+      case $o in interp) ip=$m ;; exe) ex=$m ;; esac
+      t=$1/$m
+      if [ "$o" = plugin ]; then t=$1/transports/$m; fi
+      if [ "$2" = ln ]; then ln -s "$C/$x" "$t"; else cp "$C/$x" "$t" && chmod 700 "$t"; fi &&
+        echo "$o $x $y $m" >> "$1/.manifest" || return 1
+    done
+  }
+  run() {
+    if [ -n "$ip" ]; then "$1/$ip" --library-path "$1" "$1/$ex" --mitogen-agent --probe
+    else "$1/$ex" --mitogen-agent --probe; fi <&- >&2
+  }
+  ip= ex=
+  X=
+  if mk "$R" ln && run "$R"; then X=$R; else
+    # The files' own mount is noexec: copies where exec works.
+    for t in "$R" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do
+      [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ] || continue
+      g=$t/.mitogen-run.$$
+      if [ "$t" = "$R" ]; then g=$R/.c; fi
+      [ -e "$g" ] && continue
+      if mk "$g" cp && run "$g"; then X=$g; break; fi
+      rm -rf "$g"
+    done
+    [ -n "$X" ] || { rm -rf "$R"; echo "mitogen stage1: no directory lets the agent execute (noexec everywhere?)" >&2; exit 105; }
+    if [ "$X" != "$R/.c" ]; then rm -rf "$R"; R=$X; fi
+  fi
+  if [ -n "$ip" ]; then set -- "$X/$ip" --library-path "$X" "$X/$ex"; else set -- "$X/$ex"; fi
+  trap - EXIT
+  exec "$@" --mitogen-agent "$n" --mitogen-run-dir "$R" --mitogen-closure-dir "$X"
+fi
 # The same machine (sudo): the master's own agent, if we may run it.
 if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ]; then
   say local
@@ -29,13 +170,7 @@ for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME
   if [ -n "$t" ] && [ -d "$t" ] && [ -w "$t" ]; then f=$t/.mitogen-agent.$$; break; fi
 done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
-# dd's statistics go to a scratch file: a closed stderr makes GNU dd fail.
-# Exactly len bytes, in 64 KiB blocks then the rest, so the decompressor
-# works while the image still arrives (dd never reads past its blocks).
 e=$f.e
-q=$((len / 65536)) r=$((len % 65536))
-get() { { [ "$q" = 0 ] || dd bs=65536 count="$q" iflag=fullblock 2>"$e"; } &&
-        { [ "$r" = 0 ] || dd bs="$r" count=1 iflag=fullblock 2>"$e"; }; }
 case $fmt in
   xz) get | xz -dc > "$f" ;;
   gz) get | gzip -dc > "$f" ;;

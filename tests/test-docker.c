@@ -28,12 +28,13 @@
 #include <glib-unix.h>
 
 #include "mitogen-test.h"
+#include "host-fixture.h"
 
 #define IMAGE     "localhost/mitogen-test-busybox:latest"
 #define BOX       "mitogen-test-box"
 
 static const char *applets[] = { "sh", "dd", "gzip", "cp", "chmod", "mkdir", "mv", "rm", "uname",
-                                 "cat", "ls", "sleep", "id", NULL };
+                                 "cat", "ls", "sleep", "id", "ln", "sha256sum", "kill", NULL };
 
 static char *skip_reason;   /* (owned) NULL: the fixture is up */
 static char *fixture_dir;   /* (owned) */
@@ -497,6 +498,48 @@ test_options (void)
   mitogen_router_shutdown (router);
 }
 
+/* A program's own functions in a container with no libc: the example
+ * ships itself (agent=self: its closure, run through its own loader),
+ * then a second run finds every file in the container's cache. */
+static void
+test_self_replicate (void)
+{
+  g_autofree char *target = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  g_test_summary ("docs/examples/self-replicate runs its own demo.* functions in the busybox "
+                  "container (no libc, no loader) through its shipped closure; the second "
+                  "start ships 0 bytes.");
+  if (skipped ())
+    return;
+
+  target = g_strdup_printf ("docker:container=%s,docker_path=%s", BOX, shim);
+  for (int run = 0; run < 2; run++)
+    {
+      guint64 bytes;
+
+      g_clear_pointer (&out, g_free);
+      out = host_run_self_example ((const char *[]) { target, NULL }, &status);
+      g_test_message ("run %d: %s", run, out);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_nonnull (strstr (out, "demo.add(2, 3) = 5"));
+      g_assert_nonnull (strstr (out, "/.mitogen-run."));
+      bytes = host_self_example_bytes (out, target);
+      if (run == 0)
+        g_assert_cmpuint (bytes, >, 1000000);
+      else
+        g_assert_cmpuint (bytes, ==, 0);
+    }
+  /* Still no libc in the image: the closure lives in the cache only. */
+  {
+    g_autofree char *ls = NULL;
+
+    g_assert_true (DOCKER (&ls, "exec", BOX, "ls", "/"));
+    g_assert_null (strstr (ls, "lib"));
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -516,6 +559,7 @@ main (int   argc,
   g_test_add_func ("/docker/image", test_image);
   g_test_add_func ("/docker/image-failure", test_image_failure);
   g_test_add_func ("/docker/via-local", test_via);
+  g_test_add_func ("/docker/self-replicate", test_self_replicate);
 
   status = g_test_run ();
   stop_guardian ();

@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mitogen-test.h"
@@ -935,6 +936,64 @@ test_options (void)
   g_assert_nonnull (g_param_spec_get_blurb (pspec));
 }
 
+/* A program's own functions over ssh into a namespaced host, then on
+ * through sudo: the example ships itself (agent=self); the second run
+ * ships nothing; the leaf of ssh -> sudo runs as the sudo target. */
+static void
+test_self_replicate (Fixture *f, gconstpointer data)
+{
+  static const char dropin[] = "/etc/sudoers.d/mitogen-test-self";
+  g_autofree char *ssh = NULL, *chain = NULL, *out = NULL, *expect_uid = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_test_summary ("docs/examples/self-replicate runs its own demo.* functions over ssh into a "
+                  "network-namespaced host (cold: the closure is shipped; warm: 0 bytes), and "
+                  "through a via chain ssh -> sudo whose leaf runs as the sudo target.");
+  if (f->sshd == NULL)
+    return;
+
+  ssh = g_strdup_printf ("ssh:hostname=%s,port=%d,username=%s,identity_file=%s,known_hosts_file=%s,"
+                         "ssh_config=false",
+                         f->sshd->address, f->sshd->port, HOST_KEY_USER, f->sshd->client_key,
+                         f->sshd->known_hosts);
+  host_clear_self_cache (HOST_KEY_USER);
+  for (int run = 0; run < 2; run++)
+    {
+      guint64 bytes;
+
+      g_clear_pointer (&out, g_free);
+      out = host_run_self_example ((const char *[]) { ssh, NULL }, &status);
+      g_test_message ("run %d: %s", run, out);
+      g_assert_cmpint (status, ==, 0);
+      g_assert_nonnull (strstr (out, "demo.add(2, 3) = 5"));
+      bytes = host_self_example_bytes (out, ssh);
+      if (run == 0)
+        g_assert_cmpuint (bytes, >, 1000000);
+      else
+        g_assert_cmpuint (bytes, ==, 0);
+    }
+
+  /* ssh -> sudo: the key user may become the password user. */
+  g_assert_true (g_file_set_contents (dropin, HOST_KEY_USER " ALL=(" HOST_PASSWORD_USER ") NOPASSWD: ALL\n",
+                                      -1, &error));
+  g_assert_no_error (error);
+  chmod (dropin, 0440);
+  chain = g_strdup_printf ("%s::sudo:username=%s", ssh, HOST_PASSWORD_USER);
+  host_clear_self_cache (HOST_PASSWORD_USER);
+  g_clear_pointer (&out, g_free);
+  out = host_run_self_example ((const char *[]) { chain, NULL }, &status);
+  unlink (dropin);
+  g_test_message ("ssh -> sudo: %s", out);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "demo.add(2, 3) = 5"));
+  /* The leaf's files were shipped by the ssh context, from its own copy
+   * (its run directory is not readable by the sudo target). */
+  g_assert_cmpuint (host_self_example_bytes (out, chain), >, 1000000);
+  expect_uid = g_strdup_printf (" uid %u,", uid_of (HOST_PASSWORD_USER));
+  g_assert_nonnull (strstr (out, expect_uid));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -976,6 +1035,7 @@ main (int   argc,
   ADD ("/ssh/netns/connect", NULL, set_up_netns, test_netns);
   ADD ("/ssh/netns/link-cut", NULL, set_up_netns, test_link_cut);
   ADD ("/ssh/netns/ssh-via-ssh", NULL, set_up_netns, test_ssh_via_ssh);
+  ADD ("/ssh/netns/self-replicate", NULL, set_up_netns, test_self_replicate);
   g_test_add_func ("/ssh/options/host-key-booleans", test_host_key_booleans);
   ADD ("/ssh/openssh-client/key", NULL, set_up_loopback, test_openssh_client);
 #undef ADD

@@ -903,6 +903,32 @@ test_options (void)
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
 }
 
+/* A program's own functions in a sudo context as another user: the
+ * example ships (or, where the target user may read it, runs) itself. */
+static void
+test_self_replicate (void)
+{
+  g_autofree char *target = g_strdup_printf ("sudo:username=%s", TARGET);
+  g_autofree char *out = NULL, *expect_uid = NULL;
+  struct passwd *pw;
+  int status;
+
+  g_test_summary ("docs/examples/self-replicate runs its own demo.* functions in a sudo "
+                  "context as another user (agent=self), and leaves nothing running.");
+  if (skipped ())
+    return;
+
+  out = host_run_self_example ((const char *[]) { target, NULL }, &status);
+  g_test_message ("%s", out);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "demo.add(2, 3) = 5"));
+  pw = getpwnam (TARGET);
+  g_assert_nonnull (pw);
+  expect_uid = g_strdup_printf (" uid %u,", (unsigned) pw->pw_uid);
+  g_assert_nonnull (strstr (out, expect_uid));
+  assert_nothing_left (TARGET);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -940,6 +966,7 @@ main (int   argc,
     g_test_add_data_func (defaults_cases[i].path, &defaults_cases[i], test_defaults);
   g_test_add_func ("/sudo/nobody", test_nobody);
   g_test_add_func ("/sudo/via-local", test_via);
+  g_test_add_func ("/sudo/self-replicate", test_self_replicate);
   g_test_add_func ("/sudo/failure/not-allowed", test_not_allowed);
   g_test_add_func ("/sudo/failure/foreign-prompt", test_foreign_prompt);
   g_test_add_func ("/sudo/fake/split-prompt", test_split_prompt);

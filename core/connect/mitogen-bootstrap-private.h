@@ -5,6 +5,7 @@
 #pragma once
 
 #include "mitogen-private.h"
+#include "mitogen-agent-image-private.h"
 
 G_BEGIN_DECLS
 
@@ -18,6 +19,17 @@ char   **mitogen_bootstrap_argv   (const char    *shell,
                                    const char    *local_agent,
                                    GError       **error);
 
+/* Closure mode (agent=self, dynamic): SHELL -c STAGE1 stage1 NAME CACHE
+ * closure LOCAL then INDEX ROLE SHA256 SIZE NAME per file of @image.
+ * @local_program (nullable): a target that shares our files (sudo) runs it
+ * as `PROGRAM --mitogen-agent NAME` when it may. (transfer full) */
+char   **mitogen_bootstrap_closure_argv (const char               *shell,
+                                         const char               *name,
+                                         gboolean                  cache,
+                                         const char               *local_program,
+                                         const MitogenAgentImage  *image,
+                                         GError                  **error);
+
 typedef struct _MitogenBootstrap MitogenBootstrap;
 
 /* @error is NULL on success; @bytes_sent counts agent bytes shipped (0
@@ -28,10 +40,13 @@ typedef void (*MitogenBootstrapDone) (gpointer      user_data,
                                       const GError *error);
 
 /* Broker thread. Talks to stage 1 over the raw descriptors (not owned):
- * reads its report, ships the agent (or nothing when cached). */
+ * reads its report, checks the target's architecture, ships the agent (or
+ * nothing when cached): the stock image, or the files of @image (nullable)
+ * that the target's cache lacks. */
 MitogenBootstrap *mitogen_bootstrap_start (int                   read_fd,
                                            int                   write_fd,
                                            const char           *preferred,
+                                           MitogenAgentImage    *image,
                                            GMainContext         *context,
                                            MitogenBootstrapDone  done,
                                            gpointer              user_data);
@@ -44,9 +59,15 @@ void              mitogen_bootstrap_free  (MitogenBootstrap     *self);
  * out of it. (transfer full) */
 GBytes  *mitogen_bootstrap_stage1 (GError **error);
 
-/* The agent: read the image to ship from this descriptor (its own file,
- * opened before it was unlinked) instead of the agent path. */
-void     mitogen_bootstrap_set_self_image_fd (int fd);
+/* The agent: read the image to ship from this descriptor (its own file
+ * @path, opened before it was unlinked, whose ELF header is read now)
+ * instead of the agent path. */
+void     mitogen_bootstrap_set_self_image (int         fd,
+                                           const char *path);
+
+/* Any thread: gzip-compresses @raw with zlib. (transfer full) */
+GBytes  *mitogen_bootstrap_gzip (GBytes  *raw,
+                                 GError **error);
 
 /* The agent image shipped to targets: raw and gzip-compressed, and its hash. */
 gboolean mitogen_bootstrap_get_image (GBytes     **raw,

@@ -10,6 +10,16 @@
  * has gzip. Then it execs the agent, whose stdin/stdout are the same stream;
  * the greeting/configuration handshake follows (mitogen-connect.c).
  *
+ * In closure mode (agent=self or dynamic: mitogen-agent-image.c) stage 1
+ * gets a manifest of files in its argv and reports the ones its cache
+ * lacks, `MITOGEN0 closure-gz,raw <uname -s> <uname -m> <1,4,7|->`; the
+ * master sends each as `INDEX LENGTH FORMAT` and its bytes, then `end`.
+ * A worker thread reads, compresses and writes them (a cold closure is
+ * megabytes), never the broker thread.
+ *
+ * Before anything is sent, the target's `uname -m` must name the image's
+ * CPU (mitogen_arch_matches ()).
+ *
  * All I/O here is non-blocking, from sources on the thread-default main
  * context (the broker's); the connect's timeout and cancellable bound it.
  *
@@ -20,6 +30,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,11 +39,14 @@
 #include <glib-unix.h>
 #include <zlib.h>
 
+#include "mitogen-agent-image-private.h"
 #include "mitogen-bootstrap-private.h"
+#include "mitogen-closure-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-transport-private.h"
 
-#define REPORT_MAX 256
+/* A closure's report lists the files it needs (up to 512 indices). */
+#define REPORT_MAX 4096
 
 
 struct _MitogenBootstrap
@@ -45,6 +60,8 @@ struct _MitogenBootstrap
   gsize                 written;
   guint64               agent_bytes;
   char                 *preferred;   /* (owned) (nullable) image format to send if offered */
+  MitogenAgentImage    *image;       /* (owned) (nullable) a closure to ship; NULL: the stock agent */
+  GCancellable         *shipping;    /* (owned) (nullable) the closure's files being shipped by a thread */
   MitogenBootstrapDone  done;        /* NULL once called */
   gpointer              user_data;
 };
@@ -57,6 +74,13 @@ mitogen_bootstrap_free (MitogenBootstrap *self)
       g_source_destroy (self->source);
       g_source_unref (self->source);
     }
+  /* The thread's callback sees the cancellation and leaves us alone. */
+  if (self->shipping != NULL)
+    {
+      g_cancellable_cancel (self->shipping);
+      g_object_unref (self->shipping);
+    }
+  g_clear_pointer (&self->image, mitogen_agent_image_unref);
   g_main_context_unref (self->context);
   g_free (self->preferred);
   g_string_free (self->report, TRUE);
@@ -77,11 +101,40 @@ finish (MitogenBootstrap *self,
 }
 
 static int self_image_fd = -1;
+static char *self_image_arch;  /* (owned) (nullable) */
 
 void
-mitogen_bootstrap_set_self_image_fd (int fd)
+mitogen_bootstrap_set_self_image (int         fd,
+                                  const char *path)
 {
+  g_autoptr(GError) error = NULL;
+
   self_image_fd = fd;
+  g_clear_pointer (&self_image_arch, g_free);
+  if (!mitogen_elf_inspect (path, &self_image_arch, NULL, &error))
+    g_debug ("our own image's architecture is unknown: %s", error->message);
+}
+
+/* Any thread: the stock image's CPU as `uname -m` spells it, or NULL when
+ * its ELF header cannot be read (the target's exec then tells). */
+static const char *
+stock_arch (void)
+{
+  static gsize once;
+  static char *arch;
+
+  if (self_image_fd >= 0)
+    return self_image_arch;
+  if (g_once_init_enter (&once))
+    {
+      g_autoptr(GError) error = NULL;
+      const char *path = mitogen_agent_path ();
+
+      if (path != NULL && !mitogen_elf_inspect (path, &arch, NULL, &error))
+        g_debug ("the agent's architecture is unknown: %s", error->message);
+      g_once_init_leave (&once, 1);
+    }
+  return arch;
 }
 
 static gboolean
@@ -136,9 +189,9 @@ gzip_matches (const guint8 *gz,
 /* gzip-compresses @raw with zlib directly (GIO's converter streams would
  * drag GIO's file system stack into the static agent). Level 6: level 9
  * costs ~0.4 s on the agent for a few per cent. */
-static GBytes *
-gzip_bytes (GBytes  *raw,
-            GError **error)
+GBytes *
+mitogen_bootstrap_gzip (GBytes  *raw,
+                        GError **error)
 {
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (raw, &len);
@@ -163,7 +216,7 @@ gzip_bytes (GBytes  *raw,
   if (rc != Z_STREAM_END)
     {
       g_free (out);
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "bootstrap: cannot compress the agent (zlib %d)", rc);
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "bootstrap: cannot compress the agent's files (zlib %d)", rc);
       return NULL;
     }
   return g_bytes_new_take (g_realloc (out, z.total_out), z.total_out);
@@ -249,7 +302,7 @@ mitogen_bootstrap_get_image (GBytes     **raw,
           g_autofree char *digest = NULL;
 
           image_raw = g_bytes_new_take (data, len);
-          image_gz = gzip_bytes (image_raw, error);
+          image_gz = mitogen_bootstrap_gzip (image_raw, error);
           if (image_gz == NULL)
             {
               g_clear_pointer (&image_raw, g_bytes_unref);
@@ -311,13 +364,313 @@ mitogen_bootstrap_argv (const char  *shell,
   return (char **) g_ptr_array_free (argv, FALSE);
 }
 
+/* Any thread. */
+char **
+mitogen_bootstrap_closure_argv (const char               *shell,
+                                const char               *name,
+                                gboolean                  cache,
+                                const char               *local_program,
+                                const MitogenAgentImage  *image,
+                                GError                  **error)
+{
+  g_autoptr(GBytes) script = mitogen_bootstrap_stage1 (error);
+  GPtrArray *argv;
+
+  if (script == NULL)
+    return NULL;
+  argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, g_strdup (shell != NULL ? shell : "/bin/sh"));
+  g_ptr_array_add (argv, g_strdup ("-c"));
+  g_ptr_array_add (argv, g_strndup (g_bytes_get_data (script, NULL), g_bytes_get_size (script)));
+  g_ptr_array_add (argv, g_strdup ("mitogen-stage1"));
+  g_ptr_array_add (argv, g_strdup (name));
+  g_ptr_array_add (argv, g_strdup (cache ? "1" : "0"));
+  g_ptr_array_add (argv, g_strdup ("closure"));
+  g_ptr_array_add (argv, g_strdup (local_program != NULL ? local_program : ""));
+  /* The manifest: INDEX ROLE SHA256 SIZE NAME per file. */
+  for (guint i = 0; i < image->closure->files->len; i++)
+    {
+      const MitogenClosureFile *file = g_ptr_array_index (image->closure->files, i);
+
+      g_ptr_array_add (argv, g_strdup_printf ("%u", i));
+      g_ptr_array_add (argv, g_strdup (mitogen_closure_role_name (file->role)));
+      g_ptr_array_add (argv, g_strdup (file->sha256));
+      g_ptr_array_add (argv, g_strdup_printf ("%" G_GUINT64_FORMAT, file->size));
+      g_ptr_array_add (argv, g_strdup (file->name));
+    }
+  g_ptr_array_add (argv, NULL);
+  return (char **) g_ptr_array_free (argv, FALSE);
+}
+
 static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
+
+/* Broker thread: sends self->payload. */
+static void
+start_writing (MitogenBootstrap *self)
+{
+  self->source = g_unix_fd_source_new (self->write_fd, G_IO_OUT);
+  g_source_set_callback (self->source, G_SOURCE_FUNC (on_writable), self, NULL);
+  g_source_set_static_name (self->source, "[mitogen] bootstrap write");
+  g_source_attach (self->source, self->context);
+}
+
+/* Broker thread: the machine the target reported (`uname -m`, untrusted)
+ * must be the image's; checked before anything is sent. */
+static gboolean
+check_arch (MitogenBootstrap  *self,
+            const char        *machine,
+            GError           **error)
+{
+  const char *arch = self->image != NULL ? self->image->closure->arch : stock_arch ();
+  g_autofree char *shown = NULL;
+
+  /* Unknown on either side: the target's exec will tell. */
+  if (machine == NULL || arch == NULL || strcmp (machine, "?") == 0 || mitogen_arch_matches (arch, machine))
+    return TRUE;
+  shown = g_strescape (machine, NULL);
+  g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+               "bootstrap: target is %s, agent is %s: a program of another architecture cannot run there",
+               shown, arch);
+  return FALSE;
+}
+
+/* Closure mode: what the shipping thread sends. */
+typedef struct
+{
+  MitogenAgentImage *image;   /* (owned) */
+  GArray            *needed;  /* (owned) guint: file indices, ascending */
+  gboolean           gzip;
+  int                fd;      /* (owned) a duplicate of the stream's write end */
+} Ship;
+
+static void
+ship_free (gpointer data)
+{
+  Ship *ship = data;
+
+  mitogen_agent_image_unref (ship->image);
+  g_array_unref (ship->needed);
+  if (ship->fd >= 0)
+    close (ship->fd);
+  g_free (ship);
+}
+
+/* The shipping thread: writes all of @data (the descriptor is
+ * non-blocking), waking every 100 ms to notice a cancelled connect. */
+static gboolean
+write_all (int            fd,
+           const guint8  *data,
+           gsize          len,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      gssize n;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      n = write (fd, data + done, len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+          struct pollfd pfd = { fd, POLLOUT, 0 };
+
+          poll (&pfd, 1, 100);
+          continue;
+        }
+      if (n < 0)
+        {
+          int saved = errno;
+
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                       "bootstrap: sending the agent's files failed: %s", g_strerror (saved));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+  return TRUE;
+}
+
+/* A worker thread: compresses (or reads) each file stage 1 asked for and
+ * writes its record at once, so the target unpacks one file while the
+ * next is compressed; then `end`. The broker thread writes nothing to
+ * the stream meanwhile: the stream starts only once this is done. */
+static void
+ship_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  Ship *ship = task_data;
+  guint64 file_bytes = 0;
+  GError *error = NULL;
+
+  for (guint i = 0; i < ship->needed->len; i++)
+    {
+      guint index = g_array_index (ship->needed, guint, i);
+      g_autoptr(GBytes) bytes = NULL;
+      char line[64];
+
+      if (g_task_return_error_if_cancelled (task))
+        return;
+      bytes = mitogen_agent_image_read_file (ship->image, index, ship->gzip, &error);
+      if (bytes == NULL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      g_snprintf (line, sizeof line, "%u %" G_GSIZE_FORMAT " %s\n", index, g_bytes_get_size (bytes),
+                  ship->gzip ? "gz" : "raw");
+      if (!write_all (ship->fd, (const guint8 *) line, strlen (line), cancellable, &error) ||
+          !write_all (ship->fd, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), cancellable, &error))
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      file_bytes += g_bytes_get_size (bytes);
+    }
+  if (!write_all (ship->fd, (const guint8 *) "end\n", 4, cancellable, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_int (task, (gssize) MIN (file_bytes, (guint64) G_MAXSSIZE));
+}
+
+/* Broker thread. */
+static void
+shipped_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  MitogenBootstrap *self = user_data;
+  GError *error = NULL;
+  gssize file_bytes;
+
+  /* mitogen_bootstrap_free () cancels: then @self is gone. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (result))))
+    return;
+  g_clear_object (&self->shipping);
+  file_bytes = g_task_propagate_int (G_TASK (result), &error);
+  if (error != NULL)
+    {
+      finish (self, error);
+      return;
+    }
+  self->agent_bytes = (guint64) file_bytes;
+  finish (self, NULL);
+}
+
+/* The report's list of files stage 1 needs: `-`, or indices in strictly
+ * ascending order, each in the manifest. (transfer full) */
+static GArray *
+parse_needed (const char  *list,
+              guint        n_files,
+              GError     **error)
+{
+  g_autoptr(GArray) needed = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_auto(GStrv) parts = NULL;
+
+  if (strcmp (list, "-") == 0)
+    return g_steal_pointer (&needed);
+  parts = g_strsplit (list, ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *part = parts[i];
+      guint64 value = 0;
+      gsize len = strlen (part);
+      gboolean ok = len > 0 && len <= 6 && (part[0] != '0' || len == 1);
+
+      for (gsize j = 0; ok && j < len; j++)
+        ok = g_ascii_isdigit (part[j]);
+      if (ok)
+        value = g_ascii_strtoull (part, NULL, 10);
+      if (!ok || value >= n_files ||
+          (needed->len > 0 && value <= g_array_index (needed, guint, needed->len - 1)))
+        {
+          g_autofree char *shown = g_strescape (part, NULL);
+
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                       "bootstrap: stage 1 asked for file \"%s\", not an index of the %u-file manifest "
+                       "in ascending order", shown, n_files);
+          return NULL;
+        }
+      {
+        guint index = (guint) value;
+        g_array_append_val (needed, index);
+      }
+    }
+  return g_steal_pointer (&needed);
+}
+
+/* Broker thread: closure mode. @words: the report, split at spaces. */
+static void
+handle_closure_report (MitogenBootstrap *self,
+                       char            **words)
+{
+  g_autoptr(GTask) task = NULL;
+  g_auto(GStrv) offered = NULL;
+  GError *error = NULL;
+  Ship *ship;
+  GArray *needed;
+  gboolean gzip;
+
+  if (g_strv_length (words) != 5 || !g_str_has_prefix (words[1], "closure-"))
+    {
+      g_autofree char *shown = g_strescape (self->report->str, NULL);
+
+      finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bootstrap: stage 1 reported \"%s\" instead of the files it needs", shown));
+      return;
+    }
+  offered = g_strsplit (words[1] + strlen ("closure-"), ",", -1);
+  /* zlib here; XZ Utils only at build time (the stock agent's .xz). */
+  gzip = g_strv_contains ((const char * const *) offered, "gz") && g_strcmp0 (self->preferred, "raw") != 0;
+  if (!gzip && !g_strv_contains ((const char * const *) offered, "raw"))
+    {
+      finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bootstrap: the target takes neither gz nor raw files"));
+      return;
+    }
+  needed = parse_needed (words[4], self->image->closure->files->len, &error);
+  if (needed == NULL)
+    {
+      finish (self, error);
+      return;
+    }
+
+  ship = g_new0 (Ship, 1);
+  ship->image = mitogen_agent_image_ref (self->image);
+  ship->needed = needed;
+  ship->gzip = gzip;
+  /* The thread's own descriptor: ours may be closed (and its number
+   * reused) when the connect fails while the thread still writes. */
+  ship->fd = fcntl (self->write_fd, F_DUPFD_CLOEXEC, 3);
+  if (ship->fd < 0)
+    {
+      int saved = errno;
+
+      ship_free (ship);
+      finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bootstrap: cannot duplicate the stream's descriptor: %s", g_strerror (saved)));
+      return;
+    }
+  self->shipping = g_cancellable_new ();
+  task = g_task_new (NULL, self->shipping, shipped_cb, self);
+  g_task_set_source_tag (task, handle_closure_report);
+  g_task_set_task_data (task, ship, ship_free);
+  g_task_run_in_thread (task, ship_thread);
+}
 
 /* Broker thread: the report line is in; decide what to send. */
 static void
 handle_report (MitogenBootstrap *self)
 {
-  g_auto(GStrv) words = g_strsplit (self->report->str, " ", 4);
+  g_auto(GStrv) words = g_strsplit (self->report->str, " ", -1);
   g_autoptr(GBytes) raw = NULL, gz = NULL, xz = NULL;
   GError *error = NULL;
   GBytes *image;
@@ -332,7 +685,23 @@ handle_report (MitogenBootstrap *self)
                                  "bootstrap: unexpected output from the target's shell: \"%s\"", shown));
       return;
     }
-  if (g_strcmp0 (words[1], "cached") == 0 || g_strcmp0 (words[1], "local") == 0)
+  /* The same machine: stage 1 runs our own program. */
+  if (g_strcmp0 (words[1], "local") == 0)
+    {
+      finish (self, NULL);
+      return;
+    }
+  if (!check_arch (self, g_strv_length (words) > 3 ? words[3] : NULL, &error))
+    {
+      finish (self, error);
+      return;
+    }
+  if (self->image != NULL)
+    {
+      handle_closure_report (self, words);
+      return;
+    }
+  if (g_strcmp0 (words[1], "cached") == 0)
     {
       finish (self, NULL);
       return;
@@ -379,11 +748,7 @@ handle_report (MitogenBootstrap *self)
   g_byte_array_append (payload, (const guint8 *) line, (guint) strlen (line));
   g_byte_array_append (payload, g_bytes_get_data (image, NULL), (guint) g_bytes_get_size (image));
   self->payload = g_byte_array_free_to_bytes (payload);
-
-  self->source = g_unix_fd_source_new (self->write_fd, G_IO_OUT);
-  g_source_set_callback (self->source, G_SOURCE_FUNC (on_writable), self, NULL);
-  g_source_set_static_name (self->source, "[mitogen] bootstrap write");
-  g_source_attach (self->source, self->context);
+  start_writing (self);
 }
 
 /* Broker thread. */
@@ -458,7 +823,7 @@ on_writable (int          fd,
 
           g_clear_pointer (&self->source, g_source_unref);
           finish (self, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
-                                     "bootstrap: sending the agent failed after %" G_GSIZE_FORMAT
+                                     "bootstrap: sending the agent's files failed after %" G_GSIZE_FORMAT
                                      " of %" G_GSIZE_FORMAT " bytes: %s",
                                      self->written, len, g_strerror (saved)));
           return G_SOURCE_REMOVE;
@@ -475,12 +840,14 @@ MitogenBootstrap *
 mitogen_bootstrap_start (int                   read_fd,
                          int                   write_fd,
                          const char           *preferred,
+                         MitogenAgentImage    *image,
                          GMainContext         *context,
                          MitogenBootstrapDone  done,
                          gpointer              user_data)
 {
   MitogenBootstrap *self = g_new0 (MitogenBootstrap, 1);
 
+  self->image = image != NULL ? mitogen_agent_image_ref (image) : NULL;
   self->read_fd = read_fd;
   self->write_fd = write_fd;
   self->context = g_main_context_ref (context);

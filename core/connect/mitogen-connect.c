@@ -7,12 +7,18 @@
  * agent dying, a wrong first frame, connect-timeout, cancellation — ends
  * the attempt with an error naming the step, and kills what was started.
  *
+ * The program started is the `agent` option's (else the router's default):
+ * the stock agent, or a closure (agent=self, dynamic) whose files are
+ * found and hashed in a worker thread before the broker starts the
+ * target (mitogen-agent-image.c).
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #define G_LOG_DOMAIN "mitogen-connect"
 
 #include "config.h"
 
+#include "mitogen-agent-image-private.h"
 #include "mitogen-bootstrap-private.h"
 #include "mitogen-connect-private.h"
 #include "mitogen-plugins-private.h"
@@ -44,6 +50,9 @@ typedef struct
   gboolean          hooked;       /* broker thread: the stream's hooks hold a task reference */
   MitogenBootstrap *bootstrap;    /* (owned) (nullable) broker thread */
   guint64           bootstrap_bytes;
+  MitogenAgentKind  agent;        /* what to start (effective: see mitogen_agent_kind_effective ()) */
+  MitogenAgentImage *image;       /* (owned) (nullable) agent=self/dynamic, set before the broker starts */
+  GError           *image_error;  /* (owned) (nullable) finding the image failed */
 } ConnectOp;
 
 static void
@@ -53,6 +62,8 @@ connect_op_free (gpointer data)
 
   g_assert (op->timeout == NULL);
   g_clear_pointer (&op->bootstrap, mitogen_bootstrap_free);
+  g_clear_pointer (&op->image, mitogen_agent_image_unref);
+  g_clear_error (&op->image_error);
   if (op->cancel_id != 0)
     g_cancellable_disconnect (op->cancellable, op->cancel_id);
   g_clear_object (&op->cancellable);
@@ -199,6 +210,7 @@ handshake_message (MitogenStream  *stream,
   mitogen_stream_set_max_message_size (stream, mitogen_transport_get_max_message_size (op->transport));
   context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid,
                                  op->user_context);
+  mitogen_context_set_bootstrap_bytes (context, op->bootstrap_bytes);
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
   op->hooked = FALSE;
@@ -354,6 +366,7 @@ spawned (GTask *task,
   if (mitogen_transport_get_bootstrap (op->transport))
     op->bootstrap = mitogen_bootstrap_start (read_fd, write_fd,
                                              mitogen_transport_get_bootstrap_format (op->transport),
+                                             op->image,
                                              mitogen_broker_get_main_context (broker),
                                              bootstrap_done, task);
   else
@@ -394,6 +407,11 @@ connect_start_cb (gpointer data)
   mitogen_assert_broker_thread (mitogen_router_get_broker (op->router));
   if (op->done)
     return G_SOURCE_REMOVE;
+  if (op->image_error != NULL)
+    {
+      connect_fail (task, g_steal_pointer (&op->image_error));
+      return G_SOURCE_REMOVE;
+    }
 
   /* Everything from here on is bounded by connect_timeout. */
   op->timeout = mitogen_broker_attach_timeout (broker,
@@ -405,17 +423,28 @@ connect_start_cb (gpointer data)
       g_auto(GStrv) argv = NULL;
       g_autofree char *argv0 = mitogen_transport_dup_argv0 (op->transport);
 
-      /* An agent whose file is gone ships its own image to its children. */
-      if (mitogen_agent_path () == NULL)
-        g_object_set (op->transport, "bootstrap", TRUE, NULL);
-      if (mitogen_transport_get_bootstrap (op->transport))
-        argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
-                                       mitogen_transport_get_agent_cache (op->transport),
-                                       klass->shares_files ? mitogen_agent_path () : NULL, &error);
+      /* A closure is shipped file by file, or run here directly. */
+      if (op->image != NULL && mitogen_transport_get_bootstrap (op->transport))
+        argv = mitogen_bootstrap_closure_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
+                                               mitogen_transport_get_closure_cache (op->transport),
+                                               klass->shares_files ? op->image->program : NULL,
+                                               op->image, &error);
+      else if (op->image != NULL)
+        argv = mitogen_agent_image_direct_argv (op->image, argv0);
       else
         {
-          const char *direct[] = { mitogen_agent_path (), argv0, NULL };
-          argv = g_strdupv ((char **) direct);
+          /* An agent whose file is gone ships its own image to its children. */
+          if (mitogen_agent_path () == NULL)
+            g_object_set (op->transport, "bootstrap", TRUE, NULL);
+          if (mitogen_transport_get_bootstrap (op->transport))
+            argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
+                                           mitogen_transport_get_agent_cache (op->transport),
+                                           klass->shares_files ? mitogen_agent_path () : NULL, &error);
+          else
+            {
+              const char *direct[] = { mitogen_agent_path (), argv0, NULL };
+              argv = g_strdupv ((char **) direct);
+            }
         }
       if (argv == NULL)
         {
@@ -427,6 +456,13 @@ connect_start_cb (gpointer data)
       return G_SOURCE_REMOVE;
     }
 
+  if (op->image != NULL)
+    {
+      connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
+                                       "%s: the transport can only start the stock agent (it has no spawn_async())",
+                                       op->method));
+      return G_SOURCE_REMOVE;
+    }
   if (klass->start == NULL)
     {
       connect_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
@@ -498,6 +534,7 @@ via_connect_done_cb (GObject      *source,
   g_autoptr(MitogenContext) context = NULL;
   const char *name;
   gint64 pid;
+  guint64 bootstrap_bytes = 0;
 
   if (value == NULL)
     {
@@ -511,15 +548,20 @@ via_connect_done_cb (GObject      *source,
         g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(sx)")))
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(sx)")) && !g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxt)")))
     {
       g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                                "via %s: unexpected reply of type %s", mitogen_context_get_name (op->via),
                                g_variant_get_type_string (value));
       return;
     }
-  g_variant_get (value, "(&sx)", &name, &pid);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxt)")))
+    g_variant_get (value, "(&sxt)", &name, &pid, &bootstrap_bytes);
+  else
+    g_variant_get (value, "(&sx)", &name, &pid);
   context = mitogen_context_new (op->router, op->context_id, name, op->via, 0, op->user_context);
+  /* What the intermediate shipped, from its own copy. */
+  mitogen_context_set_bootstrap_bytes (context, bootstrap_bytes);
   mitogen_router_register_context (op->router, context);
   g_task_return_pointer (task, g_steal_pointer (&context), g_object_unref);
 }
@@ -565,6 +607,54 @@ mitogen_router_connect_with_id_async (MitogenRouter       *self,
                           callback, user_data);
 }
 
+/* Any thread: the program a connect starts: @option (the transport's
+ * `agent`, nullable), else the router's default. */
+static gboolean
+resolve_agent (MitogenRouter     *router,
+               const char        *method,
+               const char        *option,
+               MitogenAgentKind  *kind,
+               GError           **error)
+{
+  const char *value = option != NULL ? option : mitogen_router_get_default_agent (router);
+
+  if (mitogen_agent_kind_parse (value, kind))
+    return TRUE;
+  if (option != NULL)
+    g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                 "Option 'agent' of method '%s' must be one of: " MITOGEN_AGENT_KINDS " (not '%s')",
+                 method, value);
+  else
+    g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                 "The router's default agent '%s' is not one of: " MITOGEN_AGENT_KINDS, value);
+  return FALSE;
+}
+
+/* A worker thread (GTask @thread_task, whose task data is the connect's
+ * task): finds the closure to start, off the broker thread and the
+ * caller's, then has the broker start the target. */
+static void
+find_image_thread (GTask        *thread_task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *unused)
+{
+  GTask *task = task_data;
+  ConnectOp *op = g_task_get_task_data (task);
+  MitogenBroker *broker = mitogen_router_get_broker (op->router);
+
+  op->image = mitogen_agent_image_get (op->agent, &op->image_error);
+  if (op->image_error != NULL)
+    g_prefix_error (&op->image_error, "%s: ", op->method);
+  /* Nothing runs on the broker for this connect yet. */
+  if (!mitogen_broker_is_running (broker))
+    g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_CLOSED,
+                             "%s: the router's broker has shut down", op->method);
+  else
+    mitogen_broker_defer (broker, connect_start_cb, g_object_ref (task), g_object_unref);
+  g_task_return_boolean (thread_task, TRUE);
+}
+
 static void
 connect_async_internal (MitogenRouter       *self,
                         const char          *method,
@@ -606,6 +696,27 @@ connect_async_internal (MitogenRouter       *self,
                                    method, g_variant_get_type_string (opts));
           return;
         }
+      /* The router's default agent holds along the whole chain: the
+       * intermediate gets it as the option. */
+      if (!g_variant_lookup (opts, "agent", "*", NULL))
+        {
+          const char *agent = mitogen_router_get_default_agent (self);
+          MitogenAgentKind kind;
+
+          if (!resolve_agent (self, method, NULL, &kind, &error))
+            {
+              g_task_return_error (task, g_steal_pointer (&error));
+              return;
+            }
+          if (kind != MITOGEN_AGENT_STOCK)
+            {
+              g_autoptr(GVariantDict) dict = g_variant_dict_new (opts);
+
+              g_variant_dict_insert (dict, "agent", "s", agent);
+              g_clear_pointer (&opts, g_variant_unref);
+              opts = g_variant_ref_sink (g_variant_dict_end (dict));
+            }
+        }
       /* The intermediate runs the transport; we choose the id. */
       mitogen_ids_serve (self);
       if (!mitogen_ids_allocate (self, &op->context_id, &error))
@@ -632,6 +743,13 @@ connect_async_internal (MitogenRouter       *self,
       return;
     }
 
+  if (!resolve_agent (self, method, mitogen_transport_get_agent (op->transport), &op->agent, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  op->agent = mitogen_agent_kind_effective (op->agent);
+
   op->name = g_strdup (mitogen_transport_get_remote_name (op->transport));
   if (fixed_id != 0)
     op->context_id = fixed_id;
@@ -646,6 +764,16 @@ connect_async_internal (MitogenRouter       *self,
       op->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_connect_cancelled), task, NULL);
     }
 
+  if (op->agent != MITOGEN_AGENT_STOCK)
+    {
+      /* Reading and hashing a closure takes milliseconds to seconds. */
+      g_autoptr(GTask) thread_task = g_task_new (NULL, NULL, NULL, NULL);
+
+      g_task_set_source_tag (thread_task, find_image_thread);
+      g_task_set_task_data (thread_task, g_steal_pointer (&task), g_object_unref);
+      g_task_run_in_thread (thread_task, find_image_thread);
+      return;
+    }
   mitogen_broker_defer (mitogen_router_get_broker (self), connect_start_cb,
                         g_steal_pointer (&task), g_object_unref);
 }

@@ -2,7 +2,8 @@
  *
  * Plugins are GIO modules implementing the "mitogen-transport" extension
  * point, found in (in this order, first one wins for a given module name):
- * each directory in MITOGEN_PLUGIN_PATH, the build tree's plugins/<name>/
+ * a replicated program's transports/ (mitogen_init ()), each directory in
+ * MITOGEN_PLUGIN_PATH, the build tree's plugins/<name>/
  * when this library runs uninstalled, and the install directory. A method
  * loads its own module, libmitogen-METHOD.so, when first asked for; every
  * module is loaded only to list the methods or to find one whose module
@@ -35,6 +36,11 @@ plugin_dirs (void)
 {
   GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
   const char *env = g_getenv ("MITOGEN_PLUGIN_PATH");
+  const char *closure = mitogen_plugins_get_closure_dir ();
+
+  /* A replicated program: the plugins that were shipped with it. */
+  if (closure != NULL)
+    g_ptr_array_add (dirs, g_build_filename (closure, "transports", NULL));
 
   if (env != NULL)
     {

@@ -19,6 +19,13 @@ typedef struct
 /* Before any transport is used: use @list (NULL-method terminated) instead
  * of loading plugin modules. */
 void        mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list);
+/* Whether this program has its transports compiled in (the agents). */
+gboolean    mitogen_plugins_are_builtin (void);
+/* A replicated program (mitogen_init ()): the directory its closure runs
+ * from; plugin modules are looked up in its transports/ first. Set once
+ * at start, before any transport is used. */
+void        mitogen_plugins_set_closure_dir (const char *dir);
+const char *mitogen_plugins_get_closure_dir (void);
 /* The agent: this program is the agent to start local children with
  * (NULL: its file is gone; children are then bootstrapped from its image). */
 void        mitogen_plugins_set_agent_path (const char *path);
@@ -38,6 +45,9 @@ void        mitogen_plugins_ensure     (void);
 GType       mitogen_plugins_lookup     (const char *method);
 /* The agent program for local children: MITOGEN_AGENT_PATH, the build tree, or libexecdir. */
 const char *mitogen_agent_path         (void);
+/* The dynamically linked stock agent (agent=dynamic): MITOGEN_AGENT_DYNAMIC_PATH,
+ * the build tree, or libexecdir. */
+const char *mitogen_agent_dynamic_path (void);
 gboolean    mitogen_running_uninstalled (void);
 
 G_END_DECLS

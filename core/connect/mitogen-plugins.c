@@ -86,6 +86,27 @@ mitogen_plugins_use_builtin (const MitogenBuiltinTransport *list)
   builtins = list;
 }
 
+gboolean
+mitogen_plugins_are_builtin (void)
+{
+  return builtins != NULL;
+}
+
+static char *closure_dir;  /* (owned) (nullable) set once, before any plugin is looked up */
+
+void
+mitogen_plugins_set_closure_dir (const char *dir)
+{
+  g_free (closure_dir);
+  closure_dir = g_strdup (dir);
+}
+
+const char *
+mitogen_plugins_get_closure_dir (void)
+{
+  return closure_dir;
+}
+
 static const MitogenPluginLoader *loader;  /* (unowned) set by mitogen-plugin-modules.c */
 
 void
@@ -173,6 +194,28 @@ mitogen_plugins_set_agent_path (const char *path)
 {
   self_agent_path = g_strdup (path);
   self_agent_path_set = TRUE;
+}
+
+/* MITOGEN_AGENT_DYNAMIC_PATH, the build tree's, or libexecdir's. */
+const char *
+mitogen_agent_dynamic_path (void)
+{
+  static char *path;
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("MITOGEN_AGENT_DYNAMIC_PATH");
+
+      if (env != NULL && env[0] != '\0')
+        path = g_strdup (env);
+      else if (mitogen_running_uninstalled ())
+        path = g_build_filename (MITOGEN_BUILD_ROOT, "agent", "mitogen-agent-dynamic", NULL);
+      else
+        path = g_build_filename (MITOGEN_LIBEXECDIR, "mitogen-agent-dynamic", NULL);
+      g_once_init_leave (&once, 1);
+    }
+  return path;
 }
 
 const char *

@@ -31,8 +31,10 @@ typedef struct
   guint64  max_message_size;
   gboolean bootstrap;
   gboolean agent_cache;
+  gboolean agent_cache_set;   /* agent-cache was given (closures cache by default) */
   char    *bootstrap_shell;   /* (owned) (nullable) */
   char    *bootstrap_format;  /* (owned) */
+  char    *agent;             /* (owned) (nullable) NULL: the router's default */
 } MitogenTransportPrivate;
 
 typedef enum
@@ -46,9 +48,10 @@ typedef enum
   PROP_AGENT_CACHE,
   PROP_BOOTSTRAP_SHELL,
   PROP_BOOTSTRAP_FORMAT,
+  PROP_AGENT,
 } MitogenTransportProperty;
 
-static GParamSpec *props[PROP_BOOTSTRAP_FORMAT + 1];
+static GParamSpec *props[PROP_AGENT + 1];
 
 /**
  * MitogenTransport:
@@ -105,6 +108,9 @@ mitogen_transport_get_property (GObject    *object,
     case PROP_BOOTSTRAP_FORMAT:
       g_value_set_string (value, priv->bootstrap_format);
       break;
+    case PROP_AGENT:
+      g_value_set_string (value, priv->agent);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -141,6 +147,7 @@ mitogen_transport_set_property (GObject      *object,
       break;
     case PROP_AGENT_CACHE:
       priv->agent_cache = g_value_get_boolean (value);
+      priv->agent_cache_set = TRUE;
       break;
     case PROP_BOOTSTRAP_SHELL:
       g_free (priv->bootstrap_shell);
@@ -149,6 +156,10 @@ mitogen_transport_set_property (GObject      *object,
     case PROP_BOOTSTRAP_FORMAT:
       g_free (priv->bootstrap_format);
       priv->bootstrap_format = g_value_dup_string (value);
+      break;
+    case PROP_AGENT:
+      g_free (priv->agent);
+      priv->agent = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -164,6 +175,7 @@ mitogen_transport_finalize (GObject *object)
   g_clear_pointer (&priv->remote_name, g_free);
   g_clear_pointer (&priv->bootstrap_shell, g_free);
   g_clear_pointer (&priv->bootstrap_format, g_free);
+  g_clear_pointer (&priv->agent, g_free);
 
   G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
 }
@@ -338,7 +350,10 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
    * MitogenTransport:agent-cache:
    *
    * Keep the shipped agent in the target's ~/.cache/mitogen, keyed by its
-   * hash, so a later connect ships no agent bytes.
+   * hash, so a later connect ships no agent bytes. Off by default for the
+   * stock agent; a shipped closure (`agent` `self` or `dynamic`) is cached
+   * file by file unless this is set to false, which keeps its files in a
+   * private directory removed when the context exits.
    */
   props[PROP_AGENT_CACHE] =
     g_param_spec_boolean ("agent-cache", NULL,
@@ -367,6 +382,24 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
     g_param_spec_string ("bootstrap-format", NULL,
                          "Compression of the shipped agent: gz (fast start), xz (smallest), raw",
                          "gz",
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * MitogenTransport:agent:
+   *
+   * The program the new context runs: `stock` (the installed, static
+   * `mitogen-agent`), `self` (this program, which must call
+   * [func@Mitogen.init] first in `main ()`; it serves the functions it
+   * registered), or `dynamic` (the dynamically linked stock agent).
+   * `self` and `dynamic` are shipped as their closure (program, shared
+   * objects, ELF interpreter) when the target needs the bootstrap, and
+   * kept in the target's cache by hash unless `agent_cache` is false.
+   * %NULL: the router's default ([method@Mitogen.Router.set_default_agent]).
+   */
+  props[PROP_AGENT] =
+    g_param_spec_string ("agent", NULL,
+                         "Program the context runs: stock, self (this program) or dynamic (default: the router's)",
+                         NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
@@ -443,6 +476,30 @@ mitogen_transport_get_agent_cache (MitogenTransport *self)
 {
   MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
   return priv->agent_cache;
+}
+
+/* The agent-cache option for a shipped closure: on unless it was set. */
+gboolean
+mitogen_transport_get_closure_cache (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->agent_cache_set ? priv->agent_cache : TRUE;
+}
+
+/**
+ * mitogen_transport_get_agent:
+ * @self: a transport
+ *
+ * The `agent` option: which program the new context runs.
+ *
+ * Returns: (nullable): `stock`, `self`, `dynamic`, or %NULL for the
+ *   router's default
+ */
+const char *
+mitogen_transport_get_agent (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->agent;
 }
 
 /**
@@ -747,8 +804,10 @@ mitogen_transport_new_for_method (const char  *method,
       if (options != NULL)
         g_variant_unref (g_variant_ref_sink (options));
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
-                   "Unknown connection method '%s' (installed: %s)", method,
-                   list[0] != '\0' ? list : "none; set MITOGEN_PLUGIN_PATH");
+                   "Unknown connection method '%s' (installed: %s)%s", method,
+                   list[0] != '\0' ? list : "none; set MITOGEN_PLUGIN_PATH",
+                   mitogen_plugins_get_closure_dir () != NULL
+                   ? "; a replicated program has the transports its master had loaded when it shipped it" : "");
       return NULL;
     }
 

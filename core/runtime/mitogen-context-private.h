@@ -15,6 +15,9 @@ MitogenContext *mitogen_context_new               (MitogenRouter  *router,
                                                    MitogenContext *via,
                                                    GPid            pid,
                                                    GMainContext   *main_context);
+/* Before the context is handed out: what the bootstrap shipped to start it. */
+void            mitogen_context_set_bootstrap_bytes (MitogenContext *self,
+                                                     guint64         bytes);
 /* Broker thread (or after the broker stopped). Idempotent. */
 void            mitogen_context_mark_disconnected (MitogenContext *self);
 /* Any thread: routes @message to this context (sets its dst_id). */

@@ -29,6 +29,7 @@ struct _MitogenContext
   guint32         id;
   GPid            pid;
   gint            connected;     /* (atomic) */
+  guint64         bootstrap_bytes; /* set once, before the context is handed out */
 };
 
 enum
@@ -221,6 +222,34 @@ GPid
 mitogen_context_get_pid (MitogenContext *self)
 {
   return self->pid;
+}
+
+/**
+ * mitogen_context_get_bootstrap_bytes:
+ * @self: a context
+ *
+ * How many bytes of agent files the zero-install bootstrap shipped to
+ * start this context (compressed, as they crossed the stream): 0 when
+ * nothing was shipped (an installed agent, the local fast path, or a
+ * target whose cache had every file). For a context started through
+ * another, what that context shipped. Any thread.
+ *
+ * Returns: the bytes of agent files shipped to start the context
+ */
+guint64
+mitogen_context_get_bootstrap_bytes (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), 0);
+
+  return self->bootstrap_bytes;
+}
+
+/* Before the context is handed out (connect). */
+void
+mitogen_context_set_bootstrap_bytes (MitogenContext *self,
+                                     guint64         bytes)
+{
+  self->bootstrap_bytes = bytes;
 }
 
 /**

@@ -81,5 +81,8 @@ extern const MitogenStreamHooks mitogen_router_stream_hooks;
 gboolean       mitogen_router_get_debug_default  (MitogenRouter      *self);
 void           mitogen_router_route_dead_locally (MitogenRouter      *self,
                                                   MitogenMessage     *dead);
+/* Any thread: the default agent becomes @agent unless it was set. */
+gboolean       mitogen_router_set_default_agent_if_unset (MitogenRouter *self,
+                                                  const char         *agent);
 
 G_END_DECLS

@@ -60,6 +60,7 @@ struct _MitogenRouter
   MitogenIdState  ids;              /* connect/mitogen-ids.c's: has its own lock */
   gint            debug_default;    /* (atomic) enable_debug (): contexts started from now on debug */
   gint            profiling_default; /* (atomic) set_profiling () */
+  const char     *default_agent;   /* (atomic) (nullable) interned: set_default_agent (); NULL is "stock" */
   gboolean        disposed;
 };
 
@@ -1390,6 +1391,62 @@ mitogen_router_get_profiling (MitogenRouter *self)
   g_return_val_if_fail (MITOGEN_IS_ROUTER (self), FALSE);
 
   return g_atomic_int_get (&self->profiling_default);
+}
+
+/**
+ * mitogen_router_set_default_agent:
+ * @self: a router
+ * @agent: (nullable): `stock`, `self` or `dynamic`; %NULL for `stock`
+ *
+ * The program every context this router starts from now on runs, unless
+ * the connect's own `agent` option says otherwise
+ * ([property@Mitogen.Transport:agent]): `stock` (the installed, static
+ * `mitogen-agent`), `self` (this very program, which must call
+ * [func@Mitogen.init] first in `main ()`: it then serves its own
+ * functions; a dynamically linked program is shipped as its closure), or
+ * `dynamic` (the dynamically linked stock agent, shipped as its closure).
+ * Contexts started through `via` get the same default. Another value
+ * makes those connects fail with %MITOGEN_ERROR_INVALID_ARGUMENT naming
+ * the allowed ones. Any thread.
+ */
+void
+mitogen_router_set_default_agent (MitogenRouter *self,
+                                  const char    *agent)
+{
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+
+  g_atomic_pointer_set (&self->default_agent, agent != NULL ? g_intern_string (agent) : NULL);
+}
+
+/**
+ * mitogen_router_get_default_agent:
+ * @self: a router
+ *
+ * Any thread.
+ *
+ * Returns: the agent new contexts run unless their `agent` option says
+ *   otherwise (see [method@Mitogen.Router.set_default_agent]): `stock`
+ *   until it is set
+ */
+const char *
+mitogen_router_get_default_agent (MitogenRouter *self)
+{
+  const char *agent;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+
+  agent = g_atomic_pointer_get (&self->default_agent);
+  return agent != NULL ? agent : "stock";
+}
+
+/* Any thread: sets the default agent to @agent only if it is unset
+ * (set_default_agent () never called, or called with NULL): what
+ * mitogen_router_add_module_path () does. TRUE if it was set. */
+gboolean
+mitogen_router_set_default_agent_if_unset (MitogenRouter *self,
+                                           const char    *agent)
+{
+  return g_atomic_pointer_compare_and_exchange (&self->default_agent, (const char *) NULL, g_intern_string (agent));
 }
 
 /**

@@ -15,6 +15,14 @@ G_DECLARE_FINAL_TYPE (MitogenAgent, mitogen_agent, MITOGEN, AGENT, GObject)
 int mitogen_agent_main (int    argc,
                         char **argv);
 
+/* mitogen_init (), before mitogen_agent_main (): @hook runs once when the
+ * agent exits, on any of its paths (parent gone, SHUTDOWN, bad
+ * configuration), on whichever thread exits. */
+void mitogen_agent_set_exit_hook   (void (*hook) (void));
+/* mitogen_init (): this program is not the stock agent, so the agent
+ * path for local children stays the installed one. */
+void mitogen_agent_keep_agent_path (void);
+
 /* A context that serves no calls, for a program of its own (fakessh's
  * client): connects to the parent over the socket @fd, leaving stdio
  * alone, and returns once configured. When the parent goes or asks it to

@@ -29,6 +29,7 @@
 #include "mitogen-broker-private.h"
 #include "mitogen-call-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-modules-private.h"
 #include "mitogen-protocol-private.h"
 #include "mitogen-router-private.h"
 #include "mitogen-stream-private.h"
@@ -76,9 +77,37 @@ static gint log_forwarding;           /* (atomic) configured and routing */
 static int lost_status;
 static const char *lost_message;      /* (nullable) */
 
+/* mitogen_init (): removes a replicated program's run directory. Runs
+ * once, on whichever thread makes us exit first. */
+static gpointer exit_hook;            /* (atomic) (nullable) void (*) (void) */
+
+void
+mitogen_agent_set_exit_hook (void (*hook) (void))
+{
+  g_atomic_pointer_set (&exit_hook, (gpointer) hook);
+}
+
+static void
+run_exit_hook (void)
+{
+  void (*hook) (void) = (void (*) (void)) g_atomic_pointer_exchange (&exit_hook, NULL);
+
+  if (hook != NULL)
+    hook ();
+}
+
+static gboolean keep_agent_path;      /* mitogen_init (): our program is not the stock agent */
+
+void
+mitogen_agent_keep_agent_path (void)
+{
+  keep_agent_path = TRUE;
+}
+
 static void
 exit_lost (void)
 {
+  run_exit_hook ();
   if (lost_message != NULL)
     {
       gssize n = write (2, lost_message, strlen (lost_message));
@@ -208,6 +237,7 @@ static gboolean
 shutdown_grace_cb (gpointer data)
 {
   g_debug ("shutdown grace period over while a call is still running: exiting");
+  run_exit_hook ();
   _exit (0);
   return G_SOURCE_REMOVE;
 }
@@ -241,10 +271,11 @@ static void
 config_fail (const char *why)
 {
   fprintf (stderr, "mitogen-agent: bad configuration from parent: %s\n", why);
+  run_exit_hook ();
   _exit (1);
 }
 
-/* (s method, a{sv} options, u id) -> (s name, x pid). Main thread.
+/* (s method, a{sv} options, u id) -> (s name, x pid, t bootstrap bytes). Main thread.
  * The `via` step: our parent asks us to start a child with an id it
  * chose; the route to it is announced up the tree as it comes up. */
 static GVariant *
@@ -262,11 +293,13 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
                    "mitogen.connect: context id %u is not a new id", id);
       return NULL;
     }
+  /* (transfer none): it sinks a floating reference, and ours is not one. */
   context = mitogen_router_connect_with_id (mitogen_call_get_router (call), method,
-                                            g_steal_pointer (&options), id, error);
+                                            options, id, error);
   if (context == NULL)
     return NULL;
-  return g_variant_new ("(sx)", mitogen_context_get_name (context), (gint64) mitogen_context_get_pid (context));
+  return g_variant_new ("(sxt)", mitogen_context_get_name (context), (gint64) mitogen_context_get_pid (context),
+                        mitogen_context_get_bootstrap_bytes (context));
 }
 
 /* Broker thread: the first frame from the parent must be our configuration. */
@@ -317,8 +350,10 @@ config_message (MitogenStream  *stream,
                                    MITOGEN_NO_RESPONDENT, on_call_function, self, NULL);
   mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_SHUTDOWN, TRUE,
                                    MITOGEN_NO_RESPONDENT, on_shutdown, self, NULL);
+  /* LOAD_MODULE from our children: forwarded up and cached. */
+  mitogen_modules_serve (self->router, self->max_message_size);
   g_atomic_int_set (&log_forwarding, TRUE);
-  mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sx)",
+  mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sxt)",
                              "Start a child context with the given id (the `via` step)",
                              fn_mitogen_connect, NULL);
 
@@ -333,6 +368,7 @@ config_closed (MitogenStream *stream,
                const GError  *error,
                gpointer       user_data)
 {
+  run_exit_hook ();
   _exit (1);
 }
 
@@ -429,6 +465,12 @@ serve (MitogenAgent   *self,
     }
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
   mitogen_call_set_reply_to (call, request->header.reply_to, self->max_message_size);
+  /* A function of a module we lack: our parent sends it first. */
+  if (!mitogen_modules_ensure_function (self->router, function, self->max_message_size, &error))
+    {
+      mitogen_call_send_reply (call, NULL, error);
+      return;
+    }
   if (self->profiling)
     {
       gint64 start = g_get_monotonic_time ();
@@ -554,11 +596,13 @@ mitogen_agent_main (int    argc,
         int fd = open (argv[i + 1], O_RDONLY | O_CLOEXEC);
 
         if (fd >= 0)
-          mitogen_bootstrap_set_self_image_fd (fd);
+          mitogen_bootstrap_set_self_image (fd, argv[i + 1]);
         unlink (argv[i + 1]);
         unlinked = TRUE;
       }
-  if (!unlinked)
+  if (keep_agent_path)
+    ;
+  else if (!unlinked)
     {
       g_autofree char *self_path = g_file_read_link ("/proc/self/exe", NULL);
       mitogen_plugins_set_agent_path (self_path);
@@ -597,5 +641,6 @@ mitogen_agent_main (int    argc,
   mitogen_router_set_parent_lost_func (self->router, NULL, NULL);
   mitogen_router_shutdown (self->router);
   the_agent = NULL;
+  run_exit_hook ();
   return 0;
 }

@@ -1,7 +1,7 @@
 /* mitogen-protocol-private.h — the shapes of the protocol's own messages
  *
- * The protocol version and the payloads of GREETING, CONFIG and
- * CALL_FUNCTION are built and parsed here and nowhere else
+ * The protocol version and the payloads of GREETING, CONFIG,
+ * CALL_FUNCTION and LOAD_MODULE are built and parsed here and nowhere else
  * (docs/protocol.md describes them). Parsers never trust the payload: a
  * wrong type, a missing key or a value out of range is a
  * MITOGEN_ERROR_STREAM error saying which. Any thread.
@@ -66,5 +66,74 @@ gboolean  mitogen_protocol_call_parse     (GVariant              *value,
                                            const char           **function,
                                            GVariant             **args,
                                            GError               **error);
+
+/* LOAD_MODULE, child -> parent: `(sasa{sv})`: the module's name (a plain
+ * word), the sonames the requester has loaded (the parent sends none of
+ * them), options: `max_size t`, the largest reply frame it takes. */
+#define MITOGEN_MODULE_NAME_MAX      64     /* bytes of a module name */
+#define MITOGEN_MODULE_HAVE_MAX      4096   /* sonames in a request */
+#define MITOGEN_MODULE_FILE_NAME_MAX 200    /* bytes of a file name in a reply */
+#define MITOGEN_MODULE_FILES_MAX     256    /* files in a reply */
+
+typedef struct
+{
+  const char   *name;       /* (unowned) points into the parsed value */
+  const char  **have;       /* (owned container) (unowned elements) NULL-terminated */
+  gsize         n_have;
+  guint64       max_size;   /* 0: not given */
+} MitogenModuleRequest;
+
+GVariant *mitogen_protocol_module_request_new   (const char            *name,
+                                                 const char * const    *have,
+                                                 guint64                max_size);
+gboolean  mitogen_protocol_module_request_parse (GVariant              *value,
+                                                 MitogenModuleRequest  *request,
+                                                 GError               **error);
+void      mitogen_protocol_module_request_clear (MitogenModuleRequest  *request);
+
+/* TRUE if @name is a module name: 1 to MITOGEN_MODULE_NAME_MAX of
+ * [a-z0-9_]. Never a path. */
+gboolean  mitogen_protocol_module_name_is_valid (const char            *name);
+
+/* The LOAD_MODULE reply, parent -> child: `(a(ssay)asa{sv})`: the files,
+ * shared libraries in load order (dependencies first) then the module
+ * itself, last, named NAME.so; each (file name, SHA-256 in lowercase hex,
+ * bytes); the libraries the module needs that were not sent because the
+ * requester has them; information: `origin u` (the context whose module
+ * path held the module), `cached_by u` (present when an intermediate
+ * answered from its cache). A refusal is an ordinary error reply. */
+typedef struct
+{
+  char   *name;      /* (owned) */
+  char   *sha256;    /* (owned) 64 lowercase hex digits */
+  GBytes *data;      /* (owned) */
+} MitogenModuleFile;
+
+typedef struct
+{
+  GPtrArray *files;      /* (owned) (element-type MitogenModuleFile) the module last */
+  GPtrArray *present;    /* (owned) (element-type utf8) */
+  guint32    origin;
+  gboolean   cached;     /* cached_by was given */
+  guint32    cached_by;
+} MitogenModuleReply;
+
+MitogenModuleFile *mitogen_module_file_new    (const char           *name,
+                                               const char           *sha256,
+                                               GBytes               *data);
+void      mitogen_module_file_free              (gpointer               file);
+/* Files and present names are added by the caller. (transfer full) */
+MitogenModuleReply *mitogen_module_reply_new    (void);
+void      mitogen_module_reply_free             (MitogenModuleReply    *reply);
+GVariant *mitogen_protocol_module_reply_new     (const MitogenModuleReply *reply);
+/* Checks the shape, never the hashes (the serve layer does): at least one
+ * file, at most MITOGEN_MODULE_FILES_MAX, the last one @module.so, names
+ * plain file names ([A-Za-z0-9._+-], not . or ..) and unique, hashes 64
+ * lowercase hex digits. The bytes are shared with @value. */
+MitogenModuleReply *mitogen_protocol_module_reply_parse (GVariant      *value,
+                                                         const char    *module,
+                                                         GError       **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenModuleReply, mitogen_module_reply_free)
 
 G_END_DECLS

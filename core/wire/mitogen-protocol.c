@@ -1,4 +1,4 @@
-/* mitogen-protocol.c — GREETING, CONFIG and CALL_FUNCTION payloads
+/* mitogen-protocol.c — GREETING, CONFIG, CALL_FUNCTION and LOAD_MODULE payloads
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -144,4 +144,226 @@ mitogen_protocol_call_parse (GVariant     *value,
     }
   *args = g_steal_pointer (&boxed);
   return TRUE;
+}
+
+/* LOAD_MODULE ----------------------------------------------------------- */
+
+#define module_fail(...) \
+  G_STMT_START { g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, __VA_ARGS__); goto fail; } G_STMT_END
+
+gboolean
+mitogen_protocol_module_name_is_valid (const char *name)
+{
+  gsize len = name != NULL ? strlen (name) : 0;
+
+  if (len == 0 || len > MITOGEN_MODULE_NAME_MAX)
+    return FALSE;
+  for (const char *c = name; *c != '\0'; c++)
+    if (!g_ascii_islower (*c) && !g_ascii_isdigit (*c) && *c != '_')
+      return FALSE;
+  return TRUE;
+}
+
+/* A file name a reply may carry: a plain name, never a path. */
+static gboolean
+file_name_is_valid (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > MITOGEN_MODULE_FILE_NAME_MAX || strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+    return FALSE;
+  for (const char *c = name; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && *c != '.' && *c != '_' && *c != '+' && *c != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+sha256_is_valid (const char *hex)
+{
+  if (strlen (hex) != 64)
+    return FALSE;
+  for (const char *c = hex; *c != '\0'; c++)
+    if (!g_ascii_isdigit (*c) && !(*c >= 'a' && *c <= 'f'))
+      return FALSE;
+  return TRUE;
+}
+
+GVariant *
+mitogen_protocol_module_request_new (const char         *name,
+                                     const char * const *have,
+                                     guint64             max_size)
+{
+  static const char * const none[] = { NULL };
+  GVariantBuilder options;
+
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  if (max_size != 0)
+    g_variant_builder_add (&options, "{sv}", "max_size", g_variant_new_uint64 (max_size));
+  return g_variant_new ("(s^asa{sv})", name, have != NULL ? have : none, &options);
+}
+
+gboolean
+mitogen_protocol_module_request_parse (GVariant              *value,
+                                       MitogenModuleRequest  *request,
+                                       GError               **error)
+{
+  g_autoptr(GVariant) have = NULL;
+  g_autoptr(GVariant) options = NULL;
+
+  memset (request, 0, sizeof *request);
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(sasa{sv})")))
+    module_fail ("malformed LOAD_MODULE request of type %s, expected (sasa{sv})",
+                 value != NULL ? g_variant_get_type_string (value) : "none");
+  g_variant_get (value, "(&s@as@a{sv})", &request->name, &have, &options);
+  if (!mitogen_protocol_module_name_is_valid (request->name))
+    module_fail ("LOAD_MODULE: module name is not a plain word ([a-z0-9_], at most %d bytes)",
+                 MITOGEN_MODULE_NAME_MAX);
+  if (g_variant_n_children (have) > MITOGEN_MODULE_HAVE_MAX)
+    module_fail ("LOAD_MODULE: more than %d loaded libraries listed", MITOGEN_MODULE_HAVE_MAX);
+  request->have = g_variant_get_strv (have, &request->n_have);
+  for (gsize i = 0; i < request->n_have; i++)
+    if (!file_name_is_valid (request->have[i]))
+      module_fail ("LOAD_MODULE: a loaded library's name is not a plain file name");
+  if (g_variant_lookup (options, "max_size", "t", &request->max_size) &&
+      (request->max_size < MITOGEN_PROTOCOL_MIN_MESSAGE_SIZE || request->max_size > G_MAXUINT32))
+    module_fail ("LOAD_MODULE: max_size %" G_GUINT64_FORMAT " is out of range", request->max_size);
+  return TRUE;
+
+fail:
+  mitogen_protocol_module_request_clear (request);
+  return FALSE;
+}
+
+void
+mitogen_protocol_module_request_clear (MitogenModuleRequest *request)
+{
+  g_clear_pointer (&request->have, g_free);
+  request->n_have = 0;
+  request->name = NULL;
+}
+
+MitogenModuleFile *
+mitogen_module_file_new (const char *name,
+                         const char *sha256,
+                         GBytes     *data)
+{
+  MitogenModuleFile *file = g_new0 (MitogenModuleFile, 1);
+
+  file->name = g_strdup (name);
+  file->sha256 = g_strdup (sha256);
+  file->data = g_bytes_ref (data);
+  return file;
+}
+
+void
+mitogen_module_file_free (gpointer data)
+{
+  MitogenModuleFile *file = data;
+
+  g_free (file->name);
+  g_free (file->sha256);
+  g_bytes_unref (file->data);
+  g_free (file);
+}
+
+MitogenModuleReply *
+mitogen_module_reply_new (void)
+{
+  MitogenModuleReply *reply = g_new0 (MitogenModuleReply, 1);
+
+  reply->files = g_ptr_array_new_with_free_func (mitogen_module_file_free);
+  reply->present = g_ptr_array_new_with_free_func (g_free);
+  return reply;
+}
+
+void
+mitogen_module_reply_free (MitogenModuleReply *reply)
+{
+  if (reply == NULL)
+    return;
+  g_ptr_array_unref (reply->files);
+  g_ptr_array_unref (reply->present);
+  g_free (reply);
+}
+
+GVariant *
+mitogen_protocol_module_reply_new (const MitogenModuleReply *reply)
+{
+  GVariantBuilder files, present, info;
+
+  g_variant_builder_init (&files, G_VARIANT_TYPE ("a(ssay)"));
+  for (guint i = 0; i < reply->files->len; i++)
+    {
+      const MitogenModuleFile *file = g_ptr_array_index (reply->files, i);
+
+      g_variant_builder_add (&files, "(ss@ay)", file->name, file->sha256,
+                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, file->data, TRUE));
+    }
+  g_variant_builder_init (&present, G_VARIANT_TYPE_STRING_ARRAY);
+  for (guint i = 0; i < reply->present->len; i++)
+    g_variant_builder_add (&present, "s", (const char *) g_ptr_array_index (reply->present, i));
+  g_variant_builder_init (&info, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&info, "{sv}", "origin", g_variant_new_uint32 (reply->origin));
+  if (reply->cached)
+    g_variant_builder_add (&info, "{sv}", "cached_by", g_variant_new_uint32 (reply->cached_by));
+  return g_variant_new ("(a(ssay)asa{sv})", &files, &present, &info);
+}
+
+MitogenModuleReply *
+mitogen_protocol_module_reply_parse (GVariant    *value,
+                                     const char  *module,
+                                     GError     **error)
+{
+  g_autoptr(MitogenModuleReply) reply = mitogen_module_reply_new ();
+  g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GVariant) files = NULL;
+  g_autoptr(GVariant) present = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autofree char *module_file = g_strconcat (module, ".so", NULL);
+  gsize n_files;
+
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(a(ssay)asa{sv})")))
+    module_fail ("module '%s': malformed LOAD_MODULE reply of type %s, expected (a(ssay)asa{sv})",
+                 module, value != NULL ? g_variant_get_type_string (value) : "none");
+  g_variant_get (value, "(@a(ssay)@as@a{sv})", &files, &present, &info);
+  n_files = g_variant_n_children (files);
+  if (n_files == 0 || n_files > MITOGEN_MODULE_FILES_MAX)
+    module_fail ("module '%s': LOAD_MODULE reply with %" G_GSIZE_FORMAT " files", module, n_files);
+  if (g_variant_n_children (present) > MITOGEN_MODULE_HAVE_MAX)
+    module_fail ("module '%s': LOAD_MODULE reply lists too many present libraries", module);
+  for (gsize i = 0; i < n_files; i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (files, i);
+      g_autoptr(GVariant) bytes = NULL;
+      g_autoptr(GBytes) data = NULL;
+      const char *name, *sha256;
+
+      g_variant_get (entry, "(&s&s@ay)", &name, &sha256, &bytes);
+      if (!file_name_is_valid (name))
+        module_fail ("module '%s': LOAD_MODULE reply names a file that is not a plain file name", module);
+      if (!sha256_is_valid (sha256))
+        module_fail ("module '%s': LOAD_MODULE reply gives %s a malformed SHA-256", module, name);
+      if (!g_hash_table_add (names, (gpointer) name))
+        module_fail ("module '%s': LOAD_MODULE reply names %s twice", module, name);
+      if ((i == n_files - 1) != (strcmp (name, module_file) == 0))
+        module_fail ("module '%s': LOAD_MODULE reply does not end with %s", module, module_file);
+      data = g_variant_get_data_as_bytes (bytes);
+      g_ptr_array_add (reply->files, mitogen_module_file_new (name, sha256, data));
+    }
+  for (gsize i = 0; i < g_variant_n_children (present); i++)
+    {
+      const char *name;
+
+      g_variant_get_child (present, i, "&s", &name);
+      if (!file_name_is_valid (name))
+        module_fail ("module '%s': LOAD_MODULE reply lists a library that is not a plain file name", module);
+      g_ptr_array_add (reply->present, g_strdup (name));
+    }
+  g_variant_lookup (info, "origin", "u", &reply->origin);
+  reply->cached = g_variant_lookup (info, "cached_by", "u", &reply->cached_by);
+  return g_steal_pointer (&reply);
+
+fail:
+  return NULL;
 }

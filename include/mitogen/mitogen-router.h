@@ -97,5 +97,10 @@ gboolean        mitogen_router_get_profiling     (MitogenRouter        *self);
 MITOGEN_AVAILABLE_IN_ALL
 void            mitogen_router_set_profiling     (MitogenRouter        *self,
                                                   gboolean              profiling);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_router_set_default_agent (MitogenRouter        *self,
+                                                  const char           *agent);
+MITOGEN_AVAILABLE_IN_ALL
+const char     *mitogen_router_get_default_agent (MitogenRouter        *self);
 
 G_END_DECLS

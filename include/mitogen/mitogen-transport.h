@@ -167,5 +167,7 @@ MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_bootstrap_shell (MitogenTransport *self);
 MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_bootstrap_format (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_agent          (MitogenTransport  *self);
 
 G_END_DECLS

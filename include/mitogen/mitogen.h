@@ -25,5 +25,7 @@
 #include <mitogen/mitogen-process.h>
 #include <mitogen/mitogen-transfer.h>
 #include <mitogen/mitogen-fakessh.h>
+#include <mitogen/mitogen-init.h>
+#include <mitogen/mitogen-module.h>
 
 #undef MITOGEN_INSIDE

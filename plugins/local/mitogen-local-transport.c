@@ -142,9 +142,10 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
       g_ptr_array_add (full, self->wrapper[i]);
   if (!bootstrap && self->agent_path != NULL)
     {
-      /* argv is { agent, argv0 }: run the chosen agent instead. */
+      /* argv is { agent, argv0, args... }: run the chosen agent instead. */
       g_ptr_array_add (full, self->agent_path);
-      g_ptr_array_add (full, (gpointer) argv[1]);
+      for (guint i = 1; argv[i] != NULL; i++)
+        g_ptr_array_add (full, (gpointer) argv[i]);
     }
   else
     for (guint i = 0; argv[i] != NULL; i++)
@@ -158,7 +159,7 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
     {
       /* Behind a wrapper argv[1] (mitogen:NAME) would be the wrapped
        * program's argument: drop it. */
-      g_ptr_array_remove_index (full, full->len - 2);
+      g_ptr_array_remove_index (full, g_strv_length (self->wrapper) + 1);
     }
 
   if (!bootstrap && !g_file_test (g_ptr_array_index (full, self->wrapper != NULL ? g_strv_length (self->wrapper) : 0),

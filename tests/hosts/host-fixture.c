@@ -617,3 +617,73 @@ host_sshd_stop (HostSshd *sshd)
   g_free (sshd->cleanup_file);
   g_free (sshd);
 }
+
+/* --- the self-replicating example (docs/examples/self-replicate.c) ------ */
+
+char *
+host_run_self_example (const char * const  *targets,
+                       int                 *status)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_ptr_array_add (argv, (char *) SELF_EXAMPLE);
+  for (guint i = 0; targets[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, (char *) "-t");
+      g_ptr_array_add (argv, (char *) targets[i]);
+    }
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const char * const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  if (process == NULL || !g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error))
+    {
+      *status = -1;
+      return g_strdup (error->message);
+    }
+  *status = g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : 128;
+  return g_strconcat (out != NULL ? out : "", err != NULL ? err : "", NULL);
+}
+
+guint64
+host_self_example_bytes (const char *output,
+                         const char *target)
+{
+  g_auto(GStrv) lines = g_strsplit (output, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], target) && lines[i][strlen (target)] == ':')
+      {
+        const char *tail = g_strrstr (lines[i], "; ");
+
+        if (tail != NULL && g_str_has_suffix (tail, " bytes shipped"))
+          return g_ascii_strtoull (tail + 2, NULL, 10);
+      }
+  return G_MAXUINT64;
+}
+
+void
+host_clear_self_cache (const char *user)
+{
+  struct passwd *pw = getpwnam (user);
+  const char *tmp = g_getenv ("TMPDIR");
+  g_autofree char *home_cache = NULL;
+
+  if (pw == NULL)
+    return;
+  home_cache = g_build_filename (pw->pw_dir, ".cache", "mitogen", "files", NULL);
+  for (int i = 0; i < 4; i++)
+    {
+      const char *dir = i == 0 ? "/tmp" : i == 1 ? "/var/tmp" : i == 2 ? tmp : NULL;
+      g_autofree char *path = NULL;
+
+      if (i == 3)
+        path = g_strdup (home_cache);
+      else if (dir != NULL)
+        path = g_strdup_printf ("%s/.mitogen-cache-%u", dir, (unsigned) pw->pw_uid);
+      if (path != NULL)
+        RUN (NULL, "rm", "-rf", path);
+    }
+}

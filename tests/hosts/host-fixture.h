@@ -78,4 +78,17 @@ char       *host_fixture_public_agent (const char  *path,
  * "netns NAME", "dir PATH"); used by the reaper and by host_sshd_stop. */
 void        host_fixture_cleanup_file (const char *path);
 
+/* Runs docs/examples/self-replicate with "-t TARGET" for each of
+ * @targets; its stdout then stderr, and its exit status (-1: not run). */
+char       *host_run_self_example     (const char * const  *targets,
+                                       int                 *status);
+/* The "N bytes shipped" of @target's line in the example's @output, or
+ * G_MAXUINT64 if that line is missing. */
+guint64     host_self_example_bytes   (const char          *output,
+                                       const char          *target);
+
+/* Empties @user's cache of shipped programs (stage 1's closure cache: in
+ * the home directory, or .mitogen-cache-UID in the temp dirs). */
+void        host_clear_self_cache     (const char          *user);
+
 G_END_DECLS
