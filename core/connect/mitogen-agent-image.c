@@ -132,16 +132,6 @@ is_file_name (const char *name)
   return TRUE;
 }
 
-static void
-file_free (gpointer data)
-{
-  MitogenClosureFile *file = data;
-
-  g_free (file->name);
-  g_free (file->path);
-  g_free (file);
-}
-
 /* One record of a manifest or of `--closure`: role, hash, size, name;
  * @path is where the file is here. Trusts nothing. */
 static MitogenClosureFile *
@@ -257,7 +247,7 @@ closure_from_manifest (const char  *dir,
   if (!g_file_get_contents (path, &text, NULL, error))
     return NULL;
   closure = g_new0 (MitogenClosure, 1);
-  closure->files = g_ptr_array_new_with_free_func (file_free);
+  closure->files = g_ptr_array_new_with_free_func (mitogen_closure_file_free);
   lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
     {
@@ -386,7 +376,7 @@ dynamic_image_compute (GError **error)
       return NULL;
     }
   closure = g_new0 (MitogenClosure, 1);
-  closure->files = g_ptr_array_new_with_free_func (file_free);
+  closure->files = g_ptr_array_new_with_free_func (mitogen_closure_file_free);
   closure->arch = g_strdup (header[2]);
   closure->is_static = strcmp (header[3], "1") == 0;
   for (guint i = 1; lines[i] != NULL; i++)

@@ -60,6 +60,8 @@ typedef struct
 MitogenClosure *mitogen_closure_new_for_self (const char      *exe_path,
                                               GError         **error);
 void            mitogen_closure_free         (MitogenClosure  *closure);
+/* Frees one MitogenClosureFile (a GDestroyNotify for closure->files). */
+void            mitogen_closure_file_free    (gpointer         file);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenClosure, mitogen_closure_free)
 

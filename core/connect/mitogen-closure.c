@@ -440,8 +440,8 @@ loaded_object_clear (gpointer data)
   g_free (object->name);
 }
 
-static void
-file_free (gpointer data)
+void
+mitogen_closure_file_free (gpointer data)
 {
   MitogenClosureFile *file = data;
 
@@ -465,7 +465,7 @@ closure_copy (const MitogenClosure *closure)
 {
   MitogenClosure *copy = g_new0 (MitogenClosure, 1);
 
-  copy->files = g_ptr_array_new_full (closure->files->len, file_free);
+  copy->files = g_ptr_array_new_full (closure->files->len, mitogen_closure_file_free);
   for (guint i = 0; i < closure->files->len; i++)
     {
       const MitogenClosureFile *file = g_ptr_array_index (closure->files, i);
@@ -827,7 +827,7 @@ add_file (MitogenClosure     *closure,
   file->path = g_strdup (path);
   if (!hash_file (path, buffer, file, &stamp, error))
     {
-      file_free (file);
+      mitogen_closure_file_free (file);
       return FALSE;
     }
   for (guint i = 0; i < closure->files->len; i++)
@@ -840,7 +840,7 @@ add_file (MitogenClosure     *closure,
         g_set_error (&local_error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
                      "Cannot ship both %s and %s: they differ and have the same name %s",
                      other->path, path, name);
-      file_free (file);
+      mitogen_closure_file_free (file);
       if (local_error != NULL)
         {
           g_propagate_error (error, g_steal_pointer (&local_error));
@@ -882,7 +882,7 @@ closure_compute (const char  *exe_path,
   loader = info.interp != NULL ? find_loader (it.objects, info.interp) : -1;
 
   closure = g_new0 (MitogenClosure, 1);
-  closure->files = g_ptr_array_new_with_free_func (file_free);
+  closure->files = g_ptr_array_new_with_free_func (mitogen_closure_file_free);
   closure->arch = elf_arch (&info);
   closure->is_static = info.interp == NULL;
   interp_name = info.interp != NULL ? g_path_get_basename (info.interp) : NULL;

@@ -33,18 +33,9 @@ void     mitogen_call_send_reply   (MitogenCall  *call,
                                     GVariant     *result,
                                     const GError *error);
 
-/* A row of a table of functions to register (NULL name: the end). */
-typedef struct
-{
-  const char  *name;
-  const char  *args_type;
-  const char  *return_type;
-  const char  *description;
-  MitogenFunc  func;
-} MitogenFunctionEntry;
-
-/* Registers every row of @table (NULL-name terminated). Any thread. */
-void mitogen_register_function_table (const MitogenFunctionEntry *table);
+/* Registers every row of @table (MitogenFunctionInfo, the rows of a
+ * function module's table too; NULL-name terminated). Any thread. */
+void mitogen_register_function_table (const MitogenFunctionInfo *table);
 
 
 G_END_DECLS

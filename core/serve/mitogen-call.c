@@ -262,10 +262,10 @@ register_entry (const char     *name,
 
 /* Registers without first registering the built-ins (they use this). */
 void
-mitogen_register_function_table (const MitogenFunctionEntry *table)
+mitogen_register_function_table (const MitogenFunctionInfo *table)
 {
   ensure_table ();
-  for (const MitogenFunctionEntry *e = table; e->name != NULL; e++)
+  for (const MitogenFunctionInfo *e = table; e->name != NULL; e++)
     register_entry (e->name, e->args_type, e->return_type, e->description, e->func, NULL, NULL);
 }
 

@@ -549,7 +549,7 @@ fn_mitogen_channel_echo (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_new_uint32 (n);
 }
 
-const MitogenFunctionEntry mitogen_builtin_functions[] = {
+const MitogenFunctionInfo mitogen_builtin_functions[] = {
   { "os.getpid", "()", "x", "The context's process id", fn_os_getpid },
   { "os.getuid", "()", "u", "The context's real user id", fn_os_getuid },
   { "os.uname", "()", "(sssss)", "sysname, nodename, release, version, machine", fn_os_uname },

@@ -661,7 +661,7 @@ fn_subprocess_stream (MitogenCall  *call,
     }
 }
 
-const MitogenFunctionEntry mitogen_process_serve_functions[] = {
+const MitogenFunctionInfo mitogen_process_serve_functions[] = {
   { "subprocess.stream", "(asa{sv}uu)", "a{sv}",
     "Run argv streaming stdout/stderr events to a handle while it runs, "
     "stdin from the caller (options: cwd s, env a{ss}, setenv a{ss}, window t); "

@@ -9,9 +9,9 @@
 G_BEGIN_DECLS
 
 /* The tables, one per source file (NULL-name terminated). */
-extern const MitogenFunctionEntry mitogen_builtin_functions[];        /* mitogen-builtins.c */
-extern const MitogenFunctionEntry mitogen_process_serve_functions[];  /* mitogen-process-serve.c */
-extern const MitogenFunctionEntry mitogen_transfer_serve_functions[]; /* mitogen-transfer-serve.c */
+extern const MitogenFunctionInfo mitogen_builtin_functions[];        /* mitogen-builtins.c */
+extern const MitogenFunctionInfo mitogen_process_serve_functions[];  /* mitogen-process-serve.c */
+extern const MitogenFunctionInfo mitogen_transfer_serve_functions[]; /* mitogen-transfer-serve.c */
 
 /* Registers every built-in, once. Any thread. The registry calls it on
  * first use (mitogen-call-private.h); programs may call it first. */

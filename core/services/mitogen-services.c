@@ -13,7 +13,7 @@
 
 #include "mitogen-services-private.h"
 
-static const MitogenFunctionEntry *const tables[] = {
+static const MitogenFunctionInfo *const tables[] = {
   mitogen_builtin_functions,
   mitogen_process_serve_functions,
   mitogen_transfer_serve_functions,

@@ -251,7 +251,7 @@ fn_file_receive_tree (MitogenCall  *call,
   return result;
 }
 
-const MitogenFunctionEntry mitogen_transfer_serve_functions[] = {
+const MitogenFunctionInfo mitogen_transfer_serve_functions[] = {
   { "file.send_tree", "(ayua{sv})", "a{sv}",
     "Stream a file or tree (option recursive b) to a handle with flow control "
     "and SHA-256; a summary (see MitogenTransfer)", fn_file_send_tree },
