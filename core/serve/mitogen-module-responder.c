@@ -885,9 +885,11 @@ answer_request (gpointer data,
     {
       for (guint i = 0; i < reply->files->len; i++)
         bytes += g_bytes_get_size (((MitogenModuleFile *) g_ptr_array_index (reply->files, i))->data);
-      if (reply_files (message, reply, request.name, request.max_size, &error))
-        g_debug ("LOAD_MODULE '%s' for context %u: %s: %u files, %" G_GUINT64_FORMAT " bytes",
-                 request.name, message->header.src_id, how, reply->files->len, bytes);
+      /* Said before it is sent: whoever reads the log (test-modules
+       * counts these) sees it before the child can have the answer. */
+      g_debug ("LOAD_MODULE '%s' for context %u: %s: %u files, %" G_GUINT64_FORMAT " bytes",
+               request.name, message->header.src_id, how, reply->files->len, bytes);
+      reply_files (message, reply, request.name, request.max_size, &error);
     }
   if (error != NULL)
     {
