@@ -1441,7 +1441,8 @@ main (int    argc,
       bench_idle_rss (router);
     }
 
-  if (!no_ssh && (wanted_any (&opts, ssh_start_names) || wanted_any (&opts, ssh_link_names)))
+  if (!no_ssh && (wanted_any (&opts, ssh_start_names) || wanted_any (&opts, ssh_link_names) ||
+                  wanted_any (&opts, ssh_self_names)))
     {
       ssh_host_init (&ssh_host);
       if (ssh_host.na != NULL)
