@@ -322,7 +322,14 @@ self_image (GError **error)
   if (dir != NULL)
     closure = closure_from_manifest (dir, &local_error);
   else
-    closure = mitogen_closure_new_for_self (NULL, &local_error);
+    {
+      /* Every transport goes along, so that a replicated context can
+       * start any next hop of a via chain (a plugin not loaded here would
+       * not be in the closure). Loading them is once per process; their
+       * files cost the first connect to each target only. */
+      g_strfreev (mitogen_transport_list_methods ());
+      closure = mitogen_closure_new_for_self (NULL, &local_error);
+    }
   if (closure == NULL)
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,

@@ -121,10 +121,7 @@ parse_hop_options (const char  *text,
   return g_variant_dict_end (&dict);
 }
 
-/* Connects every hop of @target in turn, each through the previous one.
- * A shipped program carries the transports its master has loaded: the
- * methods of the whole chain are loaded here first, so that the first hop
- * can start the second. */
+/* Connects every hop of @target in turn, each through the previous one. */
 static MitogenContext *
 connect_chain (MitogenRouter  *router,
                const char     *target,
@@ -133,15 +130,6 @@ connect_chain (MitogenRouter  *router,
 {
   g_auto(GStrv) hops = g_strsplit (target, "::", -1);
   g_autoptr(MitogenContext) via = NULL;
-
-  for (guint i = 0; hops[i] != NULL; i++)
-    {
-      g_autofree char *method = g_strndup (hops[i], strcspn (hops[i], ":"));
-      g_autoptr(MitogenTransport) transport = mitogen_transport_new_for_method (method, NULL, error);
-
-      if (transport == NULL)
-        return NULL;
-    }
 
   for (guint i = 0; hops[i] != NULL; i++)
     {
