@@ -34,6 +34,7 @@
 #include "mitogen-agent-image-private.h"
 #include "mitogen-bootstrap-private.h"
 #include "mitogen-plugins-private.h"
+#include "mitogen-sha256-private.h"
 
 /* More than any real program maps; keeps stage 1's argv and report small. */
 #define MAX_FILES 512
@@ -514,7 +515,7 @@ mitogen_agent_image_read_file (const MitogenAgentImage *image,
       return NULL;
     }
   raw = g_bytes_new_take (data, len);
-  digest = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, raw);
+  digest = mitogen_sha256_hex_of_bytes (raw);
   if (len != file->size || strcmp (digest, file->sha256) != 0)
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,

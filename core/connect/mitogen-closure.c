@@ -641,12 +641,7 @@ hash_file (const char         *path,
                    "%s changed while it was being read", path);
       return FALSE;
     }
-  for (gsize i = 0; i < MITOGEN_SHA256_LEN; i++)
-    {
-      file->sha256[2 * i] = "0123456789abcdef"[digest[i] >> 4];
-      file->sha256[2 * i + 1] = "0123456789abcdef"[digest[i] & 0xf];
-    }
-  file->sha256[64] = '\0';
+  mitogen_sha256_to_hex (digest, file->sha256);
   file->size = total;
   stamp_from_stat (stamp, &st);
   return TRUE;

@@ -35,4 +35,10 @@ void     mitogen_sha256_finish (MitogenSha256 *self,
 void     mitogen_sha256_clear  (MitogenSha256 *self);
 gboolean mitogen_sha256_is_accelerated (void);
 
+/* @digest in lowercase hex, NUL-terminated, into @hex. */
+void     mitogen_sha256_to_hex (const guint8   digest[MITOGEN_SHA256_LEN],
+                                char           hex[2 * MITOGEN_SHA256_LEN + 1]);
+/* The SHA-256 of @data in lowercase hex. (transfer full) Any thread. */
+char    *mitogen_sha256_hex_of_bytes (GBytes *data);
+
 G_END_DECLS

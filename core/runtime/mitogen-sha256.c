@@ -234,3 +234,33 @@ mitogen_sha256_clear (MitogenSha256 *self)
 {
   g_clear_pointer (&self->fallback, g_checksum_free);
 }
+
+void
+mitogen_sha256_to_hex (const guint8 digest[MITOGEN_SHA256_LEN],
+                       char         hex[2 * MITOGEN_SHA256_LEN + 1])
+{
+  static const char digits[] = "0123456789abcdef";
+
+  for (gsize i = 0; i < MITOGEN_SHA256_LEN; i++)
+    {
+      hex[2 * i] = digits[digest[i] >> 4];
+      hex[2 * i + 1] = digits[digest[i] & 0xf];
+    }
+  hex[2 * MITOGEN_SHA256_LEN] = '\0';
+}
+
+char *
+mitogen_sha256_hex_of_bytes (GBytes *data)
+{
+  MitogenSha256 sha;
+  guint8 digest[MITOGEN_SHA256_LEN];
+  char *hex = g_malloc (2 * MITOGEN_SHA256_LEN + 1);
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (data, &len);
+
+  mitogen_sha256_init (&sha);
+  mitogen_sha256_update (&sha, bytes, len);
+  mitogen_sha256_finish (&sha, digest);
+  mitogen_sha256_to_hex (digest, hex);
+  return hex;
+}

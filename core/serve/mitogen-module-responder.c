@@ -39,6 +39,7 @@
 #include "mitogen-message-private.h"
 #include "mitogen-protocol-private.h"
 #include "mitogen-router-private.h"
+#include "mitogen-sha256-private.h"
 
 /* Weak, as in mitogen-modules.c: the static agent links no loader. */
 #pragma weak dladdr
@@ -577,7 +578,7 @@ collect_needed (Collect     *collect,
           ok = FALSE;
           break;
         }
-      sha256 = mitogen_modules_sha256 (lib);
+      sha256 = mitogen_sha256_hex_of_bytes (lib);
       g_ptr_array_add (collect->reply->files, mitogen_module_file_new (name, sha256, lib));
     }
   dynamic_info_clear (&info);
@@ -629,7 +630,7 @@ serve_from_dirs (GPtrArray                  *dirs,
   g_hash_table_unref (collect.master_objects);
   if (!ok)
     return NULL;
-  sha256 = mitogen_modules_sha256 (bytes);
+  sha256 = mitogen_sha256_hex_of_bytes (bytes);
   g_ptr_array_add (reply->files, mitogen_module_file_new (file, sha256, bytes));
   reply->origin = mitogen_router_get_context_id (router);
   return g_steal_pointer (&reply);

@@ -56,7 +56,5 @@ char   **mitogen_modules_loaded_sonames    (void);
 /* Any thread: checks @data against @sha256 (64 lowercase hex digits). */
 gboolean mitogen_modules_check_sha256      (GBytes         *data,
                                             const char     *sha256);
-/* Any thread: the SHA-256 of @data in lowercase hex. (transfer full) */
-char    *mitogen_modules_sha256            (GBytes         *data);
 
 G_END_DECLS

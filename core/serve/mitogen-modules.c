@@ -91,32 +91,11 @@ loaded_module_free (gpointer data)
 
 /* SHA-256 ------------------------------------------------------------- */
 
-char *
-mitogen_modules_sha256 (GBytes *data)
-{
-  MitogenSha256 sha;
-  guint8 digest[MITOGEN_SHA256_LEN];
-  char *hex = g_malloc (2 * MITOGEN_SHA256_LEN + 1);
-  gsize len;
-  const guint8 *bytes = g_bytes_get_data (data, &len);
-
-  mitogen_sha256_init (&sha);
-  mitogen_sha256_update (&sha, bytes, len);
-  mitogen_sha256_finish (&sha, digest);
-  for (gsize i = 0; i < MITOGEN_SHA256_LEN; i++)
-    {
-      hex[2 * i] = "0123456789abcdef"[digest[i] >> 4];
-      hex[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];
-    }
-  hex[2 * MITOGEN_SHA256_LEN] = '\0';
-  return hex;
-}
-
 gboolean
 mitogen_modules_check_sha256 (GBytes     *data,
                               const char *sha256)
 {
-  g_autofree char *actual = mitogen_modules_sha256 (data);
+  g_autofree char *actual = mitogen_sha256_hex_of_bytes (data);
 
   return strcmp (actual, sha256) == 0;
 }

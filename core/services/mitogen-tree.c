@@ -106,8 +106,7 @@ hex_digest (const guint8 *digest)
 {
   char *text = g_malloc (SHA256_LEN * 2 + 1);
 
-  for (gsize i = 0; i < SHA256_LEN; i++)
-    g_snprintf (text + 2 * i, 3, "%02x", digest[i]);
+  mitogen_sha256_to_hex (digest, text);
   return text;
 }
 
