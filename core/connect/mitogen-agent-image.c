@@ -118,21 +118,6 @@ is_sha256 (const char *text)
   return i == 64;
 }
 
-/* A name stage 1 may use unquoted, that cannot collide with its own
- * entries (.manifest, .files, .c, transports). */
-static gboolean
-is_file_name (const char *name)
-{
-  gsize len = strlen (name);
-
-  if (len == 0 || len > 200 || name[0] == '.' || strcmp (name, "transports") == 0)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '+' && name[i] != '-')
-      return FALSE;
-  return TRUE;
-}
-
 /* One record of a manifest or of `--closure`: role, hash, size, name;
  * @path is where the file is here. Trusts nothing. */
 static MitogenClosureFile *
@@ -147,7 +132,7 @@ file_from_fields (const char  *role,
   MitogenClosureRole parsed;
   guint64 bytes = 0;
 
-  if (!role_from_name (role, &parsed) || !is_sha256 (sha256) || !is_file_name (name) ||
+  if (!role_from_name (role, &parsed) || !is_sha256 (sha256) || !mitogen_closure_name_is_valid (name) ||
       !g_ascii_string_to_unsigned (size, 10, 0, G_MAXINT64, &bytes, NULL) || !g_path_is_absolute (path))
     {
       g_autofree char *shown = g_strescape (name, NULL);
@@ -212,7 +197,7 @@ image_new (MitogenAgentKind  kind,
       gint *slot = file->role == MITOGEN_CLOSURE_INTERP ? &image->interp
                    : file->role == MITOGEN_CLOSURE_EXE ? &image->exe : NULL;
 
-      if (!is_file_name (file->name) || !g_hash_table_add (names, file->name) ||
+      if (!mitogen_closure_name_is_valid (file->name) || !g_hash_table_add (names, file->name) ||
           (slot != NULL && *slot >= 0))
         {
           g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,

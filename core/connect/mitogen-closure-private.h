@@ -27,13 +27,20 @@ typedef struct
   MitogenClosureRole role;
   /* The file name on the target: for a library, the basename of the name
    * the loader used (the soname path, libglib-2.0.so.0); for the program
-   * and the interpreter, the basename of their path. Only
-   * [A-Za-z0-9._+-], never "." or "..", at most 200 characters. */
+   * and the interpreter, the basename of their path, as
+   * mitogen_closure_name_is_valid () allows (never "." or "..": no
+   * leading dot). */
   char    *name;
   char    *path;       /* the local file to read (as the loader gave it) */
   guint64  size;
   char     sha256[65]; /* lowercase hex */
 } MitogenClosureFile;
+
+/* Any thread. Whether @name may name a file of a closure on the target:
+ * letters, digits and ._+- only, not starting with '.', not
+ * "transports" (stage 1's own entries), at most 200 characters. Stage 1
+ * uses such names unquoted. */
+gboolean mitogen_closure_name_is_valid (const char *name);
 
 typedef struct
 {

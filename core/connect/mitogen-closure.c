@@ -556,26 +556,35 @@ stamp_equal (const FileStamp *a,
 }
 
 /* TRUE if @name can be a file name on the target, quoted or not. */
+gboolean
+mitogen_closure_name_is_valid (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > MAX_NAME_LEN || name[0] == '.' || strcmp (name, "transports") == 0)
+    return FALSE;
+  for (const char *c = name; *c != '\0'; c++)
+    if (!g_ascii_isalnum (*c) && *c != '.' && *c != '_' && *c != '+' && *c != '-')
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 check_name (const char  *name,
             const char  *path,
             GError     **error)
 {
-  gsize len = strlen (name);
-  gboolean ok = len > 0 && len <= MAX_NAME_LEN && strcmp (name, ".") != 0 && strcmp (name, "..") != 0;
-
-  for (const char *c = name; ok && *c != '\0'; c++)
-    ok = g_ascii_isalnum (*c) || *c == '.' || *c == '_' || *c == '+' || *c == '-';
-  if (!ok)
+  if (!mitogen_closure_name_is_valid (name))
     {
       g_autofree char *escaped = g_strescape (name, NULL);
 
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
                    "Cannot ship %s: its name \"%s\" is not a plain file name "
-                   "(letters, digits and ._+- only, at most %d characters)",
+                   "(letters, digits and ._+- only, not starting with '.', at most %d characters)",
                    path, escaped, MAX_NAME_LEN);
+      return FALSE;
     }
-  return ok;
+  return TRUE;
 }
 
 /* libmitogen-WORD.so, WORD as plugin methods are named (not 1.0). */
