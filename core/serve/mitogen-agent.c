@@ -350,8 +350,10 @@ config_message (MitogenStream  *stream,
                                    MITOGEN_NO_RESPONDENT, on_call_function, self, NULL);
   mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_SHUTDOWN, TRUE,
                                    MITOGEN_NO_RESPONDENT, on_shutdown, self, NULL);
-  /* LOAD_MODULE from our children: forwarded up and cached. */
+  /* LOAD_MODULE from our children: forwarded up and cached; a function
+   * of a module we lack: our parent sends the module first. */
   mitogen_modules_serve (self->router, self->max_message_size);
+  mitogen_call_set_missing_func (mitogen_modules_ensure_function);
   g_atomic_int_set (&log_forwarding, TRUE);
   mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sxt)",
                              "Start a child context with the given id (the `via` step)",
@@ -465,12 +467,6 @@ serve (MitogenAgent   *self,
     }
   call = mitogen_call_new (self->router, G_OBJECT (self), function, request->header.src_id);
   mitogen_call_set_reply_to (call, request->header.reply_to, self->max_message_size);
-  /* A function of a module we lack: our parent sends it first. */
-  if (!mitogen_modules_ensure_function (self->router, function, self->max_message_size, &error))
-    {
-      mitogen_call_send_reply (call, NULL, error);
-      return;
-    }
   if (self->profiling)
     {
       gint64 start = g_get_monotonic_time ();

@@ -33,6 +33,18 @@ void     mitogen_call_send_reply   (MitogenCall  *call,
                                     GVariant     *result,
                                     const GError *error);
 
+/* Asked by mitogen_invoke_function () when @function is not registered,
+ * before the call fails: it may register it (the agent loads function
+ * modules so, mitogen-modules.c). FALSE with @error set: the call fails
+ * with that. @max_size is the caller's max_message_size. On the calling
+ * thread, never the broker's. */
+typedef gboolean (*MitogenMissingFunc) (MitogenRouter  *router,
+                                        const char     *function,
+                                        guint64         max_size,
+                                        GError        **error);
+/* Set once, before calls are served. */
+void mitogen_call_set_missing_func (MitogenMissingFunc func);
+
 /* Registers every row of @table (MitogenFunctionInfo, the rows of a
  * function module's table too; NULL-name terminated). Any thread. */
 void mitogen_register_function_table (const MitogenFunctionInfo *table);

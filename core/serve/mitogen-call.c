@@ -408,6 +408,28 @@ mitogen_list_functions (void)
   return mitogen_strv_take_sorted (names);
 }
 
+static MitogenMissingFunc missing_func;   /* set once, before calls are served */
+
+void
+mitogen_call_set_missing_func (MitogenMissingFunc func)
+{
+  missing_func = func;
+}
+
+/* Any thread. The entry for @name, with a reference, or NULL. */
+static Entry *
+lookup_ref (const char *name)
+{
+  Entry *entry;
+
+  g_mutex_lock (&registry_lock);
+  entry = g_hash_table_lookup (registry, name);
+  if (entry != NULL)
+    entry_ref (entry);
+  g_mutex_unlock (&registry_lock);
+  return entry;
+}
+
 /**
  * mitogen_invoke_function:
  * @call: the call, naming the function
@@ -437,12 +459,14 @@ mitogen_invoke_function (MitogenCall  *call,
 
   /* A reference keeps the function's data alive while it runs, even if
    * its name is registered again meanwhile. */
-  g_mutex_lock (&registry_lock);
-  entry = g_hash_table_lookup (registry, call->function);
-  if (entry != NULL)
-    entry_ref (entry);
-  g_mutex_unlock (&registry_lock);
-
+  entry = lookup_ref (call->function);
+  /* Not registered: what provides it (a function module) may load it. */
+  if (entry == NULL && missing_func != NULL && call->router != NULL)
+    {
+      if (!missing_func (call->router, call->function, call->reply_max, error))
+        return NULL;
+      entry = lookup_ref (call->function);
+    }
   if (entry == NULL)
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_FOUND,
