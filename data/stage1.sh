@@ -6,6 +6,8 @@
 # The agent unlinks its own file at start. Exit codes 101-106 name the step.
 # Nothing here may need /dev/null or /proc: unwanted output goes to a
 # closed descriptor (2>&-) instead.
+# HASH: the agent's (to find it cached), or "PATTERN=HASH ..." for
+# agents of several CPUs (`uname -m` picks).
 # Closure mode (HASH is "closure"): NAME CACHE closure LOCAL, then
 # INDEX ROLE SHA256 SIZE NAME per file of a program run through its own
 # ELF loader (agent=self, dynamic); see the block below.
@@ -155,7 +157,16 @@ if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ]; then
   say local
   exec "$p" "$n"
 fi
-if [ "$c" = 1 ] && [ -x "$d/agent-$h" ]; then
+# Several CPUs' agents: HASH is "PATTERN=HASH ...", the first pattern
+# our `uname -m` matches names ours (the cache keeps one file per hash).
+case $h in *=*)
+  m=$(uname -m 2>&-) x=$h h=-
+  set -f
+  for a in $x; do case $m in ${a%%=*}) h=${a#*=}; break ;; esac; done
+  set +f ;;
+esac
+case $h in *[!0-9a-f-]*) echo "mitogen stage1: bad agent hash" >&2; exit 106 ;; esac
+if [ "$c" = 1 ] && [ "$h" != - ] && [ -x "$d/agent-$h" ]; then
   say cached
   exec "$d/agent-$h" "$n"
 fi
@@ -188,7 +199,7 @@ for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${H
     f=$g
   fi
   if "$f" --probe <&- ; then
-    if [ "$c" = 1 ]; then
+    if [ "$c" = 1 ] && [ "$h" != - ]; then
       mkdir -p "$d" 2>&- && cp "$f" "$d/agent-$h.$$" 2>&- && mv -f "$d/agent-$h.$$" "$d/agent-$h"
     fi
     exec "$f" "$n" --unlink "$f"

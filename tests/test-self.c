@@ -397,7 +397,8 @@ test_no_sha256sum (void)
 static void
 test_arch_mismatch (void)
 {
-  const char *fake = strcmp (machine (), "aarch64") == 0 ? "x86_64" : "aarch64";
+  /* A CPU no build makes an agent for (-Dagent_archs has no riscv64). */
+  const char *fake = strcmp (machine (), "riscv64") == 0 ? "x86_64" : "riscv64";
   g_autofree char *bin = g_build_filename (base, "fake-uname", NULL);
   g_autofree char *uname_path = g_build_filename (bin, "uname", NULL);
   g_autofree char *uname_text = g_strdup_printf ("#!/bin/sh\necho \"Linux %s\"\n", fake);
@@ -406,6 +407,7 @@ test_arch_mismatch (void)
   g_autofree char *hop = g_strdup_printf ("local:agent=self,bootstrap=true,bootstrap_shell=%s,remote_name=selftest-arch",
                                           shell);
   g_autofree char *expected = g_strdup_printf ("target is %s, agent is %s", fake, machine ());
+  g_autofree char *stock_expected = g_strdup_printf ("target is %s", fake);
   g_autofree char *files = g_build_filename (home, ".cache", "mitogen", "files", NULL);
   g_autoptr(MitogenSelfRun) run = NULL;
 
@@ -437,7 +439,9 @@ test_arch_mismatch (void)
     context = mitogen_router_local (router, g_variant_builder_end (&b), NULL, &error);
     g_assert_null (context);
     g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
-    g_assert_nonnull (strstr (error->message, expected));
+    /* With agents for several CPUs the message lists them all. */
+    g_assert_nonnull (strstr (error->message, stock_expected));
+    g_assert_nonnull (strstr (error->message, machine ()));
   }
 }
 

@@ -69,11 +69,4 @@ void     mitogen_bootstrap_set_self_image (int         fd,
 GBytes  *mitogen_bootstrap_gzip (GBytes  *raw,
                                  GError **error);
 
-/* The agent image shipped to targets: raw and gzip-compressed, and its hash. */
-gboolean mitogen_bootstrap_get_image (GBytes     **raw,
-                                      GBytes     **compressed,
-                                      GBytes     **xz,
-                                      const char **hash,
-                                      GError     **error);
-
 G_END_DECLS

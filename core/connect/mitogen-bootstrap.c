@@ -18,7 +18,8 @@
  * megabytes), never the broker thread.
  *
  * Before anything is sent, the target's `uname -m` must name the image's
- * CPU (mitogen_arch_matches ()).
+ * CPU (mitogen_arch_matches ()); the stock agent is picked by it among
+ * the CPUs the build made one for (mitogen-stock-image.c).
  *
  * All I/O here is non-blocking, from sources on the thread-default main
  * context (the broker's); the connect's timeout and cancellable bound it.
@@ -43,6 +44,7 @@
 #include "mitogen-bootstrap-private.h"
 #include "mitogen-closure-private.h"
 #include "mitogen-plugins-private.h"
+#include "mitogen-stock-image-private.h"
 #include "mitogen-transport-private.h"
 
 /* A closure's report lists the files it needs (up to 512 indices). */
@@ -100,92 +102,6 @@ finish (MitogenBootstrap *self,
   g_clear_error (&error);
 }
 
-static int self_image_fd = -1;
-static char *self_image_arch;  /* (owned) (nullable) */
-
-void
-mitogen_bootstrap_set_self_image (int         fd,
-                                  const char *path)
-{
-  g_autoptr(GError) error = NULL;
-
-  self_image_fd = fd;
-  g_clear_pointer (&self_image_arch, g_free);
-  if (!mitogen_elf_inspect (path, &self_image_arch, NULL, &error))
-    g_debug ("our own image's architecture is unknown: %s", error->message);
-}
-
-/* Any thread: the stock image's CPU as `uname -m` spells it, or NULL when
- * its ELF header cannot be read (the target's exec then tells). */
-static const char *
-stock_arch (void)
-{
-  static gsize once;
-  static char *arch;
-
-  if (self_image_fd >= 0)
-    return self_image_arch;
-  if (g_once_init_enter (&once))
-    {
-      g_autoptr(GError) error = NULL;
-      const char *path = mitogen_agent_path ();
-
-      if (path != NULL && !mitogen_elf_inspect (path, &arch, NULL, &error))
-        g_debug ("the agent's architecture is unknown: %s", error->message);
-      g_once_init_leave (&once, 1);
-    }
-  return arch;
-}
-
-static gboolean
-read_self_image (char   **data,
-                 gsize   *len,
-                 GError **error)
-{
-  GByteArray *buf = g_byte_array_new ();
-  guint8 chunk[65536];
-  off_t offset = 0;
-
-  for (;;)
-    {
-      gssize n = pread (self_image_fd, chunk, sizeof chunk, offset);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-          g_byte_array_unref (buf);
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
-                       "reading our own image: %s", g_strerror (saved));
-          return FALSE;
-        }
-      if (n == 0)
-        break;
-      g_byte_array_append (buf, chunk, (guint) n);
-      offset += n;
-    }
-  *len = buf->len;
-  *data = (char *) g_byte_array_free (buf, FALSE);
-  return TRUE;
-}
-
-/* Whether @gz is a whole gzip stream of @raw_len bytes (the trailer's
- * ISIZE: the uncompressed length mod 2^32, little-endian). */
-static gboolean
-gzip_matches (const guint8 *gz,
-              gsize         gz_len,
-              gsize         raw_len)
-{
-  guint32 isize;
-
-  if (gz_len < 18 || gz[0] != 0x1f || gz[1] != 0x8b)
-    return FALSE;
-  isize = (guint32) gz[gz_len - 4] | ((guint32) gz[gz_len - 3] << 8) |
-          ((guint32) gz[gz_len - 2] << 16) | ((guint32) gz[gz_len - 1] << 24);
-  return isize == (guint32) raw_len;
-}
-
 /* gzip-compresses @raw with zlib directly (GIO's converter streams would
  * drag GIO's file system stack into the static agent). Level 6: level 9
  * costs ~0.4 s on the agent for a few per cent. */
@@ -222,116 +138,6 @@ mitogen_bootstrap_gzip (GBytes  *raw,
   return g_bytes_new_take (g_realloc (out, z.total_out), z.total_out);
 }
 
-/* Any thread; computed once. */
-gboolean
-mitogen_bootstrap_get_image (GBytes     **raw,
-                             GBytes     **compressed,
-                             GBytes     **xz,
-                             const char **hash,
-                             GError     **error)
-{
-  static GMutex lock;
-  static GBytes *image_raw, *image_gz, *image_xz;
-  static char *image_hash;
-  gboolean ok = TRUE;
-
-  g_mutex_lock (&lock);
-  if (image_raw == NULL)
-    {
-      const char *path = self_image_fd >= 0 ? "(self)" : mitogen_agent_path ();
-      char *data = NULL;
-      gsize len = 0;
-
-      if (self_image_fd >= 0 ? !read_self_image (&data, &len, error)
-                             : !g_file_get_contents (path, &data, &len, error))
-        {
-          g_prefix_error (error, "bootstrap: cannot read the agent image: ");
-          ok = FALSE;
-        }
-      else
-        {
-          g_autofree char *gz_path = g_strconcat (path, ".gz", NULL);
-          char *gz_data = NULL;
-          gsize gz_len = 0;
-          g_autofree char *digest = NULL;
-          g_autofree char *hash_path = g_strconcat (path, ".sha256", NULL);
-          struct stat st_raw, st_gz, st_hash;
-
-          /* The build writes the image's SHA-256 next to it: hashing 3 MB
-           * here would stall the broker thread on a first connect. */
-          if (self_image_fd < 0 && stat (path, &st_raw) == 0 && stat (hash_path, &st_hash) == 0 &&
-              st_hash.st_mtime >= st_raw.st_mtime && g_file_get_contents (hash_path, &digest, NULL, NULL))
-            {
-              g_strstrip (digest);
-              if (strlen (digest) != 64)
-                g_clear_pointer (&digest, g_free);
-            }
-          if (digest == NULL)
-            digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
-
-          /* The build compresses the agent next to it (mitogen-agent.gz);
-           * use that only if it is whole and of this very image: gzip's
-           * trailer ends with the uncompressed size. */
-          if (self_image_fd < 0 && stat (path, &st_raw) == 0 && stat (gz_path, &st_gz) == 0 &&
-              st_gz.st_mtime >= st_raw.st_mtime &&
-              g_file_get_contents (gz_path, &gz_data, &gz_len, NULL) &&
-              !gzip_matches ((const guint8 *) gz_data, gz_len, len))
-            g_clear_pointer (&gz_data, g_free);
-          if (gz_data != NULL)
-            {
-              g_autofree char *xz_path = g_strconcat (path, ".xz", NULL);
-              char *xz_data = NULL;
-              gsize xz_len = 0;
-
-              image_raw = g_bytes_new_take (data, len);
-              image_gz = g_bytes_new_take (gz_data, gz_len);
-              image_hash = g_strndup (digest, 16);
-              /* Smaller still, for targets with XZ Utils (x86 filter):
-               * optional, and only if whole (an xz stream ends in "YZ"). */
-              if (g_file_get_contents (xz_path, &xz_data, &xz_len, NULL))
-                {
-                  if (xz_len > 12 && xz_data[xz_len - 2] == 'Y' && xz_data[xz_len - 1] == 'Z')
-                    image_xz = g_bytes_new_take (xz_data, xz_len);
-                  else
-                    g_free (xz_data);
-                }
-            }
-        }
-      if (ok && image_raw == NULL)
-        {
-          g_autofree char *digest = NULL;
-
-          image_raw = g_bytes_new_take (data, len);
-          image_gz = mitogen_bootstrap_gzip (image_raw, error);
-          if (image_gz == NULL)
-            {
-              g_clear_pointer (&image_raw, g_bytes_unref);
-              ok = FALSE;
-            }
-          else
-            {
-              digest = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, image_raw);
-              image_hash = g_strndup (digest, 16);
-              g_debug ("agent image %s: %" G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " compressed, hash %s",
-                       path, len, g_bytes_get_size (image_gz), image_hash);
-            }
-        }
-    }
-  g_mutex_unlock (&lock);
-
-  if (!ok)
-    return FALSE;
-  if (raw != NULL)
-    *raw = g_bytes_ref (image_raw);
-  if (compressed != NULL)
-    *compressed = g_bytes_ref (image_gz);
-  if (xz != NULL)
-    *xz = image_xz != NULL ? g_bytes_ref (image_xz) : NULL;
-  if (hash != NULL)
-    *hash = image_hash;
-  return TRUE;
-}
-
 /* Any thread. */
 char **
 mitogen_bootstrap_argv (const char  *shell,
@@ -341,10 +147,11 @@ mitogen_bootstrap_argv (const char  *shell,
                         GError     **error)
 {
   g_autoptr(GBytes) script = NULL;
-  const char *hash = NULL;
+  g_autofree char *hash = NULL;
   GPtrArray *argv;
 
-  if (!mitogen_bootstrap_get_image (NULL, NULL, NULL, &hash, error))
+  hash = mitogen_stock_image_hash_argument (error);
+  if (hash == NULL)
     return NULL;
   script = mitogen_bootstrap_stage1 (error);
   if (script == NULL)
@@ -357,7 +164,7 @@ mitogen_bootstrap_argv (const char  *shell,
   g_ptr_array_add (argv, g_strdup ("mitogen-stage1"));
   g_ptr_array_add (argv, g_strdup (name));
   g_ptr_array_add (argv, g_strdup (cache ? "1" : "0"));
-  g_ptr_array_add (argv, g_strdup (hash));
+  g_ptr_array_add (argv, g_steal_pointer (&hash));
   if (local_agent != NULL)
     g_ptr_array_add (argv, g_strdup (local_agent));
   g_ptr_array_add (argv, NULL);
@@ -421,9 +228,12 @@ check_arch (MitogenBootstrap  *self,
             const char        *machine,
             GError           **error)
 {
-  const char *arch = self->image != NULL ? self->image->closure->arch : stock_arch ();
+  const char *arch;
   g_autofree char *shown = NULL;
 
+  if (self->image == NULL)
+    return mitogen_stock_image_check (machine, error);
+  arch = self->image->closure->arch;
   /* Unknown on either side: the target's exec will tell. */
   if (machine == NULL || arch == NULL || strcmp (machine, "?") == 0 || mitogen_arch_matches (arch, machine))
     return TRUE;
@@ -712,7 +522,7 @@ handle_report (MitogenBootstrap *self)
                                  "bootstrap: stage 1 asked for '%s'", words[1]));
       return;
     }
-  if (!mitogen_bootstrap_get_image (&raw, &gz, &xz, NULL, &error))
+  if (!mitogen_stock_image_get (g_strv_length (words) > 3 ? words[3] : NULL, &raw, &gz, &xz, &error))
     {
       finish (self, error);
       return;

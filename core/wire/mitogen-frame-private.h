@@ -40,6 +40,7 @@ gboolean  mitogen_frame_header_decode    (const guint8             *buf,
                                           GError                  **error);
 GVariant *mitogen_frame_decode_payload   (GBytes                   *payload,
                                           GError                  **error);
+GBytes   *mitogen_frame_encode_payload   (GVariant                 *value);
 GBytes   *mitogen_frame_variant_trailer  (GVariant                 *value);
 
 G_END_DECLS

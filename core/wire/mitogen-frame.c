@@ -158,7 +158,34 @@ mitogen_frame_decode_payload (GBytes  *payload,
       return NULL;
     }
 
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+  {
+    g_autoptr(GVariant) wire = g_variant_get_variant (boxed);
+
+    /* The wire's numbers are little-endian (docs/protocol.md, "Byte
+     * order"); the framing offsets already are, so only the inner
+     * value's own numbers turn round. */
+    return g_variant_byteswap (wire);
+  }
+#else
   return g_variant_get_variant (boxed);
+#endif
+}
+
+/* Any thread. Returns: (transfer full): @value's serialized form as it
+ * travels: GVariant's normal form with every number little-endian, so
+ * peers of either byte order agree (a big-endian host swaps; values of
+ * byte-sized types only, like "ay" and "s", are never copied). */
+GBytes *
+mitogen_frame_encode_payload (GVariant *value)
+{
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+  g_autoptr(GVariant) wire = g_variant_byteswap (value);
+
+  return g_variant_get_data_as_bytes (wire);
+#else
+  return g_variant_get_data_as_bytes (value);
+#endif
 }
 
 /* The bytes that follow a value's own serialization to make it a "v":
