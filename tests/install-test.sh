@@ -18,7 +18,7 @@ tool=$dest$prefix/bin/mitogen
 
 export LD_LIBRARY_PATH=$libdir MITOGEN_PLUGIN_PATH=$plugins MITOGEN_AGENT_PATH=$agent
 
-echo "1..4"
+echo "1..6"
 out=$("$tool" call -t local os.getpid)
 [ -n "$out" ] && echo "ok 1 installed tool calls into a local context" || echo "not ok 1 installed tool"
 
@@ -57,4 +57,34 @@ if [ "$out" = "fake-42" ]; then
   echo "ok 4 installed fakessh runs ssh's command in the context"
 else
   echo "not ok 4 installed fakessh: $out"
+fi
+
+# Out-of-tree transports: the .pc file names the installed plugin
+# directory (where the local plugin is) and the installed version script,
+# and a module linked with that script exports only GIO's entry points.
+plugindir=$(PKG_CONFIG_PATH=$dest/pc pkg-config --variable=plugindir mitogen-1.0)
+if [ -n "$plugindir" ] && [ -f "$plugindir/libmitogen-local.so" ] &&
+   [ "$(cd "$plugindir" && pwd -P)" = "$(cd "$plugins" && pwd -P)" ]; then
+  echo "ok 5 pkg-config plugindir is the installed plugin directory"
+else
+  echo "not ok 5 pkg-config plugindir '$plugindir' (plugins are in $plugins)"
+fi
+map=$(PKG_CONFIG_PATH=$dest/pc pkg-config --variable=pluginsmap mitogen-1.0)
+cat > "$dest/plugin.c" <<'C'
+void g_io_outoftree_load (void *module) { (void) module; }
+void g_io_outoftree_unload (void *module) { (void) module; }
+char **g_io_outoftree_query (void) { return 0; }
+int outoftree_helper (void) { return 42; }
+C
+case $map in
+  "$dest"/*) in_dest=yes ;;
+  *) in_dest=no ;;
+esac
+if [ "$in_dest" = yes ] && [ -f "$map" ] &&
+   cc -shared -fPIC -o "$dest/libplugin.so" "$dest/plugin.c" "-Wl,--version-script,$map" &&
+   exported=$(nm -D --defined-only "$dest/libplugin.so" | awk '$2 == "T" { print $3 }' | sort | tr '\n' ' ') &&
+   [ "$exported" = "g_io_outoftree_load g_io_outoftree_query g_io_outoftree_unload " ]; then
+  echo "ok 6 pkg-config pluginsmap is the installed version script"
+else
+  echo "not ok 6 pkg-config pluginsmap '$map': exports '${exported:-}'"
 fi

@@ -4,7 +4,8 @@
  * argument type (the registry is the same in every context); for
  * functions taking any tuple (`r`) the GVariant types are inferred from
  * the JSON. Results are printed as JSON: bytes as a string when they are
- * valid UTF-8, otherwise {"base64": "..."}.
+ * valid UTF-8, otherwise {"base64": "..."}; numbers as the shortest text
+ * that reads back as the same value (see "Printing JSON").
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -12,6 +13,7 @@
 
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -966,28 +968,222 @@ tool_variant_to_json (GVariant *value)
   return json_gvariant_serialize (value);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Printing JSON
+ *
+ * Our own writer rather than JsonGenerator, for numbers: json-glib prints
+ * a double with 17 significant digits, so a duration rounded to
+ * milliseconds came out as "seconds":0.13300000000000001 and a 0.1 from a
+ * function as 0.10000000000000001. Here a double is the shortest decimal
+ * that reads back as the same double: "seconds" (rounded to milliseconds
+ * by the commands) prints with at most three decimals, 0.1 as 0.1. The
+ * layout is json-glib's. */
+
+static void append_node (GString *out, JsonNode *node, gboolean pretty, guint level);
+
+static void
+append_indent (GString *out,
+               guint    level)
+{
+  for (guint i = 0; i < level; i++)
+    g_string_append (out, "  ");
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as @value (%.17g
+ * always does), with ".0" on an integral value so that it still reads as
+ * a number with a fraction. JSON has no infinity or NaN: null. */
+static void
+append_double (GString *out,
+               double   value)
+{
+  static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (!isfinite (value))
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_ascii_formatd (text, sizeof text, formats[i], value);
+      if (g_ascii_strtod (text, NULL) == value)
+        break;
+    }
+  g_string_append (out, text);
+  if (strpbrk (text, ".e") == NULL)
+    g_string_append (out, ".0");
+}
+
+static void
+append_string (GString    *out,
+               const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const guchar *p = (const guchar *) text; *p != '\0'; p++)
+    {
+      switch (*p)
+        {
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\b':
+          g_string_append (out, "\\b");
+          break;
+        case '\f':
+          g_string_append (out, "\\f");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
+        default:
+          if (*p < 0x20 || *p == 0x7f)
+            g_string_append_printf (out, "\\u%04x", *p);
+          else
+            g_string_append_c (out, (char) *p);
+          break;
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+append_value (GString  *out,
+              JsonNode *node)
+{
+  GType type = json_node_get_value_type (node);
+
+  if (type == G_TYPE_INT64)
+    g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+  else if (type == G_TYPE_DOUBLE)
+    append_double (out, json_node_get_double (node));
+  else if (type == G_TYPE_BOOLEAN)
+    g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+  else if (type == G_TYPE_STRING)
+    append_string (out, json_node_get_string (node));
+  else
+    {
+      /* No other kind of value is made here; json-glib knows its own. */
+      g_autofree char *text = json_to_string (node, FALSE);
+      g_string_append (out, text);
+    }
+}
+
+static void
+append_node (GString  *out,
+             JsonNode *node,
+             gboolean  pretty,
+             guint     level)
+{
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObject *object = json_node_get_object (node);
+        g_autoptr(GList) members = json_object_get_members (object);
+
+        if (members == NULL)
+          {
+            g_string_append (out, "{}");
+            break;
+          }
+        g_string_append_c (out, '{');
+        for (GList *l = members; l != NULL; l = l->next)
+          {
+            if (pretty)
+              {
+                g_string_append_c (out, '\n');
+                append_indent (out, level + 1);
+              }
+            append_string (out, l->data);
+            g_string_append (out, pretty ? " : " : ":");
+            append_node (out, json_object_get_member (object, l->data), pretty, level + 1);
+            if (l->next != NULL)
+              g_string_append_c (out, ',');
+          }
+        if (pretty)
+          {
+            g_string_append_c (out, '\n');
+            append_indent (out, level);
+          }
+        g_string_append_c (out, '}');
+        break;
+      }
+
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint length = json_array_get_length (array);
+
+        if (length == 0)
+          {
+            g_string_append (out, "[]");
+            break;
+          }
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < length; i++)
+          {
+            if (pretty)
+              {
+                g_string_append_c (out, '\n');
+                append_indent (out, level + 1);
+              }
+            append_node (out, json_array_get_element (array, i), pretty, level + 1);
+            if (i + 1 < length)
+              g_string_append_c (out, ',');
+          }
+        if (pretty)
+          {
+            g_string_append_c (out, '\n');
+            append_indent (out, level);
+          }
+        g_string_append_c (out, ']');
+        break;
+      }
+
+    case JSON_NODE_VALUE:
+      append_value (out, node);
+      break;
+
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+/* @node as JSON text: pretty-printed (two-space indent) or one line. */
+static char *
+json_text (JsonNode *node,
+           gboolean  pretty)
+{
+  GString *out = g_string_new (NULL);
+
+  append_node (out, node, pretty, 0);
+  return g_string_free (out, FALSE);
+}
+
 /* Pretty-printed, on stdout. */
 void
 tool_print_json (JsonNode *node)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autofree char *text = NULL;
+  g_autofree char *text = json_text (node, TRUE);
 
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  json_generator_set_root (generator, node);
-  text = json_generator_to_data (generator, NULL);
   printf ("%s\n", text);
 }
-
 
 /* One line of compact JSON (no newline). */
 char *
 tool_json_line (JsonNode *node)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-
-  json_generator_set_pretty (generator, FALSE);
-  json_generator_set_root (generator, node);
-  return json_generator_to_data (generator, NULL);
+  return json_text (node, FALSE);
 }

@@ -357,5 +357,37 @@ def main():
     return 0
 
 
+# --- JSON numbers (registered like the tests above) ------------------------
+
+@test
+def json_numbers_and_seconds():
+    # "seconds" is the target's wall time rounded to milliseconds, printed
+    # with at most three decimals (0.133, not 0.13300000000000001); every
+    # double prints as the shortest text that reads back as itself (what
+    # Python's repr() prints for these).
+    import re
+    rc, out, err = run("call", "--json", "-t", "local", "-t", "local", "mitogen.sleep", "[0.01]")
+    assert rc == OK, (rc, err)
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    for line in lines:
+        found = re.findall(r'"seconds":([0-9.eE+-]+)[,}]', line)
+        assert len(found) == 1 and re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", found[0]), line
+        assert 0.01 <= json.loads(line)["seconds"] < 60, line
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "src"), "wb") as f:
+            f.write(b"x" * 1000)
+        rc, out, err = run("cp", "--json", "-t", "local", os.path.join(d, "src"), ":" + os.path.join(d, "dst"))
+        assert rc == OK, (rc, err)
+        found = re.findall(r'"seconds":([0-9.eE+-]+)[,}]', out)
+        assert len(found) == 1 and re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", found[0]), out
+    values = [0.1, 2.5, 2.0, 0.30000000000000004, 1e-07, 123.456, -0.001, -0.0, 1e300]
+    rc, out, err = run("call", "-t", "local", "mitogen.echo", json.dumps([values]))
+    assert rc == OK and err == "", (rc, err)
+    printed = [line.strip().rstrip(",") for line in out.splitlines()[1:-1]]
+    assert printed == [repr(v) for v in values], printed
+    assert json.loads(out) == values, out
+
+
 if __name__ == "__main__":
     sys.exit(main())
