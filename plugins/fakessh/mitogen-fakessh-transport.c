@@ -137,7 +137,10 @@ mitogen_fakessh_transport_class_init (MitogenFakesshTransportClass *klass)
    * over (it is closed with the transport if never used).
    */
   props[PROP_FD] =
-    g_param_spec_int ("fd", NULL, NULL, -1, G_MAXINT, -1,
+    g_param_spec_int ("fd", NULL,
+                      "A connected socket to a fake ssh client, taken over by the transport "
+                      "(set by fakessh itself, not by users)",
+                      -1, G_MAXINT, -1,
                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
