@@ -238,6 +238,129 @@ def run_signal_forwarding():
     assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err)
 
 
+# A program that traps SIGINT and exits 7, once it said it is ready.
+TRAP_INT_7 = "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done"
+
+
+def process_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if process_alive(p)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    return left
+
+
+def ctrl_c(args, ready=b"ready\n", sig=signal.SIGINT, env=None, timeout=30):
+    """Starts the tool as a shell starts a foreground job, in a process
+    group of its own, waits until its stdout has shown @ready, then
+    signals the whole group as the terminal does for Ctrl-C. Returns (rc,
+    stdout after @ready, stderr, the tool's children while it ran)."""
+    proc = subprocess.Popen([TOOL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env or ENV, start_new_session=True)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while not seen.endswith(ready):
+        ready_fds, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready_fds:
+            proc.kill()
+            raise AssertionError(f"{args}: never ready: {seen!r}, stderr {proc.stderr.read()!r}")
+        byte = os.read(proc.stdout.fileno(), 1)
+        assert byte, f"{args}: ended before ready: {seen!r}, rc {proc.wait()}, stderr {proc.stderr.read()!r}"
+        seen += byte
+    children = children_of(proc.pid)
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err.decode(errors="replace"), children
+
+
+@test
+def run_ctrl_c():
+    # The program's own handler runs: it sees SIGINT, prints, exits 7, and
+    # so do we (the context was not killed with us by the terminal's
+    # signal: a local context runs in a session of its own).
+    rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", TRAP_INT_7))
+    assert (rc, out, err) == (7, b"got INT\n", ""), (rc, out, err)
+    assert agents and not wait_gone(agents), agents
+    # A program that does not handle it dies of it: 128+2.
+    rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", "echo ready; sleep 30"))
+    assert (rc, out, err) == (128 + signal.SIGINT, b"", ""), (rc, out, err)
+    assert not wait_gone(agents), agents
+    # SIGTERM and SIGHUP to the group are passed on the same way.
+    for sig, status in ((signal.SIGTERM, 9), (signal.SIGHUP, 11)):
+        script = f"trap 'exit {status}' {sig.name[3:]}; echo ready; while :; do sleep 0.1; done"
+        rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", script), sig=sig)
+        # (stderr: the shell may say its sleep was "Terminated")
+        assert rc == status, (sig, rc, err)
+    # Through a via hop (local/local): the program still decides.
+    rc, out, err, agents = ctrl_c(("run", "-t", "local/local", "--", "sh", "-c", TRAP_INT_7))
+    assert (rc, out, err) == (7, b"got INT\n", ""), (rc, out, err)
+    # --json: the program's exit status in the final line.
+    rc, out, err, agents = ctrl_c(("run", "--json", "-t", "local", "--", "sh", "-c", TRAP_INT_7),
+                                  ready=b'"data":"ready\\n"}\n')
+    final = json.loads(out.decode().splitlines()[-1])
+    assert rc == 7 and final["exit_status"] == 7 and final["status"] == 7, (rc, out, err)
+
+
+@test
+def run_ctrl_c_fanout():
+    # Every target's program gets it; the largest status wins.
+    args = ("run", "-t", "local?remote_name=a", "-t", "local?remote_name=b", "--", "sh", "-c",
+            "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done")
+    proc = subprocess.Popen([TOOL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    seen = b""
+    while seen.count(b"ready\n") < 2:
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        assert chunk, (seen, proc.wait())
+        seen += chunk
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    lines = sorted((seen + out).decode().splitlines())
+    assert proc.returncode == 7, (proc.returncode, lines, err)
+    assert lines == sorted(["local?remote_name=a: ready", "local?remote_name=b: ready",
+                            "local?remote_name=a: got INT", "local?remote_name=b: got INT"]), lines
+    assert err.decode().splitlines()[-1] == "mitogen: 2 targets: 0 succeeded, 2 failed", err
+
+
+@test
+def run_ctrl_c_while_connecting():
+    # A context that takes its time to start (its wrapper blocks opening a
+    # FIFO): a signal then exits at once with 128+N and one line, and the
+    # half-started context goes with us.
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        chain = f"local?wrapper=sh,-c,read x <{fifo.replace('/', '%2F')}; exec \"$0\" \"$@\""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen([TOOL, "run", "-t", chain, "true"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV,
+                                    start_new_session=True)
+            deadline = time.monotonic() + 20
+            while not children_of(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            waiting = children_of(proc.pid)
+            assert waiting, "the wrapper never started"
+            time.sleep(0.2)
+            start = time.monotonic()
+            os.killpg(proc.pid, sig)
+            out, err = proc.communicate(timeout=20)
+            assert time.monotonic() - start < 5
+            text = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}[sig]
+            assert (proc.returncode, out, err) == (128 + sig, b"", f"mitogen: {text}\n".encode()), \
+                (proc.returncode, out, err)
+            assert not wait_gone(waiting), waiting
+
+
 @test
 def run_json():
     rc, out, err = run("run", "--json", "-t", "local", "--", "sh", "-c", "echo hi; printf '\\377' >&2; exit 3")
