@@ -203,9 +203,17 @@ ToolProgress *tool_progress_new    (const char    *label);
 void          tool_progress_update (ToolProgress  *self,
                                     guint64        done,
                                     guint64        total);
-/* Draws the final state (and a newline) and frees the bar. */
+/* Draws the final state (the state reached, when @ok is FALSE) and a
+ * newline, and frees the bar. */
 void          tool_progress_finish (ToolProgress  *self,
                                     gboolean       ok);
+/* Ends the line of a bar being drawn, if any, so that a message can
+ * follow (a signal exiting at once). Any thread. */
+void          tool_progress_break_line (void);
+/* "512 B", "1.5 KiB", "108.0 MiB"... */
+void          tool_format_size     (char          *buf,
+                                    gsize          size,
+                                    guint64        bytes);
 
 /* Commands */
 int          tool_cmd_call          (char **args);
