@@ -1,6 +1,6 @@
 /* mitogen-cp.c — `mitogen cp`: files and trees to and from contexts
  *
- *   mitogen cp [-r] [-t CHAIN] SOURCE... DESTINATION
+ *   mitogen cp [-r] [-t CHAIN...] SOURCE... DESTINATION
  *
  * A path is local, or CHAIN:PATH in a context (`local:/etc/hostname`,
  * `ssh:web1:/tmp/x`, `ssh:bastion/sudo:/etc/shadow`), or :PATH in the
@@ -9,24 +9,74 @@
  * source is one MitogenTransfer: chunks with flow control (bounded memory
  * on both sides), SHA-256 checked on both sides, mode and mtime kept.
  *
+ * Several targets (-t repeated, -t @FILE): the copy is made with each of
+ * them in parallel through tool_fanout () (--parallel), remote paths
+ * being :PATH. A put copies the SOURCEs to :DESTINATION in every target;
+ * a get copies each target's :SOURCEs into DESTINATION/NAME/, NAME being
+ * the target's name with '/' written %2F. One line per target, then the
+ * summary; with --json one object per target holding its copies.
+ *
+ * Signals: SIGINT, SIGTERM or SIGHUP cancels the copies running; their
+ * receiving ends remove the partial files (mitogen-tree.c), the progress
+ * line is ended, one line says "cp: interrupted", and we exit 128+N.
+ * While connecting, or at a second signal, we exit at once.
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #define G_LOG_DOMAIN "mitogen-tool"
 
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "mitogen-tool.h"
 
 typedef struct
 {
-  char *arg;    /* (owned) as given */
-  char *chain;  /* (owned) (nullable) NULL: local */
-  char *path;   /* (owned) */
+  char     *arg;        /* (owned) as given */
+  char     *chain;      /* (owned) (nullable) NULL: local */
+  char     *path;       /* (owned) */
+  gboolean  of_target;  /* :PATH, in the -t target */
 } CpPath;
+
+/* ---------------------------------------------------------------------- */
+/* Signals */
+
+static GCancellable *cancellable;  /* (owned) cancelled by the first signal */
+static gint copying;               /* (atomic) transfers running */
+
+/* The signal thread. Copies running are cancelled (their receiving ends
+ * remove the partial files); otherwise (connecting, between copies), or
+ * at a second signal, we exit at once: a file being received here has no
+ * name until it is complete (mitogen-tree.c), the contexts go with us. */
+static void
+on_signal (int      signum,
+           int      count,
+           gpointer user_data)
+{
+  if (count == 1 && g_atomic_int_get (&copying) > 0)
+    {
+      g_cancellable_cancel (cancellable);
+      return;
+    }
+  tool_progress_break_line ();
+  tool_fail (128 + signum, "cp: %s", tool_signal_text (signum));
+  _exit (128 + signum);
+}
+
+/* Whether a copy failed because a signal cancelled it. */
+static gboolean
+was_interrupted (const GError *error)
+{
+  return tool_get_interrupted () != 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
 
 static void
 cp_path_free (gpointer data)
@@ -112,6 +162,7 @@ parse_path (const char  *arg,
         }
       path->chain = g_strdup (default_chain);
       path->path = g_strdup (arg + 1);
+      path->of_target = TRUE;
     }
   else if (arg[0] == '/' || arg[0] == '.' || arg[0] == '~' || (colon = find_path_colon (arg)) < 0)
     path->path = g_strdup (arg);
@@ -146,23 +197,22 @@ on_progress (MitogenTransfer *transfer,
   tool_progress_update (progress->bar, done, total);
 }
 
-static void
-print_json_result (CpPath          *source,
-                   CpPath          *destination,
-                   MitogenTransfer *transfer,
-                   int              status,
-                   const char      *error_text,
-                   double           seconds)
+/* One copy as --json gives it (@transfer: only if it succeeded). */
+static JsonNode *
+json_result (CpPath          *source,
+             const char      *destination,
+             MitogenTransfer *transfer,
+             int              status,
+             const char      *error_text,
+             double           seconds)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *line = NULL;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "source");
   json_builder_add_string_value (builder, source->arg);
   json_builder_set_member_name (builder, "destination");
-  json_builder_add_string_value (builder, destination->arg);
+  json_builder_add_string_value (builder, destination);
   json_builder_set_member_name (builder, "ok");
   json_builder_add_boolean_value (builder, status == TOOL_EXIT_OK);
   json_builder_set_member_name (builder, "status");
@@ -192,56 +242,92 @@ print_json_result (CpPath          *source,
   json_builder_set_member_name (builder, "seconds");
   json_builder_add_double_value (builder, round (seconds * 1000) / 1000);
   json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  line = tool_json_line (root);
-  printf ("%s\n", line);
-  fflush (stdout);
+  return json_builder_get_root (builder);
 }
 
-/* One source: returns its exit status. */
-static int
+static void
+print_json_line (JsonNode *node)
+{
+  g_autofree char *line = tool_json_line (node);
+
+  tool_output_lock ();
+  printf ("%s\n", line);
+  fflush (stdout);
+  tool_output_unlock ();
+}
+
+/* One source's copy: what became of it. */
+typedef struct
+{
+  int       status;
+  char     *message;  /* (owned) (nullable) the failure, one line: "SOURCE: why" or "interrupted" */
+  JsonNode *json;     /* (owned) its --json object */
+  guint64   bytes;
+  guint64   files;
+} CpResult;
+
+static void
+cp_result_clear (CpResult *result)
+{
+  g_clear_pointer (&result->message, g_free);
+  g_clear_pointer (&result->json, json_node_unref);
+}
+
+/* One source, to or from @context: fills @result. @bar: draw a progress
+ * bar (when stderr is a terminal). Any thread. */
+static void
 copy_one (MitogenContext       *context,
           CpPath               *source,
-          CpPath               *destination,
+          const char           *destination_path,
+          const char           *destination_arg,
           MitogenTransferFlags  flags,
-          gboolean              json)
+          gboolean              bar,
+          CpResult             *result)
 {
   gboolean get = source->chain != NULL;
   g_autoptr(MitogenTransfer) transfer =
     mitogen_transfer_new (context, get ? MITOGEN_TRANSFER_DIRECTION_GET : MITOGEN_TRANSFER_DIRECTION_PUT,
-                          source->path, destination->path, flags);
+                          source->path, destination_path, flags);
   g_autoptr(GError) error = NULL;
-  Progress progress = { json ? NULL : tool_progress_new (source->path) };
+  Progress progress = { bar ? tool_progress_new (source->path) : NULL };
   gint64 start = g_get_monotonic_time ();
-  g_autofree char *message = NULL;
-  int status;
+  g_autofree char *line = NULL;
   gboolean ok;
 
   mitogen_transfer_set_progress_func (transfer, on_progress, &progress, NULL);
-  g_debug ("cp: %s %s -> %s", get ? "get" : "put", source->arg, destination->arg);
-  ok = mitogen_transfer_run (transfer, NULL, &error);
+  g_debug ("cp: %s %s -> %s", get ? "get" : "put", source->arg, destination_arg);
+  g_atomic_int_inc (&copying);
+  ok = mitogen_transfer_run (transfer, cancellable, &error);
+  g_atomic_int_add (&copying, -1);
   tool_progress_finish (progress.bar, ok);
+  result->bytes = mitogen_transfer_get_bytes_done (transfer);
   if (ok)
     {
-      if (json)
-        print_json_result (source, destination, transfer, TOOL_EXIT_OK, NULL,
-                           (g_get_monotonic_time () - start) / 1e6);
-      return TOOL_EXIT_OK;
+      result->status = TOOL_EXIT_OK;
+      result->files = mitogen_transfer_get_files_done (transfer);
+      result->json = json_result (source, destination_arg, transfer, TOOL_EXIT_OK, NULL,
+                                  (g_get_monotonic_time () - start) / 1e6);
+      return;
     }
 
-  status = tool_status_for_error (error);
-  if (g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL) && mitogen_error_get_remote_message (error) != NULL)
-    message = g_strdup_printf ("%s: %s (in '%s')", source->arg, mitogen_error_get_remote_message (error),
-                               mitogen_error_get_context_name (error));
-  else
-    message = g_strdup_printf ("%s: %s", source->arg, error->message);
-  if (json)
+  if (was_interrupted (error))
     {
-      g_autofree char *line = tool_one_line (message);
-      print_json_result (source, destination, transfer, status, line, (g_get_monotonic_time () - start) / 1e6);
-      return status;
+      result->status = 128 + tool_get_interrupted ();
+      result->message = g_strdup (tool_signal_text (tool_get_interrupted ()));
     }
-  return tool_fail (status, "%s", message);
+  else
+    {
+      result->status = tool_status_for_error (error);
+      if (g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL) &&
+          mitogen_error_get_remote_message (error) != NULL)
+        line = g_strdup_printf ("%s: %s (in '%s')", source->arg, mitogen_error_get_remote_message (error),
+                                mitogen_error_get_context_name (error));
+      else
+        line = g_strdup_printf ("%s: %s", source->arg, error->message);
+      result->message = tool_one_line (line);
+    }
+  result->json = json_result (source, destination_arg, transfer, result->status, result->message,
+                              (g_get_monotonic_time () - start) / 1e6);
 }
 
 /* Whether @destination is an existing directory (in @context, or here). */
@@ -278,6 +364,191 @@ destination_is_directory (MitogenContext  *context,
   return FALSE;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Several targets */
+
+typedef struct
+{
+  GPtrArray            *sources;      /* (unowned) CpPath */
+  CpPath               *destination;  /* (unowned) */
+  gboolean              get;
+  MitogenTransferFlags  flags;
+  gboolean              json;
+  GHashTable           *dirs;         /* (unowned) get: target name -> local directory */
+} CpJob;
+
+/* A worker thread: every source to or from one target. */
+static void
+cp_job (ToolTarget     *target,
+        MitogenContext *context,
+        ToolOutcome    *outcome,
+        gpointer        user_data)
+{
+  CpJob *job = user_data;
+  g_autoptr(GError) error = NULL;
+  JsonObject *extra = json_object_new ();
+  JsonArray *copies = json_array_new ();
+  const char *destination = job->get ? g_hash_table_lookup (job->dirs, target->name) : job->destination->path;
+  guint64 bytes = 0, files = 0;
+  guint failed = 0;
+
+  if (job->get && g_mkdir (destination, 0777) < 0 && errno != EEXIST)
+    {
+      int saved = errno;
+
+      outcome->status = TOOL_EXIT_CALL;
+      outcome->error = g_strdup_printf ("cannot create directory '%s': %s", destination, g_strerror (saved));
+    }
+  else if (!job->get && job->sources->len > 1 && !destination_is_directory (context, job->destination, &error))
+    {
+      outcome->status = tool_status_for_error (error);
+      outcome->error = tool_one_line (error->message);
+    }
+  else
+    for (guint i = 0; i < job->sources->len; i++)
+      {
+        CpPath *source = g_ptr_array_index (job->sources, i);
+        CpResult result = { 0 };
+
+        if (g_cancellable_is_cancelled (cancellable))
+          {
+            outcome->status = 128 + tool_get_interrupted ();
+            break;
+          }
+        copy_one (context, source, destination, job->get ? destination : job->destination->arg,
+                  job->flags, FALSE, &result);
+        json_array_add_element (copies, g_steal_pointer (&result.json));
+        if (result.status == TOOL_EXIT_OK)
+          {
+            files += result.files;
+            bytes += result.bytes;
+          }
+        else
+          {
+            /* The first failure is the one told; the count says the rest. */
+            failed++;
+            outcome->status = MAX (outcome->status, result.status);
+            if (outcome->error == NULL)
+              outcome->error = g_steal_pointer (&result.message);
+          }
+        cp_result_clear (&result);
+        if (outcome->status == TOOL_EXIT_CHANNEL || outcome->status > 128)
+          break;
+      }
+  if (outcome->status > 128)
+    {
+      /* Interrupted: that is what this target's line says. */
+      g_free (outcome->error);
+      outcome->error = g_strdup (tool_signal_text (outcome->status - 128));
+    }
+  else if (failed > 1)
+    {
+      char *more = g_strdup_printf ("%s (and %u more failed)", outcome->error, failed - 1);
+
+      g_free (outcome->error);
+      outcome->error = more;
+    }
+
+  json_object_set_int_member (extra, "files", (gint64) files);
+  json_object_set_int_member (extra, "bytes", (gint64) bytes);
+  json_object_set_array_member (extra, "copies", copies);
+  if (outcome->status == TOOL_EXIT_OK && !job->json)
+    {
+      /* The line cp_report () prints. */
+      char size[32];
+      g_autofree char *text = NULL;
+
+      tool_format_size (size, sizeof size, bytes);
+      text = g_strdup_printf ("copied %" G_GUINT64_FORMAT " file%s, %s%s%s", files, files == 1 ? "" : "s",
+                              size, job->get ? " into " : "", job->get ? destination : "");
+      outcome->result = json_node_init_string (json_node_alloc (), text);
+    }
+  outcome->json = json_node_init_object (json_node_alloc (), extra);
+  json_object_unref (extra);
+}
+
+/* Main thread. */
+static void
+cp_report (ToolOutcome *outcome,
+           gpointer     user_data)
+{
+  CpJob *job = user_data;
+
+  if (outcome->status == TOOL_EXIT_OK && !job->json)
+    {
+      /* TARGET: copied N files, SIZE */
+      tool_output_lock ();
+      printf ("%s: %s\n", outcome->target->name, json_node_get_string (outcome->result));
+      fflush (stdout);
+      tool_output_unlock ();
+      return;
+    }
+  tool_report_outcome (outcome, job->json, TRUE);
+}
+
+/* get from several targets: DESTINATION/NAME for each, NAME the target's
+ * name with '/' written %2F (two names that would still meet are refused). */
+static int
+plan_target_dirs (GPtrArray   *targets,
+                  CpPath      *destination,
+                  GHashTable  *dirs)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+
+  if (!destination_is_directory (NULL, destination, &error))
+    return tool_fail (tool_status_for_error (error), "cp: %s (several targets: each gets its own "
+                      "directory in it)", error->message);
+  for (guint i = 0; i < targets->len; i++)
+    {
+      ToolTarget *target = g_ptr_array_index (targets, i);
+      g_autoptr(GString) name = g_string_new (target->name);
+      char *dir;
+
+      g_string_replace (name, "/", "%2F", 0);
+      if (g_str_equal (name->str, ".") || g_str_equal (name->str, ".."))
+        g_string_prepend (name, "%2E");
+      dir = g_build_filename (destination->path, name->str, NULL);
+      if (g_hash_table_contains (seen, dir))
+        {
+          g_free (dir);
+          return tool_fail (TOOL_EXIT_USAGE, "cp: two targets would share the directory '%s'", name->str);
+        }
+      g_hash_table_add (seen, dir);
+      g_hash_table_insert (dirs, g_strdup (target->name), dir);
+    }
+  return TOOL_EXIT_OK;
+}
+
+static int
+copy_with_targets (ToolCommon           *common,
+                   GPtrArray            *sources,
+                   CpPath               *destination,
+                   gboolean              get,
+                   MitogenTransferFlags  flags)
+{
+  g_autoptr(GPtrArray) targets = NULL;
+  g_autoptr(GHashTable) dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  CpJob job = { sources, destination, get, flags, common->json, dirs };
+  int status;
+
+  status = tool_prepare_targets (common, TRUE, &targets);
+  if (status != TOOL_EXIT_OK)
+    return status;
+  if (get)
+    {
+      status = plan_target_dirs (targets, destination, dirs);
+      if (status != TOOL_EXIT_OK)
+        return status;
+      job.flags |= MITOGEN_TRANSFER_FLAGS_TARGET_DIRECTORY;
+    }
+  else if (sources->len > 1)
+    job.flags |= MITOGEN_TRANSFER_FLAGS_TARGET_DIRECTORY;
+  return tool_fanout (targets, common->parallel, cp_job, cp_report, &job);
+}
+
+/* ---------------------------------------------------------------------- */
+
 int
 tool_cmd_cp (char **args)
 {
@@ -296,6 +567,7 @@ tool_cmd_cp (char **args)
   CpPath *destination = NULL;
   const char *default_chain = NULL;
   MitogenTransferFlags flags;
+  gboolean many = FALSE;
   guint n_args;
   gboolean get;
   int status;
@@ -319,7 +591,22 @@ tool_cmd_cp (char **args)
                                      "tree are copied as links. On a terminal, a progress bar with rate\n"
                                      "and ETA is drawn on stderr (MITOGEN_PROGRESS=0 turns it off). With\n"
                                      "--json each SOURCE gives one line {\"source\", \"destination\", \"ok\",\n"
-                                     "\"status\", \"path\", \"bytes\", \"files\", \"sha256\" or \"error\", \"seconds\"}.",
+                                     "\"status\", \"path\", \"bytes\", \"files\", \"sha256\" or \"error\", \"seconds\"}.\n"
+                                     "\n"
+                                     "Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the copy: the partial file\n"
+                                     "is removed on the side that was writing it, one line says so, and\n"
+                                     "the exit status is 128+N (130 for Ctrl-C). A file being received is\n"
+                                     "not visible under any name until it is complete and verified (where\n"
+                                     "the filesystem has O_TMPFILE; elsewhere under .NAME.mitogen-XXXXXXXX).\n"
+                                     "\n"
+                                     "With several targets (-t repeated, or -t @FILE) remote paths are\n"
+                                     ":PATH and the copy is made with every target in parallel\n"
+                                     "(--parallel): the SOURCEs go to :DESTINATION in each, or each\n"
+                                     "target's :SOURCEs come into DESTINATION/TARGET/ (a directory per\n"
+                                     "target, '/' in its name written %2F). One line per target, 'TARGET:\n"
+                                     "copied N files, SIZE' or 'mitogen: TARGET: ERROR', then a summary;\n"
+                                     "with --json one line per target {\"target\", \"ok\", \"status\",\n"
+                                     "\"files\", \"bytes\", \"copies\": [one object per SOURCE], \"error\"}.",
                                      entries, &common, TRUE);
   status = tool_parse_options (options, &args);
   if (status != TOOL_EXIT_OK)
@@ -333,12 +620,8 @@ tool_cmd_cp (char **args)
     }
   if (common.targets != NULL)
     {
-      if (g_strv_length (common.targets) > 1 || common.targets[0][0] == '@')
-        {
-          status = tool_fail (TOOL_EXIT_USAGE, "cp takes one -t CHAIN");
-          goto out;
-        }
-      default_chain = common.targets[0];
+      many = g_strv_length (common.targets) > 1 || common.targets[0][0] == '@';
+      default_chain = many ? "" : common.targets[0];
     }
 
   for (guint i = 1; i < n_args; i++)
@@ -354,6 +637,12 @@ tool_cmd_cp (char **args)
         destination = path;
       else
         g_ptr_array_add (sources, path);
+      if (many && path->chain != NULL && !path->of_target)
+        {
+          status = tool_fail (TOOL_EXIT_USAGE, "cp: with several targets (-t), a remote path is :PATH, "
+                              "not '%s'", path->arg);
+          goto out;
+        }
     }
 
   get = destination->chain == NULL;
@@ -373,6 +662,16 @@ tool_cmd_cp (char **args)
                               "is not supported (copy through a local directory)", source->arg, destination->arg);
           goto out;
         }
+    }
+
+  flags = recursive ? MITOGEN_TRANSFER_FLAGS_RECURSIVE : MITOGEN_TRANSFER_FLAGS_NONE;
+  cancellable = g_cancellable_new ();
+  tool_catch_signals (on_signal, NULL);
+
+  if (many)
+    {
+      status = copy_with_targets (&common, sources, destination, get, flags);
+      goto out;
     }
 
   /* One target per distinct CHAIN, connected once over one router. */
@@ -416,7 +715,6 @@ tool_cmd_cp (char **args)
       g_hash_table_insert (contexts, g_strdup (target->chain), context);
     }
 
-  flags = recursive ? MITOGEN_TRANSFER_FLAGS_RECURSIVE : MITOGEN_TRANSFER_FLAGS_NONE;
   if (sources->len > 1)
     {
       flags |= MITOGEN_TRANSFER_FLAGS_TARGET_DIRECTORY;
@@ -434,10 +732,26 @@ tool_cmd_cp (char **args)
     {
       CpPath *source = g_ptr_array_index (sources, i);
       MitogenContext *context = g_hash_table_lookup (contexts, get ? source->chain : destination->chain);
-      int one = copy_one (context, source, destination, flags, common.json);
+      CpResult result = { 0 };
 
-      status = MAX (status, one);
-      if (one == TOOL_EXIT_CHANNEL)
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          /* Between two copies: the next is not started. */
+          result.status = 128 + tool_get_interrupted ();
+          result.message = g_strdup (tool_signal_text (tool_get_interrupted ()));
+          result.json = json_result (source, destination->arg, NULL, result.status, result.message, 0);
+        }
+      else
+        copy_one (context, source, destination->path, destination->arg, flags, !common.json, &result);
+      status = MAX (status, result.status);
+      if (common.json && result.json != NULL)
+        print_json_line (result.json);
+      else if (result.status > 128)
+        tool_fail (result.status, "cp: %s", result.message);
+      else if (result.status != TOOL_EXIT_OK)
+        tool_fail (result.status, "%s", result.message);
+      cp_result_clear (&result);
+      if (status == TOOL_EXIT_CHANNEL || status > 128)
         break;
     }
 

@@ -13,6 +13,12 @@
  * --json: one object per target per line on stdout:
  *   {"target": T, "ok": B, "status": N, "result": ..., "error": "...", ...}
  *
+ * Signals: a command that catches SIGINT, SIGTERM and SIGHUP
+ * (tool_catch_signals (), `run` and `cp`) handles them on a thread of its
+ * own; once one arrived, no more targets are started (those left end with
+ * 128+N, "interrupted"), while the jobs running decide what to do (run
+ * passes the signal on, cp cancels its copies).
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #define G_LOG_DOMAIN "mitogen-tool"
@@ -20,8 +26,11 @@
 #include "config.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <glib-unix.h>
 
 #include "mitogen-tool.h"
 
@@ -44,6 +53,86 @@ outcome_free (ToolOutcome *outcome)
   g_free (outcome);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Signals */
+
+typedef struct
+{
+  int             signum;
+  ToolSignalFunc  func;
+  gpointer        user_data;
+} Catch;
+
+static gint interrupted;   /* (atomic) the first signal caught, 0: none */
+static gint n_caught;      /* (atomic) */
+
+/* The signal thread. */
+static gboolean
+on_signal (gpointer data)
+{
+  Catch *catch = data;
+  int count = g_atomic_int_add (&n_caught, 1) + 1;
+
+  (void) g_atomic_int_compare_and_exchange (&interrupted, 0, catch->signum);
+  catch->func (catch->signum, count, catch->user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gpointer
+signal_thread (gpointer data)
+{
+  GMainContext *context = data;
+
+  g_main_context_push_thread_default (context);
+  for (;;)
+    g_main_context_iteration (context, TRUE);
+  return NULL;
+}
+
+void
+tool_catch_signals (ToolSignalFunc func,
+                    gpointer       user_data)
+{
+  static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
+  GMainContext *context = g_main_context_new ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (signals); i++)
+    {
+      GSource *source = g_unix_signal_source_new (signals[i]);
+      Catch *catch = g_new0 (Catch, 1);
+
+      catch->signum = signals[i];
+      catch->func = func;
+      catch->user_data = user_data;
+      g_source_set_callback (source, on_signal, catch, g_free);
+      g_source_attach (source, context);
+      g_source_unref (source);
+    }
+  g_thread_unref (g_thread_new ("mitogen-signals", signal_thread, context));
+}
+
+int
+tool_get_interrupted (void)
+{
+  return g_atomic_int_get (&interrupted);
+}
+
+const char *
+tool_signal_text (int signum)
+{
+  switch (signum)
+    {
+    case SIGTERM:
+      return "terminated";
+    case SIGHUP:
+      return "hung up";
+    default:
+      return "interrupted";
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+
 /* A worker thread. */
 static gpointer
 worker (gpointer data)
@@ -64,8 +153,15 @@ worker (gpointer data)
       outcome->target = g_ptr_array_index (fanout->targets, index);
       start = g_get_monotonic_time ();
 
-      context = tool_target_connect (outcome->target, fanout->router, &error);
-      if (context == NULL)
+      if (tool_get_interrupted () == 0)
+        context = tool_target_connect (outcome->target, fanout->router, &error);
+      if (tool_get_interrupted () != 0)
+        {
+          /* Not started, or connected only now: left alone. */
+          outcome->status = 128 + tool_get_interrupted ();
+          outcome->error = g_strdup (tool_signal_text (tool_get_interrupted ()));
+        }
+      else if (context == NULL)
         {
           outcome->status = TOOL_EXIT_CONNECT;
           outcome->error = tool_one_line (error->message);

@@ -4,7 +4,9 @@
  *
  * Drawn on stderr only when it is a terminal (MITOGEN_PROGRESS=1 forces
  * it, =0 turns it off), at most ten times a second, fitted to the width.
- * The rate is averaged over the last few seconds.
+ * The rate is averaged over the last few seconds. Its line is always
+ * ended: a copy that fails or is interrupted leaves the state it reached
+ * (then the message follows on a line of its own).
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -22,6 +24,10 @@
 #define REDRAW_USEC (100 * 1000)
 #define SAMPLES 32
 
+/* Whether a bar's line is on the screen, not ended (guarded by the
+ * output lock). */
+static gboolean line_open;
+
 struct _ToolProgress
 {
   char    *label;
@@ -34,6 +40,7 @@ struct _ToolProgress
   guint64  sample_done[SAMPLES];
   guint    n_samples;
   guint    next_sample;
+  gboolean failed;     /* finished short of the end */
 };
 
 ToolProgress *
@@ -50,10 +57,10 @@ tool_progress_new (const char *label)
   return self;
 }
 
-static void
-format_size (char    *buf,
-             gsize    size,
-             guint64  bytes)
+void
+tool_format_size (char    *buf,
+                  gsize    size,
+                  guint64  bytes)
 {
   static const char * const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
   double value = (double) bytes;
@@ -112,16 +119,16 @@ draw (ToolProgress *self,
   char done_text[32], total_text[32], rate_text[32], time_text[32];
   double rate = final ? (double) self->done * G_USEC_PER_SEC / (double) MAX (now - self->start, 1)
                       : current_rate (self, now);
-  guint percent = self->total > 0 ? (guint) MIN (100, self->done * 100 / self->total) : (final ? 100 : 0);
+  guint percent = self->total > 0 ? (guint) MIN (100, self->done * 100 / self->total) : (final && !self->failed ? 100 : 0);
   g_autoptr(GString) line = g_string_new (NULL);
   g_autoptr(GString) bar = g_string_new (NULL);
 
   if (ioctl (2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
     width = ws.ws_col;
 
-  format_size (done_text, sizeof done_text, self->done);
-  format_size (total_text, sizeof total_text, self->total);
-  format_size (rate_text, sizeof rate_text, (guint64) rate);
+  tool_format_size (done_text, sizeof done_text, self->done);
+  tool_format_size (total_text, sizeof total_text, self->total);
+  tool_format_size (rate_text, sizeof rate_text, (guint64) rate);
   if (final)
     format_duration (time_text, sizeof time_text, (now - self->start) / 1e6);
   else if (rate > 0 && self->total >= self->done)
@@ -150,6 +157,7 @@ draw (ToolProgress *self,
   fprintf (stderr, "\r%-.*s %s%s\033[K%s", MAX (width / 3, 8), self->label, bar->str, line->str,
            final ? "\n" : "");
   fflush (stderr);
+  line_open = !final;
   tool_output_unlock ();
 }
 
@@ -181,15 +189,23 @@ tool_progress_finish (ToolProgress *self,
 {
   if (self == NULL)
     return;
-  if (ok)
+  self->failed = !ok;
+  /* (A copy that failed before it began leaves no bar, just its error.) */
+  if (ok || self->last_draw != 0)
     draw (self, g_get_monotonic_time (), TRUE);
-  else
-    {
-      tool_output_lock ();
-      fputs ("\r\033[K", stderr);
-      fflush (stderr);
-      tool_output_unlock ();
-    }
   g_free (self->label);
   g_free (self);
+}
+
+void
+tool_progress_break_line (void)
+{
+  tool_output_lock ();
+  if (line_open)
+    {
+      fputc ('\n', stderr);
+      fflush (stderr);
+      line_open = FALSE;
+    }
+  tool_output_unlock ();
 }

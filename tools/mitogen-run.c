@@ -3,7 +3,11 @@
  * One target: the program's stdout and stderr are copied to ours as they
  * arrive, our stdin is passed to it (its end-of-file too), and we exit
  * with its status (128+N if signal N killed it). SIGINT, SIGTERM and
- * SIGHUP are passed on to it; a second SIGINT exits at once (130).
+ * SIGHUP are passed on to it, whatever the transport (a local context runs
+ * in a session of its own, so a Ctrl-C on our terminal reaches only us);
+ * the program decides what they mean, and we exit with whatever status it
+ * ends with. A signal that comes while no program runs yet (connecting),
+ * or a second SIGINT, exits at once with 128+N.
  *
  * Several targets: the program runs in all of them in parallel (stdin is
  * not passed: each reads end-of-file); each line of output is printed as
@@ -25,8 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <glib-unix.h>
-
 #include "mitogen-tool.h"
 
 typedef struct
@@ -40,17 +42,25 @@ typedef struct
 
 /* Processes running now, for the signal thread. */
 static GMutex running_lock;
-static GPtrArray *running;      /* (owned) MitogenProcess */
-static gint signal_received;    /* (atomic) the last signal forwarded, 0: none */
+static GPtrArray *running;      /* (owned) MitogenProcess, guarded by running_lock */
+static int forwarded;           /* the signal passed on, 0: none; guarded by running_lock */
 
+/* A process started: it gets the signal already passed on to the others,
+ * if there was one (exactly once: the signal thread holds the lock while
+ * it passes it on). */
 static void
 running_add (MitogenProcess *process)
 {
+  int signum;
+
   g_mutex_lock (&running_lock);
   if (running == NULL)
     running = g_ptr_array_new_with_free_func (g_object_unref);
   g_ptr_array_add (running, g_object_ref (process));
+  signum = forwarded;
   g_mutex_unlock (&running_lock);
+  if (signum != 0)
+    mitogen_process_send_signal (process, signum, NULL);
 }
 
 static void
@@ -62,52 +72,31 @@ running_remove (MitogenProcess *process)
   g_mutex_unlock (&running_lock);
 }
 
-/* The signal thread's main context. */
-static gboolean
-on_signal (gpointer data)
-{
-  int signum = GPOINTER_TO_INT (data);
-  static int interrupts;
-
-  if (signum == SIGINT && ++interrupts > 1)
-    {
-      tool_fail (128 + SIGINT, "interrupted");
-      _exit (128 + SIGINT);
-    }
-  g_atomic_int_set (&signal_received, signum);
-  g_mutex_lock (&running_lock);
-  for (guint i = 0; running != NULL && i < running->len; i++)
-    mitogen_process_send_signal (g_ptr_array_index (running, i), signum, NULL);
-  g_mutex_unlock (&running_lock);
-  return G_SOURCE_CONTINUE;
-}
-
-static gpointer
-signal_thread (gpointer data)
-{
-  GMainContext *context = data;
-
-  g_main_context_push_thread_default (context);
-  for (;;)
-    g_main_context_iteration (context, TRUE);
-  return NULL;
-}
-
+/* The signal thread. */
 static void
-start_signal_forwarding (void)
+on_signal (int      signum,
+           int      count,
+           gpointer user_data)
 {
-  static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
-  GMainContext *context = g_main_context_new ();
+  gboolean any;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (signals); i++)
+  g_mutex_lock (&running_lock);
+  any = running != NULL && running->len > 0;
+  if (any && !(signum == SIGINT && forwarded == SIGINT && count > 1))
     {
-      GSource *source = g_unix_signal_source_new (signals[i]);
-
-      g_source_set_callback (source, on_signal, GINT_TO_POINTER (signals[i]), NULL);
-      g_source_attach (source, context);
-      g_source_unref (source);
+      forwarded = signum;
+      for (guint i = 0; i < running->len; i++)
+        mitogen_process_send_signal (g_ptr_array_index (running, i), signum, NULL);
+      g_mutex_unlock (&running_lock);
+      return;
     }
-  g_thread_unref (g_thread_new ("mitogen-signals", signal_thread, context));
+  g_mutex_unlock (&running_lock);
+
+  /* Nothing to pass it on to (still connecting), or Ctrl-C again: the
+   * contexts go with us (end-of-file, PR_SET_PDEATHSIG) and take their
+   * programs with them. */
+  tool_fail (128 + signum, "%s", tool_signal_text (signum));
+  _exit (128 + signum);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -336,12 +325,7 @@ run_job (ToolTarget     *target,
 
   if (error != NULL)
     {
-      int signum = g_atomic_int_get (&signal_received);
-
-      /* Interrupted, and the context went with it (a local one shares our
-       * terminal's process group): report the interruption. */
-      outcome->status = signum != 0 && g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL)
-                          ? 128 + signum : tool_status_for_error (error);
+      outcome->status = tool_status_for_error (error);
       outcome->error = tool_one_line (error->message);
       goto out;
     }
@@ -400,10 +384,13 @@ tool_cmd_run (char **args)
                                      "Run PROGRAM in a context as CHAIN says (found in the target's PATH),\n"
                                      "streaming its stdout and stderr to ours while it runs and our stdin\n"
                                      "to it (end-of-file included), and exit with its exit status (128+N\n"
-                                     "if signal N killed it). SIGINT, SIGTERM and SIGHUP are passed on to\n"
-                                     "it; a second Ctrl-C exits at once. Put '--' before PROGRAM when its\n"
-                                     "arguments start with '-'. Output and stdin are flow-controlled: a\n"
-                                     "slow reader pauses the program rather than filling memory.\n"
+                                     "if signal N killed it). SIGINT (Ctrl-C), SIGTERM and SIGHUP are\n"
+                                     "passed on to it, and it decides what they mean: a program that traps\n"
+                                     "SIGINT and exits 7 makes us exit 7. Before the program runs, or at a\n"
+                                     "second Ctrl-C, we exit at once (128+N). Put '--' before PROGRAM\n"
+                                     "when its arguments start with '-'. Output and stdin are flow-\n"
+                                     "controlled: a slow reader pauses the program rather than filling\n"
+                                     "memory.\n"
                                      "\n"
                                      "With several targets the program runs in all of them in parallel\n"
                                      "(stdin is not passed): each output line is printed as 'TARGET: LINE'\n"
@@ -430,7 +417,7 @@ tool_cmd_run (char **args)
   job.json = common.json;
   job.many = targets->len > 1;
   job.pass_stdin = !no_stdin && targets->len == 1;
-  start_signal_forwarding ();
+  tool_catch_signals (on_signal, NULL);
   status = tool_fanout (targets, common.parallel, run_job, run_report, &job);
 
 out:

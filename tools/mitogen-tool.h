@@ -173,6 +173,22 @@ int          tool_fanout            (GPtrArray      *targets,
                                      ToolJobFunc     job,
                                      ToolOutcomeFunc report,
                                      gpointer        user_data);
+/* Signals (mitogen-fanout.c). From this call on, SIGINT, SIGTERM and
+ * SIGHUP no longer kill the tool: each one received calls @func on a
+ * thread of its own, with @count the number received so far (this one
+ * included). Once one was received, tool_fanout () starts no more
+ * targets: those not started yet end with 128+N, "interrupted". */
+typedef void (*ToolSignalFunc)    (int             signum,
+                                   int             count,
+                                   gpointer        user_data);
+void         tool_catch_signals     (ToolSignalFunc  func,
+                                     gpointer        user_data);
+/* The first of those signals received, or 0. Any thread. */
+int          tool_get_interrupted   (void);
+/* The one line for a command stopped by signal @signum ("interrupted",
+ * "terminated", "hung up"). */
+const char  *tool_signal_text       (int             signum);
+
 /* The default report: text or --json, see mitogen-fanout.c. */
 void         tool_report_outcome    (ToolOutcome    *outcome,
                                      gboolean        json,
@@ -187,9 +203,17 @@ ToolProgress *tool_progress_new    (const char    *label);
 void          tool_progress_update (ToolProgress  *self,
                                     guint64        done,
                                     guint64        total);
-/* Draws the final state (and a newline) and frees the bar. */
+/* Draws the final state (the state reached, when @ok is FALSE) and a
+ * newline, and frees the bar. */
 void          tool_progress_finish (ToolProgress  *self,
                                     gboolean       ok);
+/* Ends the line of a bar being drawn, if any, so that a message can
+ * follow (a signal exiting at once). Any thread. */
+void          tool_progress_break_line (void);
+/* "512 B", "1.5 KiB", "108.0 MiB"... */
+void          tool_format_size     (char          *buf,
+                                    gsize          size,
+                                    guint64        bytes);
 
 /* Commands */
 int          tool_cmd_call          (char **args);

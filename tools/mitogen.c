@@ -2,7 +2,7 @@
  *
  *   mitogen call -t CHAIN... FUNCTION [JSON-ARGS]
  *   mitogen run -t CHAIN... [--] PROGRAM [ARG...]
- *   mitogen cp [-r] [-t CHAIN] SOURCE... DESTINATION
+ *   mitogen cp [-r] [-t CHAIN...] SOURCE... DESTINATION
  *   mitogen functions [--json]
  *   mitogen methods [--describe] [--json]
  *
@@ -68,7 +68,7 @@ static const char usage_text[] =
   "Commands:\n"
   "  call -t CHAIN... FUNCTION [JSON-ARGS]   Call FUNCTION in a new context, print the result\n"
   "  run -t CHAIN... [--] PROGRAM [ARG...]   Run a program there, streaming its output and stdin\n"
-  "  cp [-r] [-t CHAIN] SOURCE... DEST       Copy files and trees to and from contexts\n"
+  "  cp [-r] [-t CHAIN...] SOURCE... DEST    Copy files and trees to and from contexts\n"
   "  fakessh -t CHAIN [--] PROGRAM [ARG...]  Run a program here whose ssh runs in the context\n"
   "  functions [--json]                      List the functions every context serves\n"
   "  methods [--describe] [--json]           List the connection methods (and their options)\n"

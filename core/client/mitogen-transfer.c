@@ -67,8 +67,11 @@ G_DEFINE_FINAL_TYPE (MitogenTransfer, mitogen_transfer, G_TYPE_OBJECT)
  *
  * The destination is resolved like cp(1): an existing directory receives
  * the source under its own name; otherwise the destination is the new
- * name. A file is written to a temporary name beside its destination and
- * renamed over it only once complete and verified.
+ * name. A file is written beside its destination, without a name where
+ * the filesystem allows (O_TMPFILE) and otherwise under a hidden temporary
+ * one, and renamed over it only once complete and verified: a transfer
+ * that fails, is cancelled, or loses its context midway leaves no partial
+ * file on either side (see "Stopping midway" in docs/streaming.md).
  *
  * ```c
  * g_autoptr(MitogenTransfer) transfer =
@@ -306,12 +309,7 @@ next_event (MasterIO  *io,
     return NULL;
   message = mitogen_receiver_get_full (io->events, -1, io->cancellable, error);
   if (message == NULL)
-    {
-      if (error != NULL && *error != NULL && g_error_matches (*error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL))
-        g_prefix_error (error, "%s in context '%s': ", io->function,
-                        mitogen_context_get_name (io->transfer->context));
-      return NULL;
-    }
+    return NULL;
   if (mitogen_message_is_error (message))
     {
       g_propagate_error (error, mitogen_streaming_reply_error (message, io->function));
@@ -344,7 +342,10 @@ master_send (gpointer   data,
   MasterIO *io = data;
 
   if (g_cancellable_set_error_if_cancelled (io->cancellable, error))
-    return FALSE;
+    {
+      g_variant_unref (g_variant_ref_sink (event));
+      return FALSE;
+    }
   return mitogen_context_send (io->transfer->context, io->peer_handle, event, error);
 }
 
@@ -590,9 +591,11 @@ run_put (MitogenTransfer  *self,
  *   `G_IO_ERROR` for a local failure (no such file, a directory without
  *   %MITOGEN_TRANSFER_FLAGS_RECURSIVE, permission denied, an integrity
  *   check that failed), %MITOGEN_ERROR_CALL wrapping the same from the
- *   context, %MITOGEN_ERROR_CHANNEL if the context went away, or
- *   %G_IO_ERROR_CANCELLED. A failed transfer leaves no partial file behind
- *   (files already complete in a tree stay).
+ *   context, %MITOGEN_ERROR_CHANNEL if the context went away midway
+ *   ("Context 'NAME' was lost during ..."), or %G_IO_ERROR_CANCELLED once
+ *   @cancellable is cancelled (the context lives on). A failed transfer
+ *   leaves no partial file behind on either side (files already complete
+ *   in a tree stay).
  */
 gboolean
 mitogen_transfer_run (MitogenTransfer  *self,
@@ -622,6 +625,12 @@ mitogen_transfer_run (MitogenTransfer  *self,
     ok = run_get (self, &io, error);
   else
     ok = run_put (self, &io, error);
+  /* However it was noticed (a send, a receive, the reply), say plainly
+   * that the other side went away. Its partial file, if it was
+   * receiving, went with it (see mitogen-tree.c); ours is removed. */
+  if (!ok && error != NULL && *error != NULL && g_error_matches (*error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL))
+    g_prefix_error (error, "Context '%s' was lost during %s: ", mitogen_context_get_name (self->context),
+                    io.function);
 
   mitogen_receiver_close (io.events);
   g_clear_object (&io.events);

@@ -11,7 +11,12 @@
  * (0700 until the end, then their own mode and mtime, deepest first),
  * writes each file to a temporary name beside its final one while
  * computing its SHA-256, and only if the digest matches the sender's gives
- * it its mode and mtime and renames it into place. Paths from the sender
+ * it its mode and mtime and renames it into place. Where the filesystem
+ * allows (O_TMPFILE), the file is written without a name at all and gets
+ * its temporary name only once complete and verified, just before the
+ * rename: a receiver killed outright (SIGKILL, its parent gone) leaves no
+ * partial file behind; elsewhere a failure removes the temporary file it
+ * named, and only a receiver killed outright leaves it. Paths from the sender
  * are untrusted: each must be relative, without "." or ".." components,
  * and every directory on the way is opened with O_NOFOLLOW, so a link the
  * transfer itself made (or found) is never followed.
@@ -526,7 +531,7 @@ typedef struct
   /* The file being written. */
   int                          file_fd;
   char                        *file_rel;     /* (owned) its path from the sender */
-  char                        *file_temp;    /* (owned) */
+  char                        *file_temp;    /* (owned) (nullable) its name until renamed; NULL while unnamed */
   char                        *file_display; /* (owned) */
   guint32                      file_mode;
   gint64                       file_sec;
@@ -645,6 +650,82 @@ open_parent (Receiver    *r,
   r->parent_fd = fd;
   r->parent_rel = g_steal_pointer (&dir_rel);
   return fd;
+}
+
+/* How a file written without a name (O_TMPFILE) is given one:
+ * linkat (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10,
+ * /proc/self/fd/N needs /proc. Found on the first file, once per process. */
+typedef enum
+{
+  LINK_UNKNOWN,
+  LINK_EMPTY_PATH,
+  LINK_PROC,
+  LINK_NONE,     /* neither: files are written under a temporary name */
+} LinkMethod;
+
+static gint link_method;  /* (atomic) LinkMethod */
+
+static gboolean
+link_unnamed (int         fd,
+              int         dir_fd,
+              const char *name,
+              LinkMethod  method)
+{
+  char proc_path[64];
+
+  if (method == LINK_EMPTY_PATH)
+    return linkat (fd, "", dir_fd, name, AT_EMPTY_PATH) == 0;
+  g_snprintf (proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  return linkat (AT_FDCWD, proc_path, dir_fd, name, AT_SYMLINK_FOLLOW) == 0;
+}
+
+/* Which way works here, tried with a throwaway unnamed file in @dir_fd. */
+static LinkMethod
+probe_link_method (int dir_fd)
+{
+  static const LinkMethod methods[] = { LINK_EMPTY_PATH, LINK_PROC };
+  LinkMethod found = LINK_NONE;
+  int fd = openat (dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    return LINK_UNKNOWN;  /* this filesystem cannot say */
+  for (gsize i = 0; i < G_N_ELEMENTS (methods) && found == LINK_NONE; i++)
+    {
+      g_autofree char *name = g_strdup_printf (".mitogen-link-probe-%08x", g_random_int ());
+
+      if (link_unnamed (fd, dir_fd, name, methods[i]))
+        {
+          unlinkat (dir_fd, name, 0);
+          found = methods[i];
+        }
+    }
+  close (fd);
+  g_debug ("transfer: unnamed files are named through %s",
+           found == LINK_EMPTY_PATH ? "linkat (AT_EMPTY_PATH)" : found == LINK_PROC ? "/proc/self/fd" : "nothing: "
+           "files are written under a temporary name");
+  return found;
+}
+
+/* A file to write in @dir_fd with no name (so nothing is left if we are
+ * killed), or -1 where that cannot be done (then a named temporary). */
+static int
+open_unnamed (int dir_fd)
+{
+  LinkMethod method = (LinkMethod) g_atomic_int_get (&link_method);
+
+  /* (For tests: the named way, as on a filesystem without O_TMPFILE.) */
+  if (method == LINK_NONE || g_getenv ("MITOGEN_NO_O_TMPFILE") != NULL)
+    return -1;
+  if (method == LINK_UNKNOWN)
+    {
+      method = probe_link_method (dir_fd);
+      if (method == LINK_UNKNOWN)
+        return -1;
+      g_atomic_int_set (&link_method, (gint) method);
+      if (method == LINK_NONE)
+        return -1;
+    }
+  return openat (dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 }
 
 static void
@@ -792,6 +873,7 @@ receive_file (Receiver  *r,
   if (parent < 0)
     return FALSE;
 
+  r->file_fd = open_unnamed (parent);
   for (int attempt = 0; attempt < 100 && r->file_fd < 0; attempt++)
     {
       g_free (r->file_temp);
@@ -884,6 +966,25 @@ receive_end (Receiver  *r,
     return set_errno_error (error, errno, "Cannot set the mode of", r->file_display);
   if (futimens (r->file_fd, times) < 0)
     return set_errno_error (error, errno, "Cannot set the time of", r->file_display);
+  parent = open_parent (r, r->file_rel, &leaf, error);
+  if (parent < 0)
+    return FALSE;
+  if (r->file_temp == NULL)
+    {
+      /* Complete and verified: a name now, for the rename. */
+      LinkMethod method = (LinkMethod) g_atomic_int_get (&link_method);
+      int saved = EEXIST;
+
+      for (int attempt = 0; attempt < 100 && saved == EEXIST; attempt++)
+        {
+          r->file_temp = g_strdup_printf (".%.200s.mitogen-%08x", leaf, g_random_int ());
+          saved = link_unnamed (r->file_fd, parent, r->file_temp, method) ? 0 : errno;
+          if (saved != 0)
+            g_clear_pointer (&r->file_temp, g_free);
+        }
+      if (saved != 0)
+        return set_errno_error (error, saved, "Cannot create", r->file_display);
+    }
   if (close (r->file_fd) < 0)
     {
       r->file_fd = -1;
@@ -891,9 +992,6 @@ receive_end (Receiver  *r,
     }
   r->file_fd = -1;
 
-  parent = open_parent (r, r->file_rel, &leaf, error);
-  if (parent < 0)
-    return FALSE;
   if (renameat (parent, r->file_temp, parent, leaf) < 0)
     return set_errno_error (error, errno, "Cannot replace", r->file_display);
   if (r->file_rel[0] == '\0')

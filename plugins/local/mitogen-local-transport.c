@@ -5,6 +5,13 @@
  * its stdin and stdout — no bootstrap. The child gets PR_SET_PDEATHSIG, and
  * exits on EOF anyway, so it never outlives us.
  *
+ * The child runs in a session of its own, like a context over ssh or sudo:
+ * a Ctrl-C on our terminal (SIGINT to the terminal's foreground process
+ * group) reaches only us, and we decide what to do with it (`mitogen run`
+ * passes it on to the program it runs); the context is not killed under
+ * our feet, and it never stops on SIGTTOU/SIGTTIN for using the terminal
+ * it inherited as stderr.
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #define G_LOG_DOMAIN "mitogen-local"
@@ -42,7 +49,9 @@ G_DEFINE_DYNAMIC_TYPE (MitogenLocalTransport, mitogen_local_transport, MITOGEN_T
 static void
 child_setup (gpointer data)
 {
-  /* Runs in the child between fork and exec: async-signal-safe calls only. */
+  /* Runs in the child between fork and exec: async-signal-safe calls only.
+   * Out of our terminal's process group and session (see the top). */
+  setsid ();
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 

@@ -92,7 +92,10 @@ mitogen_ssh_host_key_policy_get_type (void)
 static void
 child_setup (gpointer data)
 {
-  /* Between fork and exec: async-signal-safe calls only. */
+  /* Between fork and exec: async-signal-safe calls only. A session of its
+   * own: a Ctrl-C on our terminal is ours to handle (passed on to the
+   * program `mitogen run` runs), it must not kill the connection. */
+  setsid ();
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 

@@ -37,6 +37,18 @@ fixture_set_up (Fixture       *f,
   g_assert_no_error (error);
 }
 
+/* Only the scratch directory: the test makes its contexts itself (after
+ * setting MITOGEN_NO_O_TMPFILE, which they inherit, while no router runs). */
+static void
+fixture_set_up_tmp (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->tmp = g_dir_make_tmp ("mitogen-streaming-XXXXXX", &error);
+  g_assert_no_error (error);
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -553,6 +565,176 @@ test_transfer_async (Fixture       *f,
   assert_same_file (src, dst);
 }
 
+/* Files the receiving end names while it writes: .NAME.mitogen-XXXXXXXX. */
+static guint
+count_partials (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (name[0] == '.' && strstr (name, ".mitogen-") != NULL)
+      n++;
+  return n;
+}
+
+static guint
+count_entries (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (d);
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
+
+/* Waits (the other side removes its file on its own time) until @dir is
+ * empty; FALSE after 10 s. */
+static gboolean
+wait_empty (const char *dir)
+{
+  for (int i = 0; i < 1000; i++)
+    {
+      if (count_entries (dir) == 0)
+        return TRUE;
+      g_usleep (10 * 1000);
+    }
+  return FALSE;
+}
+
+typedef struct
+{
+  const char     *dir;       /* where the receiving end writes */
+  gboolean        named;     /* ... under a temporary name (no O_TMPFILE) */
+  GCancellable   *cancel;    /* (nullable) cancelled midway */
+  MitogenContext *kill;      /* (nullable) killed midway */
+  gboolean        acted;
+  guint           partials;  /* partial files seen when it acted */
+} Midway;
+
+/* The transfer's thread: after 2 MiB, cancel or kill the agent. */
+static void
+on_progress_midway (MitogenTransfer *transfer,
+                    guint64          done,
+                    guint64          total,
+                    gpointer         user_data)
+{
+  Midway *m = user_data;
+
+  if (m->acted || done < 2 * 1024 * 1024)
+    return;
+  m->acted = TRUE;
+  m->partials = count_partials (m->dir);
+  if (m->cancel != NULL)
+    g_cancellable_cancel (m->cancel);
+  else
+    g_assert_cmpint (kill ((pid_t) mitogen_context_get_pid (m->kill), SIGKILL), ==, 0);
+}
+
+/* A fresh router and context for each case: the context inherits
+ * MITOGEN_NO_O_TMPFILE (set and unset while no router runs). */
+static void
+transfer_midway (Fixture                  *f,
+                 MitogenTransferDirection  direction,
+                 gboolean                  named,
+                 gboolean                  kill_agent)
+{
+  g_autofree char *src = g_build_filename (f->tmp, "src.bin", NULL);
+  g_autofree char *out = g_build_filename (f->tmp, "out", NULL);
+  g_autofree char *dst = g_build_filename (out, "dst.bin", NULL);
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GCancellable) cancel = g_cancellable_new ();
+  g_autoptr(MitogenTransfer) transfer = NULL;
+  g_autoptr(GError) error = NULL;
+  Midway m = { out, named, kill_agent ? NULL : cancel, NULL, FALSE, 0 };
+
+  g_test_message ("%s, %s temporary, %s", direction == MITOGEN_TRANSFER_DIRECTION_GET ? "get" : "put",
+                  named ? "named" : "unnamed", kill_agent ? "agent killed" : "cancelled");
+  if (!g_file_test (src, G_FILE_TEST_EXISTS))
+    make_file (src, 32 * 1024 * 1024, 0644, 1);
+  g_assert_cmpint (g_mkdir (out, 0755), ==, 0);
+  if (named)
+    g_setenv ("MITOGEN_NO_O_TMPFILE", "1", TRUE);
+  router = mitogen_router_new ();
+  context = mitogen_test_local (router);
+  m.kill = kill_agent ? context : NULL;
+
+  transfer = mitogen_transfer_new (context, direction, src, dst, 0);
+  mitogen_transfer_set_chunk_size (transfer, 256 * 1024);
+  mitogen_transfer_set_progress_func (transfer, on_progress_midway, &m, NULL);
+  g_assert_false (mitogen_transfer_run (transfer, cancel, &error));
+  g_assert_true (m.acted);
+  /* Midway, the file was there under a name only without O_TMPFILE
+   * (for a put the agent may not have made it yet: at most one). */
+  if (named && direction == MITOGEN_TRANSFER_DIRECTION_GET)
+    g_assert_cmpuint (m.partials, ==, 1);
+  else if (!named)
+    g_assert_cmpuint (m.partials, ==, 0);
+  if (kill_agent)
+    {
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+      g_assert_nonnull (strstr (error->message, "was lost during file."));
+    }
+  else
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  /* Ours goes at once; the context removes its own (cancelled), or it
+   * never had a name (killed). */
+  if (direction == MITOGEN_TRANSFER_DIRECTION_GET)
+    g_assert_cmpuint (count_entries (out), ==, 0);
+  else
+    g_assert_true (wait_empty (out));
+  if (!kill_agent)
+    {
+      /* The context lives on, and copies again. */
+      g_autoptr(MitogenTransfer) again = mitogen_transfer_new (context, direction, src, dst, 0);
+
+      g_clear_error (&error);
+      g_assert_true (mitogen_transfer_run (again, NULL, &error));
+      g_assert_no_error (error);
+      assert_same_file (src, dst);
+      g_assert_cmpint (g_unlink (dst), ==, 0);
+    }
+  mitogen_router_shutdown (router);
+  g_clear_object (&context);
+  g_clear_object (&router);
+  g_unsetenv ("MITOGEN_NO_O_TMPFILE");
+  g_assert_cmpint (g_rmdir (out), ==, 0);
+}
+
+static void
+test_transfer_cancel (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_test_summary ("A transfer cancelled midway fails with G_IO_ERROR_CANCELLED and leaves no "
+                  "partial file on either side, written unnamed (O_TMPFILE) or under a temporary "
+                  "name; the context goes on working.");
+
+  for (int named = 0; named <= 1; named++)
+    {
+      transfer_midway (f, MITOGEN_TRANSFER_DIRECTION_PUT, named, FALSE);
+      transfer_midway (f, MITOGEN_TRANSFER_DIRECTION_GET, named, FALSE);
+    }
+}
+
+static void
+test_transfer_peer_killed (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_test_summary ("The context killed (SIGKILL) midway: MITOGEN_ERROR_CHANNEL saying the context "
+                  "was lost; the master removes the file it was receiving, and the file the "
+                  "context was receiving never had a name.");
+
+  transfer_midway (f, MITOGEN_TRANSFER_DIRECTION_PUT, FALSE, TRUE);
+  transfer_midway (f, MITOGEN_TRANSFER_DIRECTION_GET, FALSE, TRUE);
+  transfer_midway (f, MITOGEN_TRANSFER_DIRECTION_GET, TRUE, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -572,6 +754,10 @@ main (int   argc,
   g_test_add ("/streaming/transfer/tree", Fixture, NULL, fixture_set_up, test_transfer_tree, fixture_tear_down);
   g_test_add ("/streaming/transfer/errors", Fixture, NULL, fixture_set_up, test_transfer_errors, fixture_tear_down);
   g_test_add ("/streaming/transfer/async", Fixture, NULL, fixture_set_up, test_transfer_async, fixture_tear_down);
+  g_test_add ("/streaming/transfer/cancel", Fixture, NULL, fixture_set_up_tmp, test_transfer_cancel,
+              fixture_tear_down);
+  g_test_add ("/streaming/transfer/peer-killed", Fixture, NULL, fixture_set_up_tmp, test_transfer_peer_killed,
+              fixture_tear_down);
 
   return g_test_run ();
 }

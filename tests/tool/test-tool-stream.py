@@ -238,6 +238,129 @@ def run_signal_forwarding():
     assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err)
 
 
+# A program that traps SIGINT and exits 7, once it said it is ready.
+TRAP_INT_7 = "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done"
+
+
+def process_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pids, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in pids if process_alive(p)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    return left
+
+
+def ctrl_c(args, ready=b"ready\n", sig=signal.SIGINT, env=None, timeout=30):
+    """Starts the tool as a shell starts a foreground job, in a process
+    group of its own, waits until its stdout has shown @ready, then
+    signals the whole group as the terminal does for Ctrl-C. Returns (rc,
+    stdout after @ready, stderr, the tool's children while it ran)."""
+    proc = subprocess.Popen([TOOL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env or ENV, start_new_session=True)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while not seen.endswith(ready):
+        ready_fds, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready_fds:
+            proc.kill()
+            raise AssertionError(f"{args}: never ready: {seen!r}, stderr {proc.stderr.read()!r}")
+        byte = os.read(proc.stdout.fileno(), 1)
+        assert byte, f"{args}: ended before ready: {seen!r}, rc {proc.wait()}, stderr {proc.stderr.read()!r}"
+        seen += byte
+    children = children_of(proc.pid)
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err.decode(errors="replace"), children
+
+
+@test
+def run_ctrl_c():
+    # The program's own handler runs: it sees SIGINT, prints, exits 7, and
+    # so do we (the context was not killed with us by the terminal's
+    # signal: a local context runs in a session of its own).
+    rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", TRAP_INT_7))
+    assert (rc, out, err) == (7, b"got INT\n", ""), (rc, out, err)
+    assert agents and not wait_gone(agents), agents
+    # A program that does not handle it dies of it: 128+2.
+    rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", "echo ready; sleep 30"))
+    assert (rc, out, err) == (128 + signal.SIGINT, b"", ""), (rc, out, err)
+    assert not wait_gone(agents), agents
+    # SIGTERM and SIGHUP to the group are passed on the same way.
+    for sig, status in ((signal.SIGTERM, 9), (signal.SIGHUP, 11)):
+        script = f"trap 'exit {status}' {sig.name[3:]}; echo ready; while :; do sleep 0.1; done"
+        rc, out, err, agents = ctrl_c(("run", "-t", "local", "--", "sh", "-c", script), sig=sig)
+        # (stderr: the shell may say its sleep was "Terminated")
+        assert rc == status, (sig, rc, err)
+    # Through a via hop (local/local): the program still decides.
+    rc, out, err, agents = ctrl_c(("run", "-t", "local/local", "--", "sh", "-c", TRAP_INT_7))
+    assert (rc, out, err) == (7, b"got INT\n", ""), (rc, out, err)
+    # --json: the program's exit status in the final line.
+    rc, out, err, agents = ctrl_c(("run", "--json", "-t", "local", "--", "sh", "-c", TRAP_INT_7),
+                                  ready=b'"data":"ready\\n"}\n')
+    final = json.loads(out.decode().splitlines()[-1])
+    assert rc == 7 and final["exit_status"] == 7 and final["status"] == 7, (rc, out, err)
+
+
+@test
+def run_ctrl_c_fanout():
+    # Every target's program gets it; the largest status wins.
+    args = ("run", "-t", "local?remote_name=a", "-t", "local?remote_name=b", "--", "sh", "-c",
+            "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done")
+    proc = subprocess.Popen([TOOL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    seen = b""
+    while seen.count(b"ready\n") < 2:
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        assert chunk, (seen, proc.wait())
+        seen += chunk
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    lines = sorted((seen + out).decode().splitlines())
+    assert proc.returncode == 7, (proc.returncode, lines, err)
+    assert lines == sorted(["local?remote_name=a: ready", "local?remote_name=b: ready",
+                            "local?remote_name=a: got INT", "local?remote_name=b: got INT"]), lines
+    assert err.decode().splitlines()[-1] == "mitogen: 2 targets: 0 succeeded, 2 failed", err
+
+
+@test
+def run_ctrl_c_while_connecting():
+    # A context that takes its time to start (its wrapper blocks opening a
+    # FIFO): a signal then exits at once with 128+N and one line, and the
+    # half-started context goes with us.
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        chain = f"local?wrapper=sh,-c,read x <{fifo.replace('/', '%2F')}; exec \"$0\" \"$@\""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen([TOOL, "run", "-t", chain, "true"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV,
+                                    start_new_session=True)
+            deadline = time.monotonic() + 20
+            while not children_of(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            waiting = children_of(proc.pid)
+            assert waiting, "the wrapper never started"
+            time.sleep(0.2)
+            start = time.monotonic()
+            os.killpg(proc.pid, sig)
+            out, err = proc.communicate(timeout=20)
+            assert time.monotonic() - start < 5
+            text = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}[sig]
+            assert (proc.returncode, out, err) == (128 + sig, b"", f"mitogen: {text}\n".encode()), \
+                (proc.returncode, out, err)
+            assert not wait_gone(waiting), waiting
+
+
 @test
 def run_json():
     rc, out, err = run("run", "--json", "-t", "local", "--", "sh", "-c", "echo hi; printf '\\377' >&2; exit 3")
@@ -503,6 +626,272 @@ def cp_progress_bar():
         assert re.search(r"8\.0 MiB/8\.0 MiB", text), text
 
 
+def partials(root):
+    """Every file a transfer writes before it is complete (.NAME.mitogen-XXXXXXXX) under @root."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        found += [os.path.join(dirpath, n) for n in filenames if re.match(r"^\..*\.mitogen-[0-9a-f]{8}$", n)]
+    return found
+
+
+def writing_in(pid, directory):
+    """Whether process @pid has a file open in @directory (named or unnamed): a copy in progress."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(directory + "/") and os.path.dirname(target.split(" (deleted)")[0]) == directory:
+            return True
+    return False
+
+
+def wait_for(predicate, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+# The receiving end writes a file without a name (O_TMPFILE) where it can;
+# MITOGEN_NO_O_TMPFILE=1 makes it use a named temporary, as on a
+# filesystem without O_TMPFILE: the cleanup on the way out must remove it.
+NAMED_TEMP_ENV = dict(ENV, MITOGEN_NO_O_TMPFILE="1")
+
+
+def cp_midway(args, receiver_dir, direction, action, env=None):
+    """Starts `mitogen cp` (a progress bar on its stderr) in a process group
+    of its own, waits until the receiving side has the file open in
+    @receiver_dir, then does @action: "ctrl-c" stops the agent (so the copy
+    cannot finish meanwhile), signals the tool's group with SIGINT as a
+    terminal would, waits for the tool to say it was interrupted and lets
+    the agent go on; "kill-agent" kills the agent with SIGKILL. Returns
+    (rc, stdout, stderr)."""
+    env = dict(env or ENV, MITOGEN_PROGRESS="1")
+    proc = subprocess.Popen([TOOL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: children_of(proc.pid), "the agent")
+        agent = children_of(proc.pid)[0]
+        receiver = agent if direction == "put" else proc.pid
+        wait_for(lambda: writing_in(receiver, receiver_dir), "the copy to start")
+        # Mid-copy, the file has a (hidden) name only without O_TMPFILE.
+        named = env.get("MITOGEN_NO_O_TMPFILE") is not None
+        assert bool(partials(receiver_dir)) == named, (named, os.listdir(receiver_dir))
+        said = b""
+        if action == "ctrl-c":
+            os.kill(agent, signal.SIGSTOP)
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                stream = proc.stdout if "--json" in args else proc.stderr
+                while b"interrupted" not in said:
+                    chunk = os.read(stream.fileno(), 65536)
+                    assert chunk, f"no 'interrupted' from the tool: {said!r}"
+                    said += chunk
+            finally:
+                os.kill(agent, signal.SIGCONT)
+        else:
+            os.kill(agent, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+        assert not wait_gone([agent]), "the agent is still there"
+        if "--json" in args and action == "ctrl-c":
+            out = said + out
+        else:
+            err = said + err
+        return proc.returncode, out, err.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def big_file(path, mib):
+    with open(path, "wb") as f:
+        block = os.urandom(MiB)
+        for i in range(mib):
+            f.write(block)
+
+
+@test
+def cp_ctrl_c():
+    # Interrupted mid-copy, either way: the receiving side removes its
+    # partial file, the bar's line is ended, one line says so, exit 130.
+    with tempfile.TemporaryDirectory() as d:
+        src, out_dir = os.path.join(d, "src.bin"), os.path.join(d, "out")
+        os.mkdir(out_dir)
+        big_file(src, 64)
+        for env, direction, args in ((env, direction, args) for env in (ENV, NAMED_TEMP_ENV)
+                                     for direction, args in (("put", ("cp", src, f"local:{out_dir}/")),
+                                                             ("get", ("cp", f"local:{src}", f"{out_dir}/")))):
+            rc, out, err = cp_midway(args, out_dir, direction, "ctrl-c", env=env)
+            direction += " named" if env is NAMED_TEMP_ENV else ""
+            assert rc == 128 + signal.SIGINT, (direction, rc, err)
+            assert err.endswith("\nmitogen: cp: interrupted\n"), (direction, err)
+            bar = err.rsplit("\n", 2)[-3].rsplit("\r", 1)[-1]
+            # The bar shows how far it got (not 100%) and its line is ended.
+            assert re.match(r"src\.bin .* \d+% \S+ \S*B/64\.0 MiB", bar) and "100%" not in bar, (direction, bar)
+            assert os.listdir(out_dir) == [] and partials(d) == [], (direction, os.listdir(out_dir))
+        # While connecting: at once, one line.
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        chain = f"local?wrapper=sh,-c,read x <{fifo.replace('/', '%2F')}; exec \"$0\" \"$@\""
+        proc = subprocess.Popen([TOOL, "cp", src, f"{chain}:{out_dir}/"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV, start_new_session=True)
+        wait_for(lambda: children_of(proc.pid), "the wrapper")
+        waiting = children_of(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert (proc.returncode, out, err) == (130, b"", b"mitogen: cp: interrupted\n"), (proc.returncode, out, err)
+        assert not wait_gone(waiting)
+        os.unlink(fifo)
+        # --json: the copy's line says so; nothing on stderr.
+        rc, out, err = cp_midway(("cp", "--json", f"local:{src}", f"{out_dir}/"), out_dir, "get", "ctrl-c")
+        result = json.loads(out)
+        assert rc == 130 and result["ok"] is False and result["status"] == 130, (rc, out, err)
+        assert result["error"] == "interrupted" and "mitogen:" not in err, (result, err)
+        assert os.listdir(out_dir) == [] and partials(d) == []
+
+
+@test
+def cp_peer_killed():
+    # The context is killed mid-copy: a clear error (exit 4), and no
+    # partial file on either side once it is gone, even the one it was
+    # writing itself.
+    with tempfile.TemporaryDirectory() as d:
+        src, out_dir = os.path.join(d, "src.bin"), os.path.join(d, "out")
+        os.mkdir(out_dir)
+        big_file(src, 64)
+        # (A context killed outright cannot remove a named temporary: the
+        # put with MITOGEN_NO_O_TMPFILE is the one case not run.)
+        for env, direction, args in ((ENV, "put", ("cp", src, f"local:{out_dir}/")),
+                                     (ENV, "get", ("cp", f"local:{src}", f"{out_dir}/")),
+                                     (NAMED_TEMP_ENV, "get", ("cp", f"local:{src}", f"{out_dir}/"))):
+            rc, out, err = cp_midway(args, out_dir, direction, "kill-agent", env=env)
+            line = err.rsplit("\n", 2)[-2]
+            assert rc == CHANNEL, (direction, rc, err)
+            assert line.startswith("mitogen: ") and "src.bin" in line and "local" in line, (direction, line)
+            assert "was lost during file." in line, (direction, line)
+            assert os.listdir(out_dir) == [] and partials(d) == [], (direction, os.listdir(out_dir))
+
+
+def home_target(home, name):
+    """A local target whose home directory (~ in its paths) is @home."""
+    return f"local?remote_name={name}&wrapper=env,HOME={home.replace('/', '%2F')}"
+
+
+@test
+def cp_fanout():
+    with tempfile.TemporaryDirectory() as d:
+        a, b = os.path.join(d, "a"), os.path.join(d, "b")
+        with open(a, "wb") as f:
+            f.write(os.urandom(300000))
+        with open(b, "wb") as f:
+            f.write(b"bee\n")
+        homes = [os.path.join(d, f"home{i}") for i in range(3)]
+        targets = [home_target(h, f"h{i}") for i, h in enumerate(homes)]
+        t_args = [x for t in targets for x in ("-t", t)]
+        for h in homes:
+            os.mkdir(h)
+
+        # put: both files into every target's ~; one line per target, then the summary.
+        rc, out, err = run("cp", *t_args, a, b, ":~/")
+        assert rc == OK, (rc, out, err)
+        assert sorted(out.decode().splitlines()) == sorted(f"{t}: copied 2 files, 293.0 KiB" for t in targets), out
+        assert err == "mitogen: 3 targets: 3 succeeded, 0 failed\n", err
+        for h in homes:
+            assert sha256_file(os.path.join(h, "a")) == sha256_file(a) and open(os.path.join(h, "b")).read() == "bee\n"
+
+        # get: each target's files into DESTINATION/TARGET/ ('/' in a name as %2F).
+        os.remove(os.path.join(homes[2], "b"))
+        out_dir = os.path.join(d, "out")
+        os.mkdir(out_dir)
+        via = "local/" + home_target(homes[0], "via")
+        rc, out, err = run("cp", *t_args, "-t", via, ":~/b", out_dir)
+        # The third has no ~/b: that target fails, the others copy; status 1.
+        assert rc == CALL, (rc, out, err)
+        lines = sorted(out.decode().splitlines())
+        assert lines == sorted([f"{targets[0]}: copied 1 file, 4 B into {out_dir}/{targets[0]}",
+                                f"{targets[1]}: copied 1 file, 4 B into {out_dir}/{targets[1]}",
+                                f"{via}: copied 1 file, 4 B into {out_dir}/{via.replace('/', '%2F')}"]), lines
+        errs = err.splitlines()
+        assert len(errs) == 2 and errs[0].startswith(f"mitogen: {targets[2]}: :~/b: ") and "No such file" in errs[0], errs
+        assert errs[1] == "mitogen: 4 targets: 3 succeeded, 1 failed", errs
+        assert open(os.path.join(out_dir, via.replace("/", "%2F"), "b")).read() == "bee\n"
+        assert os.listdir(os.path.join(out_dir, targets[2])) == []
+
+        # --json: one object per target, its copies inside.
+        rc, out, err = run("cp", "--json", *t_args[:4], a, ":~/json-a")
+        results = sorted((json.loads(line) for line in out.decode().splitlines()), key=lambda r: r["target"])
+        assert rc == OK and err == "mitogen: 2 targets: 2 succeeded, 0 failed\n", (rc, out, err)
+        assert [r["target"] for r in results] == sorted(targets[:2]), results
+        for r, h in zip(results, sorted(homes[:2])):
+            assert r["ok"] and r["status"] == 0 and r["files"] == 1 and r["bytes"] == 300000, r
+            assert len(r["copies"]) == 1 and r["copies"][0]["path"] == os.path.join(h, "json-a"), r
+            assert r["copies"][0]["sha256"] == sha256_file(a), r
+
+        # A target that cannot start: exit 3, the largest status.
+        rc, out, err = run("cp", "-t", targets[0], "-t", "local?agent_path=%2Fnonexistent", a, ":~/c")
+        assert rc == CONNECT and "2 targets: 1 succeeded, 1 failed" in err, (rc, err)
+
+        # --parallel is the limit the other commands have: three targets
+        # taking 1 s each to start take 3 s one at a time, ~1 s together.
+        slow = [f"local?remote_name=s{i}&wrapper=sh,-c,sleep 1; exec \"$0\" \"$@\"" for i in range(3)]
+        s_args = [x for t in slow for x in ("-t", t)]
+        for parallel, low, high in (("1", 3.0, 8.0), ("3", 1.0, 2.5)):
+            start = time.monotonic()
+            rc, out, err = run("cp", "--parallel", parallel, *s_args, b, f":{d}/slow-{parallel}")
+            elapsed = time.monotonic() - start
+            assert rc == OK and low <= elapsed < high, (parallel, rc, elapsed, err)
+        assert partials(d) == []
+
+
+@test
+def cp_fanout_ctrl_c():
+    # Interrupted while copying to two targets: both copies stop, neither
+    # leaves a partial file, each target says so; 130.
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "src.bin")
+        big_file(src, 64)
+        homes = [os.path.join(d, f"home{i}") for i in range(2)]
+        for h in homes:
+            os.mkdir(h)
+        targets = [home_target(h, f"h{i}") for i, h in enumerate(homes)]
+        proc = subprocess.Popen([TOOL, "cp", "-t", targets[0], "-t", targets[1], src, ":~/"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=ENV, start_new_session=True)
+        try:
+            wait_for(lambda: len(children_of(proc.pid)) == 2, "two agents")
+            agents = children_of(proc.pid)
+            wait_for(lambda: all(any(writing_in(a, h) for a in agents) for h in homes), "both copies")
+            for a in agents:
+                os.kill(a, signal.SIGSTOP)
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                err = b""
+                while err.count(b"interrupted") < 2:
+                    chunk = os.read(proc.stderr.fileno(), 65536)
+                    assert chunk, err
+                    err += chunk
+            finally:
+                for a in agents:
+                    os.kill(a, signal.SIGCONT)
+            out, rest = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        lines = sorted((err + rest).decode().splitlines())
+        assert proc.returncode == 130, (proc.returncode, lines)
+        assert lines == sorted([f"mitogen: {t}: interrupted" for t in targets] +
+                               ["mitogen: 2 targets: 0 succeeded, 2 failed"]), lines
+        assert not wait_gone(agents)
+        assert os.listdir(homes[0]) == [] and os.listdir(homes[1]) == [] and partials(d) == []
+
+
 @test
 def cp_errors():
     with tempfile.TemporaryDirectory() as d:
@@ -515,7 +904,8 @@ def cp_errors():
         expect_error(("cp", f":{f}", f"{d}/g"), USAGE, "-t")
         expect_error(("cp", "local:", f"{d}/g"), USAGE, "no PATH")
         expect_error(("cp", "", f"{d}/g"), USAGE, "empty path")
-        expect_error(("cp", "-t", "local", "-t", "local", f":{f}", d), USAGE, "one -t")
+        expect_error(("cp", "-t", "local", "-t", "local", f"local:{f}", d), USAGE, "several targets", ":PATH")
+        expect_error(("cp", "-t", "local", "-t", "local", f":{f}", f"{d}/f"), CALL, "not a directory")
         expect_error(("cp", "--bogus", f"local:{f}", d), USAGE, "--bogus")
         expect_error(("cp", f"local?bogus=1:{f}", d), CONNECT, "bogus")
         expect_error(("cp", f"nosuch:host:{f}", d), CONNECT, "nosuch")
