@@ -43,16 +43,18 @@ if [ ! -e "$dest/.mitogen-root" ]; then
   dpkg-deb -x "$deb" "$dest"
   [ -x "$dest/bin/busybox" ] || skip "$deb has no bin/busybox"
 
-  # The applets: the foreign busybox's own list when it runs here, else
-  # the host's busybox's (the same Debian release has the same set).
-  list=$("$dest/bin/busybox" --list-full 2>/dev/null) ||
+  # The applets: the foreign busybox installs its own links where it runs
+  # (one process); else links from the host busybox's list (the same
+  # Debian release has the same set).
+  mkdir -p "$dest/bin" "$dest/sbin" "$dest/usr/bin" "$dest/usr/sbin"
+  if ! chroot "$dest" /bin/busybox --install -s 2>/dev/null; then
     list=$(busybox --list-full 2>/dev/null) ||
-    skip "cannot run $arch's busybox here (setup-binfmt.sh $arch) nor a host busybox to list applets"
-  for path in $list bin/sh; do
-    [ "$path" = bin/busybox ] && continue
-    mkdir -p "$dest/$(dirname "$path")"
-    [ -e "$dest/$path" ] || [ -L "$dest/$path" ] || ln -s /bin/busybox "$dest/$path"
-  done
+      skip "cannot run $arch's busybox here (setup-binfmt.sh $arch) nor a host busybox to list applets"
+    for path in $list; do
+      [ -e "$dest/$path" ] || [ -L "$dest/$path" ] || ln -s /bin/busybox "$dest/$path"
+    done
+  fi
+  [ -e "$dest/bin/sh" ] || ln -s busybox "$dest/bin/sh"
   mkdir -p "$dest/tmp" "$dest/home" "$dest/root" "$dest/etc"
   chmod 1777 "$dest/tmp"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$dest/etc/passwd"
