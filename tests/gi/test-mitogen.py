@@ -163,6 +163,69 @@ def local_errors():
     receiver.close()
 
 
+NOT_A_TUPLE_SCRIPT = r'''
+import json, sys
+import gi
+gi.require_version('GLib', '2.0')
+gi.require_version('Mitogen', '1.0')
+from gi.repository import GLib, Mitogen
+
+def error_of(func):
+    try:
+        func()
+    except GLib.Error as e:
+        return [e.domain, e.code, e.message,
+                Mitogen.error_get_remote_domain(e), Mitogen.error_get_remote_code(e),
+                Mitogen.error_get_remote_message(e)]
+    return None
+
+router = Mitogen.Router.new()
+context = router.local(None, None)
+out = {}
+out['call'] = error_of(lambda: context.call('os.listdir', GLib.Variant('s', '/'), None))
+results = []
+context.call_async('os.listdir', GLib.Variant('s', '/'), None, lambda c, r: results.append(r))
+loop_context = GLib.MainContext.default()
+while not results:
+    loop_context.iteration(True)
+out['call_async'] = error_of(lambda: context.call_finish(results[0]))
+receiver = context.begin_call('os.listdir', GLib.Variant('s', '/'))
+out['begin_call'] = error_of(lambda: receiver.get_data(10))
+out['after'] = context.call('os.listdir', GLib.Variant('(s)', ('/',)), None).get_type_string()
+router.shutdown()
+print(json.dumps(out))
+'''
+
+
+@test
+def call_args_not_a_tuple():
+    """A bare GLib.Variant('s', '/') as arguments: INVALID_ARGUMENT naming the tuple type, no critical."""
+    import json
+    import subprocess
+    # A child without fatal-criticals, so that a critical would show on its
+    # stderr (as the report had it) rather than abort this test.
+    env = dict(os.environ)
+    env.pop('G_DEBUG', None)
+    child = subprocess.run([sys.executable, '-c', NOT_A_TUPLE_SCRIPT], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    stderr = child.stderr.decode(errors='replace')
+    equal(child.returncode, 0, 'the child ran (stderr: %s)' % stderr)
+    check('CRITICAL' not in stderr and 'WARNING' not in stderr, 'no critical or warning: %s' % stderr)
+    out = json.loads(child.stdout)
+    expected = "os.listdir: arguments must be a tuple (GVariant type '(...)'), not 's'"
+    for entry in ('call', 'call_async'):
+        domain, code, message = out[entry][:3]
+        equal((domain, code), ('mitogen-error-quark', int(Mitogen.Error.INVALID_ARGUMENT)), entry + ' error')
+        check(message.startswith(expected) and "'(s)'" in message, entry + ' message: ' + message)
+        check('router is gone' not in message, entry + ': not the false router error')
+    domain, code, message, remote_domain, remote_code, remote_message = out['begin_call']
+    equal((domain, code), ('mitogen-error-quark', int(Mitogen.Error.CALL)), 'begin_call: the reply is the error')
+    equal((remote_domain, remote_code), ('mitogen-error-quark', int(Mitogen.Error.INVALID_ARGUMENT)),
+          'begin_call: remote domain and code')
+    check(remote_message.startswith(expected), 'begin_call message: ' + remote_message)
+    equal(out['after'], 'as', 'the context serves on')
+
+
 @test
 def begin_call_many_contexts():
     """begin_call() on several contexts; each receiver gets its own context's reply."""
