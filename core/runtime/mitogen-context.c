@@ -27,7 +27,9 @@ struct _MitogenContext
   MitogenContext *via;           /* (owned) (nullable) */
   char           *name;          /* (owned) */
   guint32         id;
-  GPid            pid;
+  GPid            pid;           /* the agent's own, as it told us; 0: not known */
+  gint64          uid;           /* set once, before the context is handed out; -1: not known */
+  char           *user_name;     /* (owned) (nullable) likewise */
   gint            connected;     /* (atomic) */
   guint64         bootstrap_bytes; /* set once, before the context is handed out */
 };
@@ -66,6 +68,7 @@ mitogen_context_finalize (GObject *object)
   g_weak_ref_clear (&self->router);
   g_clear_object (&self->via);
   g_clear_pointer (&self->name, g_free);
+  g_clear_pointer (&self->user_name, g_free);
   g_clear_pointer (&self->main_context, g_main_context_unref);
 
   G_OBJECT_CLASS (mitogen_context_parent_class)->finalize (object);
@@ -92,6 +95,7 @@ static void
 mitogen_context_init (MitogenContext *self)
 {
   g_weak_ref_init (&self->router, NULL);
+  self->uid = -1;
   self->connected = TRUE;
 }
 
@@ -212,16 +216,70 @@ mitogen_context_get_via (MitogenContext *self)
  * mitogen_context_get_pid:
  * @self: a context
  *
- * The process id of the context, when it is a direct child of this process
- * started locally; 0 for a context on another host or behind another
- * context. Any thread.
+ * The process id of the context's agent, as the agent told it when it
+ * started (in its greeting; for a context started through another, as
+ * that one relayed it): what `os.getpid` returns in the context. Under
+ * sudo this is the agent's pid, not sudo's. It is a pid on the context's
+ * host and in its pid namespace: signal it only for a context on this
+ * machine (the `local` and `sudo` methods), never for one over ssh or in a
+ * container. Any thread.
  *
- * Returns: the process id of a direct local child, or 0
+ * Returns: the agent's process id, or 0 for a context this process did
+ *   not start or see started (one it learned of through a route, or its
+ *   own parent)
  */
 GPid
 mitogen_context_get_pid (MitogenContext *self)
 {
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), 0);
   return self->pid;
+}
+
+/**
+ * mitogen_context_get_uid:
+ * @self: a context
+ *
+ * The effective user id the context's agent runs as, as the agent told it
+ * when it started (like [method@Mitogen.Context.get_pid]): under sudo,
+ * the target user's. Any thread.
+ *
+ * Returns: the agent's effective uid, or -1 if not known
+ */
+gint64
+mitogen_context_get_uid (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), -1);
+  return self->uid;
+}
+
+/**
+ * mitogen_context_get_user_name:
+ * @self: a context
+ *
+ * The name of the user the context's agent runs as (of its effective
+ * uid, from the context's own user database), as the agent told it when
+ * it started. Any thread.
+ *
+ * Returns: (nullable): the user name, or %NULL if not known (the uid has
+ *   no passwd entry there, or the context was not started by or through
+ *   this process)
+ */
+const char *
+mitogen_context_get_user_name (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  return self->user_name;
+}
+
+/* Before the context is handed out (connect): who the agent runs as. */
+void
+mitogen_context_set_user (MitogenContext *self,
+                          gint64          uid,
+                          const char     *user_name)
+{
+  self->uid = uid;
+  g_free (self->user_name);
+  self->user_name = g_strdup (user_name);
 }
 
 /**
