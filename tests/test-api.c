@@ -85,6 +85,92 @@ call_request (const char *function,
                         g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
 }
 
+/* --- call arguments ------------------------------------------------------- */
+
+static void
+got_result_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+static void
+assert_not_a_tuple_message (const char *message)
+{
+  g_assert_nonnull (message);
+  g_assert_true (g_str_has_prefix (message, "os.listdir: arguments must be a tuple (GVariant type '(...)'), not 's'"));
+  g_assert_nonnull (strstr (message, "'(s)'"));
+}
+
+static void
+test_args_not_a_tuple (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(MitogenSelect) select = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  g_autoptr(GVariant) kept = g_variant_ref_sink (g_variant_new_string ("/"));
+
+  g_test_summary ("Arguments that are not a tuple are MITOGEN_ERROR_INVALID_ARGUMENT naming the "
+                  "expected type, from call, call_async and begin_call (through its receiver "
+                  "and a select), without a critical (criticals are fatal here) and without a "
+                  "false 'router is gone'; nothing is sent and the context serves on.");
+
+  /* Blocking: a floating value (sunk and dropped), and one the caller keeps. */
+  value = mitogen_context_call (f->context, "os.listdir", g_variant_new_string ("/"), NULL, &error);
+  g_assert_null (value);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+  assert_not_a_tuple_message (error->message);
+  g_clear_error (&error);
+  value = mitogen_context_call (f->context, "os.listdir", kept, NULL, &error);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_cmpstr (g_variant_get_string (kept, NULL), ==, "/");
+
+  /* Asynchronous: the error comes in the callback. */
+  mitogen_context_call_async (f->context, "os.listdir", g_variant_new_string ("/"), NULL, got_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  value = mitogen_context_call_finish (f->context, result, &error);
+  g_assert_null (value);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+  assert_not_a_tuple_message (error->message);
+  g_clear_error (&error);
+
+  /* begin_call: the receiver's one reply is that error, as a context
+   * reports arguments of the wrong type. */
+  receiver = mitogen_context_begin_call (f->context, "os.listdir", g_variant_new_string ("/"));
+  g_assert_nonnull (receiver);
+  value = mitogen_receiver_get_data (receiver, 10, &error);
+  g_assert_null (value);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_cmpstr (mitogen_error_get_remote_domain (error), ==, "mitogen-error-quark");
+  g_assert_cmpint (mitogen_error_get_remote_code (error), ==, MITOGEN_ERROR_INVALID_ARGUMENT);
+  assert_not_a_tuple_message (mitogen_error_get_remote_message (error));
+  g_clear_error (&error);
+  g_clear_object (&receiver);
+
+  /* ... and through a select. */
+  receiver = mitogen_context_begin_call (f->context, "os.listdir", g_variant_new_int32 (7));
+  select = mitogen_select_new (TRUE);
+  g_assert_true (mitogen_select_add (select, G_OBJECT (receiver), &error));
+  g_assert_no_error (error);
+  message = mitogen_select_get (select, 10, &error);
+  g_assert_no_error (error);
+  g_assert_true (mitogen_message_is_error (message));
+  g_assert_null (mitogen_message_get_value (message, &error));
+  g_assert_cmpint (mitogen_error_get_remote_code (error), ==, MITOGEN_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (mitogen_error_get_remote_message (error), "not 'i'; a single argument goes in a 1-tuple, of type '(i)'"));
+  g_clear_error (&error);
+
+  /* Nothing reached the context: it serves on. */
+  value = call_ok (f->context, "os.listdir", g_variant_new ("(s)", "/"));
+  g_assert_true (g_variant_is_of_type (value, G_VARIANT_TYPE ("as")));
+}
+
 /* --- receivers, senders, channels ----------------------------------------- */
 
 static void
@@ -1150,6 +1236,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+  ADD ("/api/context/args-not-a-tuple", test_args_not_a_tuple);
   ADD ("/api/receiver/get-data", test_get_data);
   ADD ("/api/sender/remote", test_sender_remote);
   ADD ("/api/sender/local", test_sender_local);

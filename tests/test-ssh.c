@@ -175,9 +175,9 @@ test_key (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_variant_get_uint32 (uid), ==, uid_of (HOST_KEY_USER));
   echo = call_ok (context, "mitogen.echo", g_variant_new ("(s)", "over ssh"));
   g_assert_cmpstr (g_variant_get_string (echo, NULL), ==, "over ssh");
-  g_assert_cmpint (mitogen_context_get_pid (context), ==, 0);  /* nothing local to reap */
-
   pid = remote_pid (context);
+  /* The agent's pid, as it told it (a pid on the target host). */
+  g_assert_cmpint (mitogen_context_get_pid (context), ==, pid);
   g_assert_cmpint (pid, !=, getpid ());
   g_assert_true (mitogen_test_pid_alive (pid));
   if (!bootstrap && g_getenv ("MITOGEN_AGENT_PATH") != NULL)
@@ -857,8 +857,13 @@ test_openssh_client (Fixture *f, gconstpointer data)
   context = connect_ok (f, options (f, KEY_USER (f),
                                     "ssh_path", g_variant_new_string (ssh),
                                     NULL));
-  pid = mitogen_context_get_pid (context);
+  {
+    g_autoptr(MitogenStream) stream = mitogen_router_stream_by_id (f->router, mitogen_context_get_id (context));
+
+    pid = mitogen_stream_get_pid (stream);
+  }
   g_assert_cmpint (pid, >, 0);  /* the local ssh client */
+  g_assert_cmpint (pid, !=, mitogen_context_get_pid (context));  /* ... not the agent */
   uid = call_ok (context, "os.getuid", NULL);
   g_assert_cmpuint (g_variant_get_uint32 (uid), ==, uid_of (HOST_KEY_USER));
   down = call_ok (context, "mitogen.bytes", g_variant_new ("(ty)", (guint64) 1024 * 1024, (guint8) 1));

@@ -562,6 +562,101 @@ test_via (void)
   run_as_sudoer ();
 }
 
+/* The context's pid, uid and user name are its agent's, as the agent
+ * reports itself through calls; and that pid is a process of @user here. */
+static void
+assert_identity (MitogenContext *context,
+                 const char     *user)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) pid = mitogen_context_call (context, "os.getpid", NULL, NULL, &error);
+  g_autoptr(GVariant) uid = NULL;
+  g_autofree char *status_path = NULL;
+  g_autofree char *status = NULL;
+  g_autofree char *uid_line = NULL;
+
+  g_assert_no_error (error);
+  uid = mitogen_context_call (context, "os.getuid", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (mitogen_context_get_pid (context), >, 0);
+  g_assert_cmpint (mitogen_context_get_pid (context), ==, g_variant_get_int64 (pid));
+  g_assert_cmpint (mitogen_context_get_uid (context), ==, g_variant_get_uint32 (uid));
+  g_assert_cmpint (mitogen_context_get_uid (context), ==, getpwnam (user)->pw_uid);
+  g_assert_cmpstr (mitogen_context_get_user_name (context), ==, user);
+
+  status_path = g_strdup_printf ("/proc/%d/status", (int) mitogen_context_get_pid (context));
+  g_assert_true (g_file_get_contents (status_path, &status, NULL, NULL));
+  uid_line = g_strdup_printf ("\nUid:\t%u\t", (guint) getpwnam (user)->pw_uid);
+  g_assert_nonnull (strstr (status, uid_line));
+}
+
+/* The name of process @pid (its comm). */
+static char *
+process_name (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/comm", (int) pid);
+  char *text = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  return g_strstrip (text);
+}
+
+static void
+test_identity (void)
+{
+  g_test_summary ("A sudo context's pid is its agent's (what os.getpid says there), not sudo's; "
+                  "its uid and user name are the target user's; the same for a local context, "
+                  "for sudo through a local context, and for a local context through sudo.");
+  if (skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) local = NULL;
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(MitogenContext) inner = NULL;
+      g_autoptr(MitogenStream) stream = NULL;
+      g_autofree char *started = NULL;
+      g_autoptr(GError) error = NULL;
+
+      become_sudoer ();
+      router = mitogen_router_new ();
+
+      context = mitogen_router_connect (router, "sudo", sudo_options (TARGET, the_password (), 30),
+                                        NULL, NULL, &error);
+      g_assert_no_error (error);
+      assert_identity (context, TARGET);
+      /* What the transport started is sudo, another process. */
+      stream = mitogen_router_stream_by_id (router, mitogen_context_get_id (context));
+      g_assert_nonnull (stream);
+      g_assert_cmpint (mitogen_stream_get_pid (stream), >, 0);
+      g_assert_cmpint (mitogen_stream_get_pid (stream), !=, mitogen_context_get_pid (context));
+      started = process_name (mitogen_stream_get_pid (stream));
+      g_assert_cmpstr (started, ==, "sudo");
+
+      /* A local context through sudo: relayed by the sudo context. */
+      inner = mitogen_router_connect (router, "local", NULL, context, NULL, &error);
+      g_assert_no_error (error);
+      assert_identity (inner, TARGET);
+      g_clear_object (&inner);
+      g_clear_object (&context);
+
+      local = mitogen_router_local (router, NULL, NULL, &error);
+      g_assert_no_error (error);
+      assert_identity (local, SUDOER);
+      /* sudo through a local context: its agent ran sudo. */
+      context = mitogen_router_connect (router, "sudo", sudo_options (TARGET, the_password (), 30),
+                                        local, NULL, &error);
+      g_assert_no_error (error);
+      assert_identity (context, TARGET);
+      g_clear_object (&context);
+      g_clear_object (&local);
+      mitogen_router_shutdown (router);
+      return;
+    }
+  run_as_sudoer ();
+}
+
 static void
 test_not_allowed (void)
 {
@@ -966,6 +1061,7 @@ main (int   argc,
     g_test_add_data_func (defaults_cases[i].path, &defaults_cases[i], test_defaults);
   g_test_add_func ("/sudo/nobody", test_nobody);
   g_test_add_func ("/sudo/via-local", test_via);
+  g_test_add_func ("/sudo/identity", test_identity);
   g_test_add_func ("/sudo/self-replicate", test_self_replicate);
   g_test_add_func ("/sudo/failure/not-allowed", test_not_allowed);
   g_test_add_func ("/sudo/failure/foreign-prompt", test_foreign_prompt);

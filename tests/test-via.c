@@ -74,6 +74,10 @@ test_chain (void)
       g_assert_no_error (error);
       g_assert_cmpuint (g_variant_get_uint32 (echo), ==, i);
       pids[i] = remote_pid (context);
+      /* Each hop's pid and user, as relayed by the one before it. */
+      g_assert_cmpint (mitogen_context_get_pid (context), ==, pids[i]);
+      g_assert_cmpint (mitogen_context_get_uid (context), ==, geteuid ());
+      g_assert_cmpstr (mitogen_context_get_user_name (context), ==, g_get_user_name ());
     }
 
   /* Bulk across all ten hops. */

@@ -45,7 +45,10 @@ typedef struct
   char             *method;       /* (owned) */
   char             *name;         /* (owned) (nullable) */
   guint32           context_id;
-  GPid              pid;
+  GPid              pid;          /* what the transport started (sudo, ssh, the agent itself) */
+  GPid              agent_pid;    /* the agent's, from its greeting */
+  gint64            agent_uid;    /* from its greeting; -1: not told */
+  char             *agent_user;   /* (owned) (nullable) from its greeting */
   gboolean          done;         /* broker thread: the task has been completed */
   gboolean          hooked;       /* broker thread: the stream's hooks hold a task reference */
   MitogenBootstrap *bootstrap;    /* (owned) (nullable) broker thread */
@@ -74,6 +77,7 @@ connect_op_free (gpointer data)
   g_clear_object (&op->router);
   g_free (op->method);
   g_free (op->name);
+  g_free (op->agent_user);
   g_free (op);
 }
 
@@ -143,7 +147,7 @@ handshake_message (MitogenStream  *stream,
   g_autoptr(GError) error = NULL;
   g_autoptr(MitogenMessage) config = NULL;
   g_autoptr(MitogenContext) context = NULL;
-  MitogenGreeting greeting;
+  MitogenGreeting greeting = { 0, };
   MitogenConfig settings = { 0, };
   guint32 parent = mitogen_router_get_context_id (op->router);
   g_autoptr(GArray) parents = g_array_new (FALSE, FALSE, sizeof (guint32));
@@ -168,6 +172,10 @@ handshake_message (MitogenStream  *stream,
 
   if (op->name == NULL)
     op->name = g_strdup_printf ("%s.%" G_GINT64_FORMAT, op->method, greeting.pid);
+  op->agent_pid = (GPid) greeting.pid;
+  op->agent_uid = greeting.uid;
+  op->agent_user = g_steal_pointer (&greeting.user);
+  mitogen_protocol_greeting_clear (&greeting);
 
   /* The new context's ancestry: us, then ours. */
   g_array_append_val (parents, parent);
@@ -208,8 +216,10 @@ handshake_message (MitogenStream  *stream,
 
   mitogen_stream_set_handshaken (stream, TRUE);
   mitogen_stream_set_max_message_size (stream, mitogen_transport_get_max_message_size (op->transport));
-  context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->pid,
+  /* The agent's pid, not that of what the transport started (sudo). */
+  context = mitogen_context_new (op->router, op->context_id, op->name, op->via, op->agent_pid,
                                  op->user_context);
+  mitogen_context_set_user (context, op->agent_uid, op->agent_user);
   mitogen_context_set_bootstrap_bytes (context, op->bootstrap_bytes);
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
@@ -217,7 +227,8 @@ handshake_message (MitogenStream  *stream,
   /* In a child: our parents learn where the new context is. */
   mitogen_router_announce_route (op->router, op->context_id, op->name);
 
-  g_debug ("connected %s (id %u, pid %d)", op->name, op->context_id, (int) op->pid);
+  g_debug ("connected %s (id %u, agent pid %d, started pid %d, uid %" G_GINT64_FORMAT ")",
+           op->name, op->context_id, (int) op->agent_pid, (int) op->pid, op->agent_uid);
   g_task_return_pointer (task, g_steal_pointer (&context), g_object_unref);
   g_object_unref (task);  /* the stream hooks' reference */
 }
@@ -532,8 +543,10 @@ via_connect_done_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = mitogen_context_call_finish (MITOGEN_CONTEXT (source), result, &error);
   g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GVariant) identity = NULL;
+  g_autofree char *user = NULL;
   const char *name;
-  gint64 pid;
+  gint64 pid, uid = -1;
   guint64 bootstrap_bytes = 0;
 
   if (value == NULL)
@@ -548,18 +561,30 @@ via_connect_done_cb (GObject      *source,
         g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(sx)")) && !g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxt)")))
+  /* (sx) and (sxt) from intermediates of earlier releases. */
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxta{sv})")))
+    g_variant_get (value, "(&sxt@a{sv})", &name, &pid, &bootstrap_bytes, &identity);
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxt)")))
+    g_variant_get (value, "(&sxt)", &name, &pid, &bootstrap_bytes);
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(sx)")))
+    g_variant_get (value, "(&sx)", &name, &pid);
+  else
     {
       g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                                "via %s: unexpected reply of type %s", mitogen_context_get_name (op->via),
                                g_variant_get_type_string (value));
       return;
     }
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(sxt)")))
-    g_variant_get (value, "(&sxt)", &name, &pid, &bootstrap_bytes);
-  else
-    g_variant_get (value, "(&sx)", &name, &pid);
-  context = mitogen_context_new (op->router, op->context_id, name, op->via, 0, op->user_context);
+  if (pid < 0 || pid > G_MAXINT32 ||
+      (identity != NULL && !mitogen_protocol_identity_parse (identity, &uid, &user, &error)))
+    {
+      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                               "via %s: bad reply: %s", mitogen_context_get_name (op->via),
+                               error != NULL ? error->message : "pid out of range");
+      return;
+    }
+  context = mitogen_context_new (op->router, op->context_id, name, op->via, (GPid) pid, op->user_context);
+  mitogen_context_set_user (context, uid, user);
   /* What the intermediate shipped, from its own copy. */
   mitogen_context_set_bootstrap_bytes (context, bootstrap_bytes);
   mitogen_router_register_context (op->router, context);
@@ -678,6 +703,7 @@ connect_async_internal (MitogenRouter       *self,
   g_task_set_source_tag (task, mitogen_router_connect_async);
 
   op = g_new0 (ConnectOp, 1);
+  op->agent_uid = -1;
   op->router = g_object_ref (self);
   op->user_context = g_main_context_ref (user_context);
   op->method = g_strdup (method);

@@ -8,6 +8,7 @@
 
 G_BEGIN_DECLS
 
+/* @pid: the agent's own (0: not known). */
 MITOGEN_INTERNAL
 MitogenContext *mitogen_context_new               (MitogenRouter  *router,
                                                    guint32         context_id,
@@ -15,6 +16,11 @@ MitogenContext *mitogen_context_new               (MitogenRouter  *router,
                                                    MitogenContext *via,
                                                    GPid            pid,
                                                    GMainContext   *main_context);
+/* Before the context is handed out: who the agent runs as (uid -1 and
+ * NULL: not known). */
+void            mitogen_context_set_user          (MitogenContext *self,
+                                                   gint64          uid,
+                                                   const char     *user_name);
 /* Before the context is handed out: what the bootstrap shipped to start it. */
 void            mitogen_context_set_bootstrap_bytes (MitogenContext *self,
                                                      guint64         bytes);

@@ -27,7 +27,9 @@ struct _MitogenContext
   MitogenContext *via;           /* (owned) (nullable) */
   char           *name;          /* (owned) */
   guint32         id;
-  GPid            pid;
+  GPid            pid;           /* the agent's own, as it told us; 0: not known */
+  gint64          uid;           /* set once, before the context is handed out; -1: not known */
+  char           *user_name;     /* (owned) (nullable) likewise */
   gint            connected;     /* (atomic) */
   guint64         bootstrap_bytes; /* set once, before the context is handed out */
 };
@@ -66,6 +68,7 @@ mitogen_context_finalize (GObject *object)
   g_weak_ref_clear (&self->router);
   g_clear_object (&self->via);
   g_clear_pointer (&self->name, g_free);
+  g_clear_pointer (&self->user_name, g_free);
   g_clear_pointer (&self->main_context, g_main_context_unref);
 
   G_OBJECT_CLASS (mitogen_context_parent_class)->finalize (object);
@@ -92,6 +95,7 @@ static void
 mitogen_context_init (MitogenContext *self)
 {
   g_weak_ref_init (&self->router, NULL);
+  self->uid = -1;
   self->connected = TRUE;
 }
 
@@ -212,16 +216,70 @@ mitogen_context_get_via (MitogenContext *self)
  * mitogen_context_get_pid:
  * @self: a context
  *
- * The process id of the context, when it is a direct child of this process
- * started locally; 0 for a context on another host or behind another
- * context. Any thread.
+ * The process id of the context's agent, as the agent told it when it
+ * started (in its greeting; for a context started through another, as
+ * that one relayed it): what `os.getpid` returns in the context. Under
+ * sudo this is the agent's pid, not sudo's. It is a pid on the context's
+ * host and in its pid namespace: signal it only for a context on this
+ * machine (the `local` and `sudo` methods), never for one over ssh or in a
+ * container. Any thread.
  *
- * Returns: the process id of a direct local child, or 0
+ * Returns: the agent's process id, or 0 for a context this process did
+ *   not start or see started (one it learned of through a route, or its
+ *   own parent)
  */
 GPid
 mitogen_context_get_pid (MitogenContext *self)
 {
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), 0);
   return self->pid;
+}
+
+/**
+ * mitogen_context_get_uid:
+ * @self: a context
+ *
+ * The effective user id the context's agent runs as, as the agent told it
+ * when it started (like [method@Mitogen.Context.get_pid]): under sudo,
+ * the target user's. Any thread.
+ *
+ * Returns: the agent's effective uid, or -1 if not known
+ */
+gint64
+mitogen_context_get_uid (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), -1);
+  return self->uid;
+}
+
+/**
+ * mitogen_context_get_user_name:
+ * @self: a context
+ *
+ * The name of the user the context's agent runs as (of its effective
+ * uid, from the context's own user database), as the agent told it when
+ * it started. Any thread.
+ *
+ * Returns: (nullable): the user name, or %NULL if not known (the uid has
+ *   no passwd entry there, or the context was not started by or through
+ *   this process)
+ */
+const char *
+mitogen_context_get_user_name (MitogenContext *self)
+{
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  return self->user_name;
+}
+
+/* Before the context is handed out (connect): who the agent runs as. */
+void
+mitogen_context_set_user (MitogenContext *self,
+                          gint64          uid,
+                          const char     *user_name)
+{
+  self->uid = uid;
+  g_free (self->user_name);
+  self->user_name = g_strdup (user_name);
 }
 
 /**
@@ -310,35 +368,53 @@ build_call (MitogenContext *self,
                               mitogen_protocol_call_new (function, args));
 }
 
-/**
- * mitogen_context_begin_call:
- * @self: a context
- * @function: the registered name of the function, e.g. `os.getpid`
- * @args: (nullable): the arguments, a tuple; a floating reference is sunk
- *
- * The seed's `Context.call_async()`: starts the call and returns the
- * receiver its reply will arrive on, for gathering many calls with
- * [method@Mitogen.Receiver.get] or a select. If the context is gone the
- * receiver yields %MITOGEN_ERROR_CHANNEL. Any thread.
- *
- * Returns: (transfer full): the receiver of the reply
- */
-MitogenReceiver *
-mitogen_context_begin_call (MitogenContext *self,
-                            const char     *function,
-                            GVariant       *args)
+/* Any thread: %TRUE if @args may be a call's arguments (%NULL or a tuple);
+ * otherwise sinks and drops @args and says what is expected. A check here,
+ * before anything is sent, rather than a critical: bindings (a Python
+ * `GLib.Variant('s', '/')`) easily pass a bare value. */
+static gboolean
+check_args (const char  *function,
+            GVariant    *args,
+            GError     **error)
+{
+  const char *type;
+
+  if (args == NULL || g_variant_is_of_type (args, G_VARIANT_TYPE_TUPLE))
+    return TRUE;
+
+  g_variant_ref_sink (args);
+  type = g_variant_get_type_string (args);
+  g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+               "%s: arguments must be a tuple (GVariant type '(...)'), not '%s'; "
+               "a single argument goes in a 1-tuple, of type '(%s)'",
+               function, type, type);
+  g_variant_unref (args);
+  return FALSE;
+}
+
+/* Any thread: sends the call and returns the receiver of its reply; %NULL
+ * with %MITOGEN_ERROR_INVALID_ARGUMENT (@args is not a tuple) or
+ * %MITOGEN_ERROR_CHANNEL (the router is gone). */
+static MitogenReceiver *
+start_call (MitogenContext  *self,
+            const char      *function,
+            GVariant        *args,
+            GError         **error)
 {
   g_autoptr(MitogenRouter) router = NULL;
   g_autoptr(MitogenMessage) message = NULL;
   MitogenReceiver *receiver;
 
-  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
-  g_return_val_if_fail (function != NULL, NULL);
-  g_return_val_if_fail (args == NULL || g_variant_is_of_type (args, G_VARIANT_TYPE_TUPLE), NULL);
+  if (!check_args (function, args, error))
+    return NULL;
 
   message = build_call (self, function, args);
   router = g_weak_ref_get (&self->router);
-  g_return_val_if_fail (router != NULL, NULL);
+  if (router == NULL)
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, "Context '%s': its router is gone", self->name);
+      return NULL;
+    }
 
   receiver = mitogen_receiver_new (router, 0, FALSE, self);
   message->header.reply_to = mitogen_receiver_get_handle (receiver);
@@ -351,6 +427,54 @@ mitogen_context_begin_call (MitogenContext *self,
       mitogen_router_del_handler (router, message->header.reply_to);
       mitogen_receiver_deliver (receiver, dead);
     }
+  return receiver;
+}
+
+/**
+ * mitogen_context_begin_call:
+ * @self: a context
+ * @function: the registered name of the function, e.g. `os.getpid`
+ * @args: (nullable): the arguments, a tuple; a floating reference is sunk
+ *
+ * The seed's `Context.call_async()`: starts the call and returns the
+ * receiver its reply will arrive on, for gathering many calls with
+ * [method@Mitogen.Receiver.get] or a select. If the context is gone the
+ * receiver yields %MITOGEN_ERROR_CHANNEL. If @args is not a tuple nothing
+ * is sent, and the receiver's one reply is the error a context gives for
+ * arguments of the wrong type: a %MITOGEN_ERROR_CALL whose remote domain
+ * and code are `mitogen-error-quark` and %MITOGEN_ERROR_INVALID_ARGUMENT
+ * (what [method@Mitogen.Context.call] reports directly). Any thread.
+ *
+ * Returns: (transfer full): the receiver of the reply
+ */
+MitogenReceiver *
+mitogen_context_begin_call (MitogenContext *self,
+                            const char     *function,
+                            GVariant       *args)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenMessage) reply = NULL;
+  MitogenReceiver *receiver;
+
+  g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
+  g_return_val_if_fail (function != NULL, NULL);
+
+  receiver = start_call (self, function, args, &error);
+  if (receiver != NULL)
+    return receiver;
+
+  router = g_weak_ref_get (&self->router);
+  g_return_val_if_fail (router != NULL, NULL);
+
+  /* Bad arguments: the receiver's one reply is the error. */
+  receiver = mitogen_receiver_new (router, 0, FALSE, self);
+  reply = mitogen_message_new_error (mitogen_router_get_context_id (router),
+                                     mitogen_receiver_get_handle (receiver), error,
+                                     mitogen_router_get_name (router));
+  reply->header.src_id = self->id;
+  mitogen_router_del_handler (router, mitogen_receiver_get_handle (receiver));
+  mitogen_receiver_deliver (receiver, reply);
   return receiver;
 }
 
@@ -399,10 +523,11 @@ prefix_channel_error (MitogenContext *self,
  * The seed's `Context.call()`: runs @function in the context and waits
  * for its result. Any thread but the broker's.
  *
- * Returns: (transfer full): the result; %NULL with %MITOGEN_ERROR_CALL
- *   (the function failed, or is unknown, or got arguments of the wrong
- *   type), %MITOGEN_ERROR_CHANNEL (the context went away), or
- *   %G_IO_ERROR_CANCELLED
+ * Returns: (transfer full): the result; %NULL with
+ *   %MITOGEN_ERROR_INVALID_ARGUMENT (@args is not a tuple: nothing was
+ *   sent), %MITOGEN_ERROR_CALL (the function failed, or is unknown, or got
+ *   arguments of the wrong type), %MITOGEN_ERROR_CHANNEL (the context went
+ *   away), or %G_IO_ERROR_CANCELLED
  */
 GVariant *
 mitogen_context_call (MitogenContext  *self,
@@ -417,12 +542,9 @@ mitogen_context_call (MitogenContext  *self,
   g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
   g_return_val_if_fail (function != NULL, NULL);
 
-  receiver = mitogen_context_begin_call (self, function, args);
+  receiver = start_call (self, function, args, error);
   if (receiver == NULL)
-    {
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL, "Context '%s': its router is gone", self->name);
-      return NULL;
-    }
+    return NULL;
 
   message = mitogen_receiver_get_full (receiver, -1, cancellable, error);
   if (message == NULL)
@@ -492,7 +614,8 @@ call_got_reply_cb (GObject      *source,
  *
  * Starts a call without blocking. Cancelling completes the call with
  * %G_IO_ERROR_CANCELLED at once; a reply arriving later is dropped.
- * Any thread.
+ * Arguments that are not a tuple complete it with
+ * %MITOGEN_ERROR_INVALID_ARGUMENT, and nothing is sent. Any thread.
  */
 void
 mitogen_context_call_async (MitogenContext      *self,
@@ -503,6 +626,7 @@ mitogen_context_call_async (MitogenContext      *self,
                             gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
   CallAsync *call;
 
   g_return_if_fail (MITOGEN_IS_CONTEXT (self));
@@ -513,13 +637,12 @@ mitogen_context_call_async (MitogenContext      *self,
 
   call = g_new0 (CallAsync, 1);
   call->function = g_strdup (function);
-  call->receiver = mitogen_context_begin_call (self, function, args);
+  call->receiver = start_call (self, function, args, &error);
   g_task_set_task_data (task, call, call_async_free);
 
   if (call->receiver == NULL)
     {
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
-                               "Context '%s': its router is gone", self->name);
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
 

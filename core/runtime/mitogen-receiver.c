@@ -598,7 +598,10 @@ on_get_cancelled (GCancellable *cancellable,
  *   main context when a message arrives
  * @user_data: data for @callback
  *
- * Waits for the next message without blocking. Any thread.
+ * Waits for the next message without blocking. Cancelling ends a get
+ * still waiting with %G_IO_ERROR_CANCELLED; a message that arrived before
+ * (its callback not yet run) is handed over all the same, never lost. Any
+ * thread.
  */
 void
 mitogen_receiver_get_async (MitogenReceiver     *self,
@@ -614,6 +617,10 @@ mitogen_receiver_get_async (MitogenReceiver     *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_receiver_get_async);
+  /* A message taken off the queue is handed over even if the cancellable
+   * fires before the callback runs: dropping it would lose it. Only a get
+   * still waiting when it fires ends with G_IO_ERROR_CANCELLED. */
+  g_task_set_check_cancellable (task, FALSE);
 
   if (g_task_return_error_if_cancelled (task))
     return;

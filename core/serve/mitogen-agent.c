@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -298,8 +299,13 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
                                             options, id, error);
   if (context == NULL)
     return NULL;
-  return g_variant_new ("(sxt)", mitogen_context_get_name (context), (gint64) mitogen_context_get_pid (context),
-                        mitogen_context_get_bootstrap_bytes (context));
+  /* The identity (a{sv}) came last, after bootstrap bytes: a master that
+   * knows only (sxt) or (sx) refuses it, so masters and agents of one
+   * release go together, as with the protocol version. */
+  return g_variant_new ("(sxt@a{sv})", mitogen_context_get_name (context), (gint64) mitogen_context_get_pid (context),
+                        mitogen_context_get_bootstrap_bytes (context),
+                        mitogen_protocol_identity_new (mitogen_context_get_uid (context),
+                                                       mitogen_context_get_user_name (context)));
 }
 
 /* Broker thread: the first frame from the parent must be our configuration. */
@@ -355,7 +361,7 @@ config_message (MitogenStream  *stream,
   mitogen_modules_serve (self->router, self->max_message_size);
   mitogen_call_set_missing_func (mitogen_modules_ensure_function);
   g_atomic_int_set (&log_forwarding, TRUE);
-  mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sxt)",
+  mitogen_register_function ("mitogen.connect", "(sa{sv}u)", "(sxta{sv})",
                              "Start a child context with the given id (the `via` step)",
                              fn_mitogen_connect, NULL);
 
@@ -380,19 +386,36 @@ static const MitogenStreamHooks config_hooks = {
   .shutdown = NULL,
 };
 
+/* The name of our effective uid, or NULL without a passwd entry (a
+ * container, a chroot): not g_get_user_name (), which would say
+ * "somebody", or go by the real uid. */
+static char *
+effective_user_name (void)
+{
+  struct passwd pw, *found = NULL;
+  char buffer[4096];
+
+  if (getpwuid_r (geteuid (), &pw, buffer, sizeof buffer, &found) != 0 || found == NULL)
+    return NULL;
+  return g_strdup (found->pw_name);
+}
+
 /* Broker thread. */
 static gboolean
 start_cb (gpointer data)
 {
   MitogenAgent *self = data;
   g_autoptr(MitogenMessage) greeting = NULL;
+  g_autofree char *user = NULL;
 
   mitogen_assert_broker_thread (self->broker);
   mitogen_stream_set_hooks (self->parent_stream, &config_hooks, self);
   mitogen_stream_start (self->parent_stream);
 
+  user = effective_user_name ();
   greeting = mitogen_message_new (0, MITOGEN_HANDLE_GREETING,
-                                  mitogen_protocol_greeting_new (PACKAGE_VERSION, (gint64) getpid ()));
+                                  mitogen_protocol_greeting_new (PACKAGE_VERSION, (gint64) getpid (),
+                                                                 (gint64) geteuid (), user));
   mitogen_stream_send (self->parent_stream, greeting);
   return G_SOURCE_REMOVE;
 }

@@ -36,6 +36,7 @@
 #include <glib-unix.h>
 
 #include "mitogen-call-private.h"
+#include "mitogen-context-private.h"
 #include "mitogen-services-private.h"
 #include "mitogen-streaming-private.h"
 
@@ -115,6 +116,28 @@ send_event (Run        *run,
             GVariant   *payload)
 {
   send_value (run, handle, mitogen_event_new (kind, payload));
+}
+
+/* The first event: the control handle and the pid. Its reply_to is the
+ * control handle too: if the caller gave up before it arrived (a start
+ * cancelled, its receiver closed), the caller's router answers it with
+ * the dead marker there, and the program is stopped as when the caller
+ * closes the stream. */
+static void
+send_started (Run *run)
+{
+  guint32 control = mitogen_receiver_get_handle (run->control);
+  g_autoptr(MitogenMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+
+  message = mitogen_message_new (mitogen_context_get_id (run->caller), run->events_handle,
+                                 mitogen_event_new ("started", g_variant_new ("(ux)", control, (gint64) run->pid)));
+  mitogen_message_set_reply_to (message, control);
+  if (!mitogen_context_route_message (run->caller, message, &error))
+    {
+      g_debug ("subprocess.stream: caller unreachable (%s); dropping output", error->message);
+      run->caller_gone = TRUE;
+    }
 }
 
 /* Acknowledges stdin written: when @force and anything is unacknowledged,
@@ -642,8 +665,7 @@ fn_subprocess_stream (MitogenCall  *call,
   g_source_attach (run->child_source, run->context);
 
   g_debug ("subprocess.stream: started %s (pid %d)", argv[0], (int) run->pid);
-  send_event (run, run->events_handle, "started",
-              g_variant_new ("(ux)", mitogen_receiver_get_handle (run->control), (gint64) run->pid));
+  send_started (run);
 
   if (mitogen_call_get_agent (call) != NULL)
     {

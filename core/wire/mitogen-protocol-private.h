@@ -20,20 +20,47 @@ G_BEGIN_DECLS
 /* The smallest max_message_size a configuration may set. */
 #define MITOGEN_PROTOCOL_MIN_MESSAGE_SIZE 4096u
 
-/* GREETING, child -> parent, the agent's first frame: `(uusx)`. */
+/* GREETING, child -> parent, the agent's first frame: `(uusxa{sv})`:
+ * version, flags, agent version, pid, then who the agent runs as (`uid u`,
+ * `user s`; see mitogen_protocol_identity_new ()). The shorter `(uusx)` of
+ * earlier agents is accepted (no identity: uid -1, user NULL). Fields are
+ * only ever appended; unknown keys of the dictionary are ignored. */
 typedef struct
 {
   guint32     version;
   guint32     flags;           /* none defined: 0 */
   const char *agent_version;   /* (unowned) points into the parsed value */
-  gint64      pid;
+  gint64      pid;             /* 1 .. G_MAXINT32 */
+  gint64      uid;             /* the effective uid, -1 if not told */
+  char       *user;            /* (owned) (nullable) its user name, NULL if not told */
 } MitogenGreeting;
 
 GVariant *mitogen_protocol_greeting_new   (const char            *agent_version,
-                                           gint64                 pid);
-/* Also refuses a version other than ours. */
+                                           gint64                 pid,
+                                           gint64                 uid,
+                                           const char            *user);
+/* Also refuses a version other than ours, and values out of range.
+ * @agent_version points into @value; free the rest with
+ * mitogen_protocol_greeting_clear (). */
 gboolean  mitogen_protocol_greeting_parse (GVariant              *value,
                                            MitogenGreeting       *greeting,
+                                           GError               **error);
+void      mitogen_protocol_greeting_clear (MitogenGreeting       *greeting);
+
+/* Who a process runs as, as an `a{sv}`: `uid u` (omitted when @uid is
+ * negative: not known), `user s` (omitted when @user is NULL or empty: no
+ * passwd entry). The greeting carries it, and so does the reply of
+ * `mitogen.connect` (via). Returns a floating reference. */
+#define MITOGEN_PROTOCOL_USER_MAX 256   /* bytes of a user name (LOGIN_NAME_MAX) */
+GVariant *mitogen_protocol_identity_new   (gint64                 uid,
+                                           const char            *user);
+/* Reads what mitogen_protocol_identity_new () made, from a peer: @uid is
+ * -1 and @user NULL when absent; a wrong type, the uid (uid_t) -1, or a
+ * user name that is too long or holds control characters, slashes or
+ * colons is an error. @user is (transfer full). */
+gboolean  mitogen_protocol_identity_parse (GVariant              *value,
+                                           gint64                *uid,
+                                           char                 **user,
                                            GError               **error);
 
 /* CONFIG, parent -> child, the answer to the greeting: `a{sv}`. */

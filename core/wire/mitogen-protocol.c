@@ -12,9 +12,12 @@
 
 GVariant *
 mitogen_protocol_greeting_new (const char *agent_version,
-                               gint64      pid)
+                               gint64      pid,
+                               gint64      uid,
+                               const char *user)
 {
-  return g_variant_new ("(uusx)", MITOGEN_PROTOCOL_VERSION, 0u, agent_version, pid);
+  return g_variant_new ("(uusx@a{sv})", MITOGEN_PROTOCOL_VERSION, 0u, agent_version, pid,
+                        mitogen_protocol_identity_new (uid, user));
 }
 
 gboolean
@@ -22,27 +25,121 @@ mitogen_protocol_greeting_parse (GVariant         *value,
                                  MitogenGreeting  *greeting,
                                  GError          **error)
 {
-  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(uusx)")))
+  g_autoptr(GVariant) identity = NULL;
+
+  memset (greeting, 0, sizeof *greeting);
+  greeting->uid = -1;
+  if (value != NULL && g_variant_is_of_type (value, G_VARIANT_TYPE ("(uusxa{sv})")))
+    g_variant_get (value, "(uu&sx@a{sv})", &greeting->version, &greeting->flags,
+                   &greeting->agent_version, &greeting->pid, &identity);
+  else if (value != NULL && g_variant_is_of_type (value, G_VARIANT_TYPE ("(uusx)")))
+    g_variant_get (value, "(uu&sx)", &greeting->version, &greeting->flags,
+                   &greeting->agent_version, &greeting->pid);
+  else
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
-                   "malformed greeting from the agent: type %s, expected (uusx)",
+                   "malformed greeting from the agent: type %s, expected (uusxa{sv})",
                    value != NULL ? g_variant_get_type_string (value) : "none");
       return FALSE;
     }
-  g_variant_get (value, "(uu&sx)", &greeting->version, &greeting->flags,
-                 &greeting->agent_version, &greeting->pid);
   if (greeting->version != MITOGEN_PROTOCOL_VERSION)
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                    "agent %s speaks protocol %u, we speak %u",
                    greeting->agent_version, greeting->version, MITOGEN_PROTOCOL_VERSION);
+      mitogen_protocol_greeting_clear (greeting);
       return FALSE;
     }
   if (greeting->pid <= 0 || greeting->pid > G_MAXINT32)
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                    "greeting from the agent gives pid %" G_GINT64_FORMAT, greeting->pid);
+      mitogen_protocol_greeting_clear (greeting);
       return FALSE;
+    }
+  if (identity != NULL && !mitogen_protocol_identity_parse (identity, &greeting->uid, &greeting->user, error))
+    {
+      g_prefix_error (error, "greeting from the agent: ");
+      mitogen_protocol_greeting_clear (greeting);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+mitogen_protocol_greeting_clear (MitogenGreeting *greeting)
+{
+  g_clear_pointer (&greeting->user, g_free);
+}
+
+GVariant *
+mitogen_protocol_identity_new (gint64      uid,
+                               const char *user)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  if (uid >= 0 && uid < G_MAXUINT32)
+    g_variant_builder_add (&builder, "{sv}", "uid", g_variant_new_uint32 ((guint32) uid));
+  if (user != NULL && user[0] != '\0')
+    g_variant_builder_add (&builder, "{sv}", "user", g_variant_new_string (user));
+  return g_variant_builder_end (&builder);
+}
+
+gboolean
+mitogen_protocol_identity_parse (GVariant     *value,
+                                 gint64       *uid,
+                                 char        **user,
+                                 GError      **error)
+{
+  g_autoptr(GVariant) uid_value = NULL;
+  g_autoptr(GVariant) user_value = NULL;
+  const char *name;
+
+  *uid = -1;
+  *user = NULL;
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "identity of type %s, expected a{sv}", g_variant_get_type_string (value));
+      return FALSE;
+    }
+  uid_value = g_variant_lookup_value (value, "uid", NULL);
+  user_value = g_variant_lookup_value (value, "user", NULL);
+  if (uid_value != NULL)
+    {
+      if (!g_variant_is_of_type (uid_value, G_VARIANT_TYPE_UINT32) ||
+          g_variant_get_uint32 (uid_value) == G_MAXUINT32)
+        {
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "bad uid (type %s)",
+                       g_variant_get_type_string (uid_value));
+          return FALSE;
+        }
+      *uid = g_variant_get_uint32 (uid_value);
+    }
+  if (user_value != NULL)
+    {
+      if (!g_variant_is_of_type (user_value, G_VARIANT_TYPE_STRING))
+        {
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "bad user name (type %s)",
+                       g_variant_get_type_string (user_value));
+          return FALSE;
+        }
+      name = g_variant_get_string (user_value, NULL);
+      if (name[0] == '\0' || strlen (name) > MITOGEN_PROTOCOL_USER_MAX)
+        {
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                       "bad user name (%zu bytes)", strlen (name));
+          return FALSE;
+        }
+      for (const char *p = name; *p != '\0'; p++)
+        if ((guchar) *p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
+          {
+            g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                 "bad user name (a control character, '/' or ':')");
+            return FALSE;
+          }
+      *user = g_strdup (name);
     }
   return TRUE;
 }

@@ -26,6 +26,10 @@ MitogenContext  *mitogen_context_get_via         (MitogenContext       *self);
 MITOGEN_AVAILABLE_IN_ALL
 GPid             mitogen_context_get_pid         (MitogenContext       *self);
 MITOGEN_AVAILABLE_IN_ALL
+gint64           mitogen_context_get_uid         (MitogenContext       *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char      *mitogen_context_get_user_name   (MitogenContext       *self);
+MITOGEN_AVAILABLE_IN_ALL
 guint64          mitogen_context_get_bootstrap_bytes (MitogenContext   *self);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean         mitogen_context_is_connected    (MitogenContext       *self);

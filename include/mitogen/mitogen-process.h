@@ -34,7 +34,22 @@ gboolean        mitogen_process_start           (MitogenProcess       *self,
                                                  GCancellable         *cancellable,
                                                  GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_process_start_async     (MitogenProcess       *self,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_process_start_finish    (MitogenProcess       *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
 gint64          mitogen_process_get_pid         (MitogenProcess       *self);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_process_set_cancel_signal (MitogenProcess     *self,
+                                                 int                   signum,
+                                                 GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
+int             mitogen_process_get_cancel_signal (MitogenProcess     *self);
 MITOGEN_AVAILABLE_IN_ALL
 GBytes         *mitogen_process_read            (MitogenProcess       *self,
                                                  int                  *fd,
@@ -56,7 +71,26 @@ gboolean        mitogen_process_write           (MitogenProcess       *self,
                                                  GCancellable         *cancellable,
                                                  GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_process_write_async     (MitogenProcess       *self,
+                                                 GBytes               *data,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_process_write_finish    (MitogenProcess       *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
 gboolean        mitogen_process_close_stdin     (MitogenProcess       *self,
+                                                 GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_process_close_stdin_async (MitogenProcess     *self,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_process_close_stdin_finish (MitogenProcess    *self,
+                                                 GAsyncResult         *result,
                                                  GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean        mitogen_process_send_signal     (MitogenProcess       *self,
@@ -65,6 +99,15 @@ gboolean        mitogen_process_send_signal     (MitogenProcess       *self,
 MITOGEN_AVAILABLE_IN_ALL
 gboolean        mitogen_process_wait            (MitogenProcess       *self,
                                                  GCancellable         *cancellable,
+                                                 GError              **error);
+MITOGEN_AVAILABLE_IN_ALL
+void            mitogen_process_wait_async      (MitogenProcess       *self,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean        mitogen_process_wait_finish     (MitogenProcess       *self,
+                                                 GAsyncResult         *result,
                                                  GError              **error);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean        mitogen_process_get_finished    (MitogenProcess       *self);

@@ -115,6 +115,64 @@ test('remote_error', () => {
     check(Mitogen.error_get_remote_backtrace(e) !== null, 'gjs keeps the whole GError, backtrace included');
 });
 
+// A bare GLib.Variant('s', '/') as a call's arguments, in a gjs child
+// without fatal-criticals, so that a critical would show on its stderr (as
+// the report had it) rather than abort this test.
+const NOT_A_TUPLE_SCRIPT = `
+imports.gi.versions.Mitogen = '1.0';
+const {GLib, Mitogen} = imports.gi;
+const errorOf = func => {
+    try {
+        func();
+    } catch (e) {
+        return [GLib.quark_to_string(e.domain), e.code, e.message,
+            Mitogen.error_get_remote_domain(e), Mitogen.error_get_remote_code(e),
+            Mitogen.error_get_remote_message(e)];
+    }
+    return null;
+};
+const router = Mitogen.Router.new();
+const context = router.local(null, null);
+const out = {};
+out.call = errorOf(() => context.call('os.listdir', new GLib.Variant('s', '/'), null));
+let result = null;
+context.call_async('os.listdir', new GLib.Variant('s', '/'), null, (c, r) => {
+    result = r;
+});
+while (result === null)
+    GLib.MainContext.default().iteration(true);
+out.call_async = errorOf(() => context.call_finish(result));
+const receiver = context.begin_call('os.listdir', new GLib.Variant('s', '/'));
+out.begin_call = errorOf(() => receiver.get_data(10));
+out.after = context.call('os.listdir', new GLib.Variant('(s)', ['/']), null).get_type_string();
+router.shutdown();
+print(JSON.stringify(out));
+`;
+
+test('call_args_not_a_tuple', () => {
+    const envp = GLib.get_environ().filter(kv => !kv.startsWith('G_DEBUG='));
+    const gjs = GLib.find_program_in_path('gjs');
+    const [, stdout, stderr, status] = GLib.spawn_sync(null, [gjs, '-c', NOT_A_TUPLE_SCRIPT], envp,
+        GLib.SpawnFlags.DEFAULT, null);
+    const err = new TextDecoder().decode(stderr);
+    check(GLib.spawn_check_wait_status(status), `the child ran (stderr: ${err})`);
+    check(!err.includes('CRITICAL') && !err.includes('WARNING'), `no critical or warning: ${err}`);
+    const out = JSON.parse(new TextDecoder().decode(stdout));
+    const expected = "os.listdir: arguments must be a tuple (GVariant type '(...)'), not 's'";
+    for (const entry of ['call', 'call_async']) {
+        const [domain, code, message] = out[entry];
+        equal([domain, code], ['mitogen-error-quark', Mitogen.Error.INVALID_ARGUMENT], `${entry} error`);
+        check(message.startsWith(expected) && message.includes("'(s)'"), `${entry} message: ${message}`);
+        check(!message.includes('router is gone'), `${entry}: not the false router error`);
+    }
+    const [domain, code, , remoteDomain, remoteCode, remoteMessage] = out.begin_call;
+    equal([domain, code], ['mitogen-error-quark', Mitogen.Error.CALL], 'begin_call: the reply is the error');
+    equal([remoteDomain, remoteCode], ['mitogen-error-quark', Mitogen.Error.INVALID_ARGUMENT],
+        'begin_call: remote domain and code');
+    check(remoteMessage.startsWith(expected), `begin_call message: ${remoteMessage}`);
+    equal(out.after, 'as', 'the context serves on');
+});
+
 test('begin_call_many_contexts', () => {
     const contexts = [F.context, F.router.local(null, null), F.router.local(null, null)];
     equal(new Set(contexts.map(c => c.get_id())).size, 3, 'three distinct contexts');

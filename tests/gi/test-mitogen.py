@@ -163,6 +163,69 @@ def local_errors():
     receiver.close()
 
 
+NOT_A_TUPLE_SCRIPT = r'''
+import json, sys
+import gi
+gi.require_version('GLib', '2.0')
+gi.require_version('Mitogen', '1.0')
+from gi.repository import GLib, Mitogen
+
+def error_of(func):
+    try:
+        func()
+    except GLib.Error as e:
+        return [e.domain, e.code, e.message,
+                Mitogen.error_get_remote_domain(e), Mitogen.error_get_remote_code(e),
+                Mitogen.error_get_remote_message(e)]
+    return None
+
+router = Mitogen.Router.new()
+context = router.local(None, None)
+out = {}
+out['call'] = error_of(lambda: context.call('os.listdir', GLib.Variant('s', '/'), None))
+results = []
+context.call_async('os.listdir', GLib.Variant('s', '/'), None, lambda c, r: results.append(r))
+loop_context = GLib.MainContext.default()
+while not results:
+    loop_context.iteration(True)
+out['call_async'] = error_of(lambda: context.call_finish(results[0]))
+receiver = context.begin_call('os.listdir', GLib.Variant('s', '/'))
+out['begin_call'] = error_of(lambda: receiver.get_data(10))
+out['after'] = context.call('os.listdir', GLib.Variant('(s)', ('/',)), None).get_type_string()
+router.shutdown()
+print(json.dumps(out))
+'''
+
+
+@test
+def call_args_not_a_tuple():
+    """A bare GLib.Variant('s', '/') as arguments: INVALID_ARGUMENT naming the tuple type, no critical."""
+    import json
+    import subprocess
+    # A child without fatal-criticals, so that a critical would show on its
+    # stderr (as the report had it) rather than abort this test.
+    env = dict(os.environ)
+    env.pop('G_DEBUG', None)
+    child = subprocess.run([sys.executable, '-c', NOT_A_TUPLE_SCRIPT], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    stderr = child.stderr.decode(errors='replace')
+    equal(child.returncode, 0, 'the child ran (stderr: %s)' % stderr)
+    check('CRITICAL' not in stderr and 'WARNING' not in stderr, 'no critical or warning: %s' % stderr)
+    out = json.loads(child.stdout)
+    expected = "os.listdir: arguments must be a tuple (GVariant type '(...)'), not 's'"
+    for entry in ('call', 'call_async'):
+        domain, code, message = out[entry][:3]
+        equal((domain, code), ('mitogen-error-quark', int(Mitogen.Error.INVALID_ARGUMENT)), entry + ' error')
+        check(message.startswith(expected) and "'(s)'" in message, entry + ' message: ' + message)
+        check('router is gone' not in message, entry + ': not the false router error')
+    domain, code, message, remote_domain, remote_code, remote_message = out['begin_call']
+    equal((domain, code), ('mitogen-error-quark', int(Mitogen.Error.CALL)), 'begin_call: the reply is the error')
+    equal((remote_domain, remote_code), ('mitogen-error-quark', int(Mitogen.Error.INVALID_ARGUMENT)),
+          'begin_call: remote domain and code')
+    check(remote_message.startswith(expected), 'begin_call message: ' + remote_message)
+    equal(out['after'], 'as', 'the context serves on')
+
+
 @test
 def begin_call_many_contexts():
     """begin_call() on several contexts; each receiver gets its own context's reply."""
@@ -326,6 +389,109 @@ def received_signal():
         equal(src, F.context.get_id(), 'from the child')
     check(receiver.empty(), 'push mode: nothing queued')
     receiver.close()
+
+
+@test
+def process_async_main_loop():
+    """MitogenProcess from a GLib main loop: start, queued writes, close, reads, wait, cancel."""
+    loop = GLib.MainLoop.new(None, False)
+    process = Mitogen.Process.new(F.context, ['sh', '-c', 'cat; echo done >&2; exit 4'])
+    process.set_window(64 * 1024)
+    events = []
+    out = {1: bytearray(), 2: bytearray()}
+    pieces = [bytes([i]) * (100000 + i) for i in range(3)] + [b'tail\n']
+    outcome = {}
+
+    def fail(where, error):
+        outcome['error'] = '%s: %s' % (where, error)
+        loop.quit()
+
+    def on_waited(p, result):
+        try:
+            outcome['waited'] = p.wait_finish(result)
+        except GLib.Error as e:
+            return fail('wait', e)
+        loop.quit()
+
+    def on_read(p, result):
+        try:
+            chunk, fd = p.read_finish(result)
+        except GLib.Error as e:
+            return fail('read', e)
+        if chunk is None:
+            events.append('eof')
+            p.wait_async(None, on_waited)
+            return
+        out[fd] += chunk.get_data()
+        p.read_async(None, on_read)
+
+    def on_written(index):
+        def done(p, result):
+            try:
+                p.write_finish(result)
+            except GLib.Error as e:
+                return fail('write', e)
+            events.append('write %d' % index)
+        return done
+
+    def on_closed(p, result):
+        try:
+            p.close_stdin_finish(result)
+        except GLib.Error as e:
+            return fail('close', e)
+        events.append('close')
+
+    def on_started(p, result):
+        try:
+            p.start_finish(result)
+        except GLib.Error as e:
+            return fail('start', e)
+        events.append('started')
+        for i, piece in enumerate(pieces):
+            p.write_async(GLib.Bytes.new(piece), None, on_written(i))
+        p.close_stdin_async(None, on_closed)
+        p.read_async(None, on_read)
+
+    process.start_async(None, on_started)
+    GLib.timeout_add_seconds(int(TIMEOUT), lambda: fail('loop', 'timed out') or GLib.SOURCE_REMOVE)
+    loop.run()
+    check('error' not in outcome, outcome.get('error'))
+    equal(events[:5], ['started', 'write 0', 'write 1', 'write 2', 'write 3'], 'writes complete in order')
+    check(events.index('close') < events.index('eof'), 'close before the end of output: %s' % events)
+    equal(bytes(out[1]), b''.join(pieces), 'cat echoed every byte in order')
+    equal(bytes(out[2]), b'done\n', 'stderr')
+    check(outcome.get('waited') and process.get_if_exited(), 'wait_finish')
+    equal(process.get_exit_status(), 4, 'exit status')
+
+    # A read cancelled with a cancel signal set stops the program.
+    sleeper = Mitogen.Process.new(F.context, ['sleep', '60'])
+    sleeper.start(None)
+    sleeper.set_cancel_signal(15)
+    equal(sleeper.get_cancel_signal(), 15, 'cancel signal')
+    cancellable = Gio.Cancellable.new()
+    result = {}
+
+    def on_cancelled_read(p, res):
+        try:
+            p.read_finish(res)
+        except GLib.Error as e:
+            result['error'] = e
+        loop.quit()
+
+    sleeper.read_async(cancellable, on_cancelled_read)
+    GLib.timeout_add(100, lambda: cancellable.cancel() or GLib.SOURCE_REMOVE)
+    loop.run()
+    check(result['error'].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED), 'cancelled read')
+    done = []
+    sleeper.wait_async(None, lambda p, res: done.append(p.wait_finish(res)))
+    run_loop_until(lambda: done, 'the program to end')
+    equal(sleeper.get_term_sig(), 15, 'the program got SIGTERM')
+    try:
+        Mitogen.Process.new(F.context, ['true']).wait(None)
+    except GLib.Error as e:
+        check(e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_CONNECTED), 'wait before start: %s' % e)
+    else:
+        raise AssertionError('wait before start did not raise')
 
 
 @test
