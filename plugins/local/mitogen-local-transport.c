@@ -106,7 +106,11 @@ mitogen_local_transport_start (MitogenTransport  *transport,
   target_fds[1] = 1;
 
   if (!g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
-                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD,
+                                         /* stdin is the socket below; left to
+                                          * GLib it would open /dev/null first,
+                                          * which a bare chroot lacks. */
+                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD |
+                                         G_SPAWN_CHILD_INHERITS_STDIN,
                                          child_setup, NULL,
                                          -1, -1, -1,
                                          source_fds, target_fds, 2,
@@ -142,7 +146,9 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
   int pair[2], err_pipe[2];
   int source_fds[3], target_fds[3];
   gboolean bootstrap = mitogen_transport_get_bootstrap (transport);
-  GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH;
+  /* INHERITS_STDIN: stdin is the socket (target_fds); GLib would open
+   * /dev/null for it first, which a bare chroot lacks. */
+  GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN;
 
   g_task_set_source_tag (task, mitogen_local_transport_spawn_async);
 
