@@ -170,7 +170,8 @@ if [ "$c" = 1 ] && [ "$h" != - ] && [ -x "$d/agent-$h" ]; then
   say cached
   exec "$d/agent-$h" "$n"
 fi
-# Offer the decompressors we have: XZ Utils (with the x86 filter), gzip, none.
+# Offer the decompressors we have: XZ Utils (the build picks the branch
+# filter for the agent's CPU), gzip, none.
 z=raw
 if [ -n "$(command -v gzip)" ]; then z="gz,$z"; fi
 case $(xz --version 2>&-) in *"XZ Utils"*) z="xz,$z" ;; esac
