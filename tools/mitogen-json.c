@@ -886,9 +886,31 @@ dict_key_string (GVariant *key)
   return g_variant_print (key, FALSE);
 }
 
+/* A number, or {"gvariant": TEXT} (as JSON-ARGS takes it) for what JSON
+ * cannot write (inf, nan) and what JSON-GLib 1.6 writes wrongly: an
+ * exponent without a fraction gets ".0" appended ("1e+17.0"). */
+static JsonNode *
+double_to_json (double number)
+{
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+  JsonObject *object;
+  JsonNode *node;
+
+  g_ascii_dtostr (text, sizeof text, number);
+  if (isfinite (number) && (strchr (text, 'e') == NULL || strchr (text, '.') != NULL))
+    return json_node_init_double (json_node_alloc (), number);
+
+  object = json_object_new ();
+  node = json_node_init_object (json_node_alloc (), object);
+  json_object_set_string_member (object, "gvariant", isnan (number) ? "nan" : text);
+  json_object_unref (object);
+  return node;
+}
+
 /* Like json_gvariant_serialize(), which it uses for the basic values, but
- * bytes (`ay`) become strings or {"base64": ...}, and a uint64 too large
- * for a JSON integer becomes a number. */
+ * bytes (`ay`) become strings or {"base64": ...}, a uint64 too large
+ * for a JSON integer becomes a number, and doubles go through
+ * double_to_json (). */
 JsonNode *
 tool_variant_to_json (GVariant *value)
 {
@@ -963,7 +985,10 @@ tool_variant_to_json (GVariant *value)
     }
 
   if (klass == G_VARIANT_CLASS_UINT64 && g_variant_get_uint64 (value) > G_MAXINT64)
-    return json_node_init_double (json_node_alloc (), (double) g_variant_get_uint64 (value));
+    return double_to_json ((double) g_variant_get_uint64 (value));
+
+  if (klass == G_VARIANT_CLASS_DOUBLE)
+    return double_to_json (g_variant_get_double (value));
 
   return json_gvariant_serialize (value);
 }

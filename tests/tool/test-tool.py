@@ -78,6 +78,10 @@ def call_echo():
     assert call_json("call", "-t", "local", "mitogen.echo", "[]") == []
     nested = [[1, 2.5], ["a", "b"], {"k": [1, "x"], "n": None}, [[1], [2, 3]], []]
     assert call_json("call", "-t", "local", "mitogen.echo", json.dumps([nested])) == nested
+    # What JSON cannot write, or JSON-GLib 1.6 would write as "1e+17.0"
+    # (found by tests/fuzz/fuzz-json), prints as GVariant text.
+    assert call_json("call", "-t", "local", "mitogen.echo", '[[1e999, 1e17, 0.5]]') == \
+        [{"gvariant": "inf"}, {"gvariant": "1e+17"}, 0.5]
 
 
 @test
