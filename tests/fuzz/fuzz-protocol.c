@@ -22,7 +22,7 @@
 #include "mitogen-frame-private.h"
 #include "mitogen-protocol-private.h"
 
-static const char * const parser_types[] = { "(uusx)", "a{sv}", "(sva{sv})", "(sasa{sv})", "(a(ssay)asa{sv})" };
+static const char * const parser_types[] = { "(uusxa{sv})", "a{sv}", "(sva{sv})", "(sasa{sv})", "(a(ssay)asa{sv})" };
 
 void
 fuzz_protocol_init (void)
@@ -36,11 +36,18 @@ fuzz_greeting (GVariant *value)
   g_autoptr(GVariant) rebuilt = NULL;
 
   if (!mitogen_protocol_greeting_parse (value, &greeting, NULL))
-    return;
-  rebuilt = g_variant_ref_sink (mitogen_protocol_greeting_new (greeting.agent_version, greeting.pid));
+    {
+      mitogen_protocol_greeting_clear (&greeting);
+      return;
+    }
+  rebuilt = g_variant_ref_sink (mitogen_protocol_greeting_new (greeting.agent_version, greeting.pid,
+                                                               greeting.uid, greeting.user));
   FUZZ_CHECK (mitogen_protocol_greeting_parse (rebuilt, &again, NULL));
   FUZZ_CHECK (again.version == greeting.version && again.pid == greeting.pid);
+  FUZZ_CHECK (again.uid == greeting.uid && g_strcmp0 (again.user, greeting.user) == 0);
   FUZZ_CHECK (strcmp (again.agent_version, greeting.agent_version) == 0);
+  mitogen_protocol_greeting_clear (&again);
+  mitogen_protocol_greeting_clear (&greeting);
 }
 
 static void

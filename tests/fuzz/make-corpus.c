@@ -130,7 +130,7 @@ write_frames (GPtrArray *frames)
   static const char * const have[] = { "libglib-2.0.so.0", NULL };
 
   g_ptr_array_add (frames, frame_of (mitogen_message_new (2, MITOGEN_HANDLE_GREETING,
-                                                          mitogen_protocol_greeting_new ("0.1.0", 4242))));
+                                                          mitogen_protocol_greeting_new ("0.1.0", 4242, 1000, "alice"))));
   g_ptr_array_add (frames, frame_of (mitogen_message_new (3, MITOGEN_HANDLE_CONFIG, sample_config ())));
   g_ptr_array_add (frames, frame_of (mitogen_message_new (3, MITOGEN_HANDLE_CALL_FUNCTION,
                                                           mitogen_protocol_call_new ("mitogen.ping",
@@ -205,7 +205,7 @@ write_protocol (void)
     guint8      which;
     GVariant   *value;
   } seeds[] = {
-    { "greeting", 0, mitogen_protocol_greeting_new ("0.1.0", 4242) },
+    { "greeting", 0, mitogen_protocol_greeting_new ("0.1.0", 4242, 1000, "alice") },
     { "config", 1, sample_config () },
     { "call", 2, mitogen_protocol_call_new ("mitogen.read_file", g_variant_new ("(st)", "/etc/hostname", 0)) },
     { "module-request", 3, mitogen_protocol_module_request_new ("fuzz", have, 1048576) },
