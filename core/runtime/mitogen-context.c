@@ -392,6 +392,29 @@ check_args (const char  *function,
   return FALSE;
 }
 
+/* Any thread: sends @message with its reply_to set to a new receiver
+ * (respondent @self); when it cannot be routed, the receiver gets the
+ * dead marker at once. Returns: (transfer full) the receiver. */
+static MitogenReceiver *
+route_with_receiver (MitogenContext *self,
+                     MitogenRouter  *router,
+                     MitogenMessage *message,
+                     gboolean        persist)
+{
+  MitogenReceiver *receiver = mitogen_receiver_new (router, 0, persist, self);
+
+  message->header.reply_to = mitogen_receiver_get_handle (receiver);
+  if (!mitogen_router_route (router, message, NULL))
+    {
+      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (mitogen_router_get_context_id (router),
+                                                                 message->header.reply_to);
+      dead->header.src_id = self->id;
+      mitogen_router_del_handler (router, message->header.reply_to);
+      mitogen_receiver_deliver (receiver, dead);
+    }
+  return receiver;
+}
+
 /* Any thread: sends the call and returns the receiver of its reply; %NULL
  * with %MITOGEN_ERROR_INVALID_ARGUMENT (@args is not a tuple) or
  * %MITOGEN_ERROR_CHANNEL (the router is gone). */
@@ -403,7 +426,6 @@ start_call (MitogenContext  *self,
 {
   g_autoptr(MitogenRouter) router = NULL;
   g_autoptr(MitogenMessage) message = NULL;
-  MitogenReceiver *receiver;
 
   if (!check_args (function, args, error))
     return NULL;
@@ -416,18 +438,7 @@ start_call (MitogenContext  *self,
       return NULL;
     }
 
-  receiver = mitogen_receiver_new (router, 0, FALSE, self);
-  message->header.reply_to = mitogen_receiver_get_handle (receiver);
-
-  if (!mitogen_router_route (router, message, NULL))
-    {
-      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (mitogen_router_get_context_id (router),
-                                                                 message->header.reply_to);
-      dead->header.src_id = self->id;
-      mitogen_router_del_handler (router, message->header.reply_to);
-      mitogen_receiver_deliver (receiver, dead);
-    }
-  return receiver;
+  return route_with_receiver (self, router, message, FALSE);
 }
 
 /**
@@ -756,7 +767,6 @@ mitogen_context_send_async (MitogenContext *self,
 {
   g_autoptr(MitogenRouter) router = NULL;
   g_autoptr(MitogenMessage) message = NULL;
-  MitogenReceiver *receiver;
 
   g_return_val_if_fail (MITOGEN_IS_CONTEXT (self), NULL);
 
@@ -764,18 +774,7 @@ mitogen_context_send_async (MitogenContext *self,
   router = g_weak_ref_get (&self->router);
   g_return_val_if_fail (router != NULL, NULL);
 
-  receiver = mitogen_receiver_new (router, 0, persist, self);
-  message->header.reply_to = mitogen_receiver_get_handle (receiver);
-
-  if (!mitogen_router_route (router, message, NULL))
-    {
-      g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (mitogen_router_get_context_id (router),
-                                                                 message->header.reply_to);
-      dead->header.src_id = self->id;
-      mitogen_router_del_handler (router, message->header.reply_to);
-      mitogen_receiver_deliver (receiver, dead);
-    }
-  return receiver;
+  return route_with_receiver (self, router, message, persist);
 }
 
 /**
