@@ -27,7 +27,4 @@ gboolean mitogen_stock_image_get           (const char  *machine,
                                             GBytes     **xz,
                                             GError     **error);
 
-/* Any thread: the CPUs there are images for, primary first. (transfer full) */
-char   **mitogen_stock_image_list_arches   (void);
-
 G_END_DECLS

@@ -317,28 +317,31 @@ ensure_hashes (GError **error)
   return TRUE;
 }
 
-/* The `uname -m` spellings of @arch's CPU family as shell patterns (for
- * stage 1's `case`): a subset of what mitogen_arch_matches () accepts, so
- * a cached agent stage 1 picks is one the master accepts. */
+/* The CPUs the build makes agents for: the name mitogen_elf_inspect ()
+ * gives, Debian's (-Dagent_archs, for the hint in an error), and the
+ * `uname -m` spellings as shell patterns for stage 1's `case`: a subset
+ * of what mitogen_arch_matches () accepts, so a cached agent stage 1
+ * picks is one the master accepts. */
+static const struct
+{
+  const char *elf;
+  const char *debian;
+  const char *patterns;
+} known_cpus[] = {
+  { "x86_64",  "amd64",   "x86_64 amd64" },
+  { "i686",    "i386",    "i[3-6]86 x86" },
+  { "aarch64", "arm64",   "aarch64 arm64" },
+  { "armv7l",  "armhf",   "armv[5-9]*l arm armhf" },
+  { "ppc64le", "ppc64el", "ppc64le" },
+  { "s390x",   "s390x",   "s390x" },
+};
+
 static const char *
 uname_patterns (const char *arch)
 {
-  static const struct
-  {
-    const char *family;
-    const char *patterns;
-  } table[] = {
-    { "x86_64", "x86_64 amd64" },
-    { "i686", "i[3-6]86 x86" },
-    { "aarch64", "aarch64 arm64" },
-    { "armv7l", "armv[5-9]*l arm armhf" },
-    { "ppc64le", "ppc64le" },
-    { "s390x", "s390x" },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
-    if (strcmp (arch, table[i].family) == 0)
-      return table[i].patterns;
+  for (gsize i = 0; i < G_N_ELEMENTS (known_cpus); i++)
+    if (strcmp (arch, known_cpus[i].elf) == 0)
+      return known_cpus[i].patterns;
   return NULL;
 }
 
@@ -396,18 +399,13 @@ image_for (const char *machine)
   return NULL;
 }
 
-/* Debian's name for a CPU family, for the hint in the error. */
+/* Debian's name for @machine's CPU family, for the hint in the error. */
 static const char *
 debian_arch (const char *machine)
 {
-  static const char *const pairs[][2] = {
-    { "x86_64", "amd64" }, { "i686", "i386" }, { "aarch64", "arm64" },
-    { "armv7l", "armhf" }, { "ppc64le", "ppc64el" }, { "s390x", "s390x" },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (pairs); i++)
-    if (mitogen_arch_matches (pairs[i][0], machine))
-      return pairs[i][1];
+  for (gsize i = 0; i < G_N_ELEMENTS (known_cpus); i++)
+    if (mitogen_arch_matches (known_cpus[i].elf, machine))
+      return known_cpus[i].debian;
   return NULL;
 }
 
@@ -477,23 +475,4 @@ mitogen_stock_image_get (const char  *machine,
     }
   g_mutex_unlock (&lock);
   return ok;
-}
-
-char **
-mitogen_stock_image_list_arches (void)
-{
-  GPtrArray *out = g_ptr_array_new ();
-  GPtrArray *all;
-
-  g_mutex_lock (&lock);
-  all = get_images ();
-  for (guint i = 0; i < all->len; i++)
-    {
-      const MitogenStockImage *image = g_ptr_array_index (all, i);
-
-      g_ptr_array_add (out, g_strdup (image->arch != NULL ? image->arch : "?"));
-    }
-  g_mutex_unlock (&lock);
-  g_ptr_array_add (out, NULL);
-  return (char **) g_ptr_array_free (out, FALSE);
 }
