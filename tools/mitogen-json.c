@@ -756,6 +756,59 @@ json_to_variant (JsonNode           *node,
   return NULL;
 }
 
+/* json-glib's scanner takes escapes JSON does not have ("\\615" is an
+ * octal byte) and so can give strings and member names that are not
+ * UTF-8, which no GVariant string may hold: refuse them, naming where. */
+static gboolean
+check_utf8 (JsonNode    *node,
+            const char  *path,
+            GError     **error)
+{
+  if (tool_json_is_value_of (node, G_TYPE_STRING))
+    {
+      if (!g_utf8_validate (json_node_get_string (node), -1, NULL))
+        {
+          set_arg_error (error, path, "string is not valid UTF-8 (give bytes as {\"base64\": \"...\"})");
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      guint length = json_array_get_length (array);
+
+      for (guint i = 0; i < length; i++)
+        {
+          g_autofree char *child = g_strdup_printf ("%s[%u]", path, i);
+
+          if (!check_utf8 (json_array_get_element (array, i), child, error))
+            return FALSE;
+        }
+      return TRUE;
+    }
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *object = json_node_get_object (node);
+      g_autoptr(GList) members = json_object_get_members (object);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        {
+          g_autofree char *child = NULL;
+
+          if (!g_utf8_validate (l->data, -1, NULL))
+            {
+              set_arg_error (error, path, "member name is not valid UTF-8");
+              return FALSE;
+            }
+          child = g_strdup_printf ("%s.%s", path, (const char *) l->data);
+          if (!check_utf8 (json_object_get_member (object, l->data), child, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 /* The argument tuple for @function from the JSON array @root (%NULL: no
  * arguments). A function unknown here gets types inferred from the JSON
  * and is left for the context to reject. */
@@ -786,6 +839,12 @@ tool_build_arguments (const char  *function,
     {
       g_set_error (error, TOOL_ERROR, TOOL_EXIT_USAGE,
                    "JSON-ARGS must be a JSON array of the arguments, got %s", tool_json_kind (root));
+      return NULL;
+    }
+
+  if (!check_utf8 (root, "arguments", error))
+    {
+      g_prefix_error (error, "%s: ", function);
       return NULL;
     }
 
