@@ -155,6 +155,10 @@ mitogen_sha256_update (MitogenSha256 *self,
 {
   const guint8 *p = data;
 
+  /* @data may be NULL when @len is 0 (an empty GBytes): memcpy () from
+   * NULL is undefined even for 0 bytes (UBSan). */
+  if (len == 0)
+    return;
   if (self->fallback != NULL)
     {
       while (len > 0)
