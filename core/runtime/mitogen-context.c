@@ -321,7 +321,9 @@ build_call (MitogenContext *self,
  * [method@Mitogen.Receiver.get] or a select. If the context is gone the
  * receiver yields %MITOGEN_ERROR_CHANNEL. Any thread.
  *
- * Returns: (transfer full): the receiver of the reply
+ * Returns: (transfer full) (nullable): the receiver of the reply; %NULL if
+ *   the context's router is gone (its last reference dropped, perhaps by
+ *   another thread)
  */
 MitogenReceiver *
 mitogen_context_begin_call (MitogenContext *self,
@@ -338,7 +340,8 @@ mitogen_context_begin_call (MitogenContext *self,
 
   message = build_call (self, function, args);
   router = g_weak_ref_get (&self->router);
-  g_return_val_if_fail (router != NULL, NULL);
+  if (router == NULL)
+    return NULL;
 
   receiver = mitogen_receiver_new (router, 0, FALSE, self);
   message->header.reply_to = mitogen_receiver_get_handle (receiver);
