@@ -45,6 +45,12 @@ pc=$(find "$dest$prefix" -name 'mitogen-1.0.pc' | head -n1)
 mkdir "$dest/pc"
 sed "s|^prefix=.*|prefix=$dest$prefix|" "$pc" > "$dest/pc/mitogen-1.0.pc"
 flags=$(PKG_CONFIG_PATH=$dest/pc pkg-config --cflags --libs mitogen-1.0)
+# A library built with -Db_sanitize needs programs built with the same
+# sanitizer (its runtime must load first).
+case ${MITOGEN_TEST_SANITIZE:-none} in
+  none) ;;
+  *) flags="$flags -fsanitize=$MITOGEN_TEST_SANITIZE" ;;
+esac
 if cc -o "$dest/prog" "$dest/prog.c" $flags && "$dest/prog"; then
   echo "ok 3 a program built with pkg-config mitogen-1.0 runs a call"
 else

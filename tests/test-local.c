@@ -611,6 +611,30 @@ test_broker_shutdown_timeout (void)
 }
 
 static void
+test_router_gone (void)
+{
+  MitogenRouter *router = mitogen_router_new ();
+  g_autoptr(MitogenContext) context = mitogen_test_local (router);
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("A context kept after its router is gone (dropped, perhaps by another thread): "
+                  "begin_call returns NULL and call fails with CHANNEL, with no critical "
+                  "(test-stress met it).");
+
+  mitogen_router_shutdown (router);
+  g_assert_finalize_object (router);
+
+  receiver = mitogen_context_begin_call (context, "mitogen.noop", NULL);
+  g_assert_null (receiver);
+  value = mitogen_context_call (context, "mitogen.noop", NULL, NULL, &error);
+  g_assert_null (value);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+  g_assert_nonnull (strstr (error->message, "its router is gone"));
+}
+
+static void
 test_cycles (void)
 {
   guint fds, threads, children;
@@ -1035,6 +1059,7 @@ main (int   argc,
 #undef ADD
   g_test_add_func ("/local/lifecycle/broker-shutdown-timeout", test_broker_shutdown_timeout);
   g_test_add_func ("/local/lifecycle/master-kill9", test_master_kill9);
+  g_test_add_func ("/local/lifecycle/router-gone", test_router_gone);
   g_test_add_func ("/local/lifecycle/cycles", test_cycles);
   g_test_add_func ("/local/options", test_options);
   g_test_add_func ("/local/plugins/lazy", test_plugins_lazy);

@@ -22,7 +22,7 @@ struct _MitogenBroker
 
   GMainContext *context;           /* (owned) run by the broker thread */
   GMainLoop    *loop;              /* (owned) */
-  GThread      *thread;            /* (owned) (nullable): NULL once joined */
+  GThread      *thread;            /* (owned) (nullable) (atomic): NULL once joined */
   double        shutdown_timeout;  /* seconds */
 
   /* Broker thread only. */
@@ -148,7 +148,7 @@ mitogen_broker_new (void)
 
   /* The thread holds a reference until its loop ends: a broker runs until
    * mitogen_broker_shutdown (), which MitogenRouter's dispose calls. */
-  self->thread = g_thread_new ("mitogen-broker", broker_thread_main, g_object_ref (self));
+  g_atomic_pointer_set (&self->thread, g_thread_new ("mitogen-broker", broker_thread_main, g_object_ref (self)));
   mitogen_broker_watch (self);
 
   g_mutex_lock (&self->lock);
@@ -367,7 +367,9 @@ mitogen_broker_join (MitogenBroker *self)
 
   g_return_if_fail (MITOGEN_IS_BROKER (self));
 
-  thread = g_steal_pointer (&self->thread);
+  /* Atomic: the atexit watcher and a router's dispose on the broker
+   * thread itself may join at the same time; one of them gets it. */
+  thread = g_atomic_pointer_exchange (&self->thread, NULL);
   if (thread == NULL)
     return;
   if (thread == g_thread_self ())

@@ -456,7 +456,9 @@ start_call (MitogenContext  *self,
  * and code are `mitogen-error-quark` and %MITOGEN_ERROR_INVALID_ARGUMENT
  * (what [method@Mitogen.Context.call] reports directly). Any thread.
  *
- * Returns: (transfer full): the receiver of the reply
+ * Returns: (transfer full) (nullable): the receiver of the reply; %NULL if
+ *   the context's router is gone (its last reference dropped, perhaps by
+ *   another thread)
  */
 MitogenReceiver *
 mitogen_context_begin_call (MitogenContext *self,
@@ -476,7 +478,8 @@ mitogen_context_begin_call (MitogenContext *self,
     return receiver;
 
   router = g_weak_ref_get (&self->router);
-  g_return_val_if_fail (router != NULL, NULL);
+  if (router == NULL)
+    return NULL;
 
   /* Bad arguments: the receiver's one reply is the error. */
   receiver = mitogen_receiver_new (router, 0, FALSE, self);

@@ -307,13 +307,28 @@ mitogen_stream_get_queued_bytes (MitogenStream *self)
   return n;
 }
 
-/* Broker thread: leaves the broker once closed and reaped. */
+static gboolean on_stderr_cb (int fd, GIOCondition condition, gpointer user_data);
+
+/* Broker thread: leaves the broker once closed and reaped. The stderr
+ * watch goes too, after a last read: its callback holds no reference, and
+ * once the broker lets go, the last reference may go on another thread (a
+ * failed connect's caller) while the watch could still fire here (a race
+ * ThreadSanitizer showed in test-bootstrap's /bootstrap/failures). */
 static void
 maybe_finish (MitogenStream *self)
 {
   if (self->finished || self->read_fd >= 0 || (self->pid != 0 && !self->reaped))
     return;
   self->finished = TRUE;
+  if (self->stderr_source != NULL)
+    on_stderr_cb (self->stderr_fd, G_IO_IN, self);
+  if (self->stderr_source != NULL)
+    {
+      g_source_destroy (self->stderr_source);
+      g_clear_pointer (&self->stderr_source, g_source_unref);
+      close (self->stderr_fd);
+      self->stderr_fd = -1;
+    }
   mitogen_broker_remove_stream (self->broker, self);
 }
 

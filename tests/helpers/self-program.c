@@ -108,7 +108,7 @@ parse_hop (const char  *hop,
         {
           const char *eq = strchr (pairs[i], '=');
           g_autofree char *key = NULL;
-          GVariant *value;
+          g_autoptr(GVariant) value = NULL;
 
           if (eq == NULL)
             {
@@ -119,7 +119,7 @@ parse_hop (const char  *hop,
           key = g_strndup (pairs[i], (gsize) (eq - pairs[i]));
           value = g_variant_parse (NULL, eq + 1, NULL, NULL, NULL);
           if (value == NULL)
-            value = g_variant_new_string (eq + 1);
+            value = g_variant_ref_sink (g_variant_new_string (eq + 1));
           g_variant_builder_add (&builder, "{sv}", key, value);
         }
     }

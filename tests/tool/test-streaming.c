@@ -422,6 +422,12 @@ test_transfer_tree (Fixture       *f,
   g_autofree char *tree = g_build_filename (f->tmp, "tree", NULL);
   g_autofree char *put = g_build_filename (f->tmp, "put", NULL);
   g_autofree char *got = g_build_filename (f->tmp, "got", NULL);
+  g_autofree char *deep = g_build_filename (tree, "sub", "deep", NULL);
+  g_autofree char *link_path = g_build_filename (tree, "link", NULL);
+  g_autofree char *dangling = g_build_filename (tree, "sub", "dangling", NULL);
+  g_autofree char *got_link = g_build_filename (got, "link", NULL);
+  g_autofree char *got_dangling = g_build_filename (got, "sub", "dangling", NULL);
+  g_autofree char *got_deep = g_build_filename (got, "sub", "deep", NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(MitogenTransfer) transfer = NULL;
   const char *files[] = { "a", "sub/b", "sub/deep/c", "empty", NULL };
@@ -432,15 +438,15 @@ test_transfer_tree (Fixture       *f,
   g_test_summary ("A tree with subdirectories, a read-only directory, an empty file and links "
                   "goes both ways with modes and mtimes; links stay links.");
 
-  g_assert_cmpint (g_mkdir_with_parents (g_build_filename (tree, "sub", "deep", NULL), 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (deep, 0755), ==, 0);
   for (guint i = 0; files[i] != NULL; i++)
     {
       g_autofree char *path = g_build_filename (tree, files[i], NULL);
       make_file (path, g_str_equal (files[i], "empty") ? 0 : 1000 * (i + 1), 0600 + i, 1500000000 + i);
     }
-  g_assert_cmpint (symlink ("sub/b", g_build_filename (tree, "link", NULL)), ==, 0);
-  g_assert_cmpint (symlink ("/nonexistent", g_build_filename (tree, "sub", "dangling", NULL)), ==, 0);
-  g_assert_cmpint (chmod (g_build_filename (tree, "sub", "deep", NULL), 0555), ==, 0);
+  g_assert_cmpint (symlink ("sub/b", link_path), ==, 0);
+  g_assert_cmpint (symlink ("/nonexistent", dangling), ==, 0);
+  g_assert_cmpint (chmod (deep, 0555), ==, 0);
 
   transfer = mitogen_transfer_new (f->context, MITOGEN_TRANSFER_DIRECTION_PUT, tree, put,
                                    MITOGEN_TRANSFER_FLAGS_RECURSIVE);
@@ -462,14 +468,14 @@ test_transfer_tree (Fixture       *f,
       assert_same_file (a, b);
       assert_same_file (a, c);
     }
-  g_assert_cmpint (lstat (g_build_filename (got, "link", NULL), &st), ==, 0);
+  g_assert_cmpint (lstat (got_link, &st), ==, 0);
   g_assert_true (S_ISLNK (st.st_mode));
-  n = readlink (g_build_filename (got, "link", NULL), target, sizeof target - 1);
+  n = readlink (got_link, target, sizeof target - 1);
   g_assert_cmpint (n, ==, 5);
   g_assert_cmpmem (target, 5, "sub/b", 5);
-  g_assert_cmpint (lstat (g_build_filename (got, "sub", "dangling", NULL), &st), ==, 0);
+  g_assert_cmpint (lstat (got_dangling, &st), ==, 0);
   g_assert_true (S_ISLNK (st.st_mode));
-  g_assert_cmpint (stat (g_build_filename (got, "sub", "deep", NULL), &st), ==, 0);
+  g_assert_cmpint (stat (got_deep, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 07777, ==, 0555);
 
   /* Again into the existing copy: merged, files replaced. */

@@ -41,6 +41,12 @@ ENV.pop("MITOGEN_PROGRESS", None)
 
 BIG_MIB = int(os.environ.get("MITOGEN_TEST_BIG", "256"))
 MiB = 1024 * 1024
+# -Db_sanitize builds (tests/meson.build): AddressSanitizer's shadow memory
+# and quarantine of freed blocks make peak RSS meaningless, so the memory
+# bounds are not checked there (everything else is).
+SANITIZED = os.environ.get("MITOGEN_TEST_SANITIZE", "none") != "none"
+if SANITIZED:
+    print("memory bounds not checked: sanitizer build", flush=True)
 
 
 def run(*args, input=None, timeout=120, env=None):
@@ -509,7 +515,7 @@ def cp_big_file_both_ways():
             assert st.st_mtime_ns == 1_200_000_000_123_456_789, (args, st.st_mtime_ns)
             # Bounded memory: far below the file's size on both sides.
             limit = 64 * 1024
-            assert 0 < tool_kib < limit and 0 < agent_kib < limit, (args, tool_kib, agent_kib)
+            assert SANITIZED or 0 < tool_kib < limit and 0 < agent_kib < limit, (args, tool_kib, agent_kib)
             print(f"  {' '.join(args[:1])} {'put' if dst == put else 'get'} {size // MiB} MiB: "
                   f"{seconds:.2f} s, peak RSS tool {tool_kib // 1024} MiB, agent {agent_kib // 1024} MiB")
 
@@ -548,7 +554,7 @@ def cp_tree_1000_both_ways():
         rc, seconds2, tool_kib2, agent_kib2, err = run_measured(("cp", "-r", f"local:{d}/put", f"{d}/into"))
         assert rc == 0 and err == "", (rc, err)
         assert tree_listing(os.path.join(d, "into", "put")) == expected
-        assert max(tool_kib, agent_kib, tool_kib2, agent_kib2) < 64 * 1024
+        assert SANITIZED or max(tool_kib, agent_kib, tool_kib2, agent_kib2) < 64 * 1024
         print(f"  tree of 1000 files: put {seconds:.2f} s, get {seconds2:.2f} s")
 
         # Copying again merges and replaces.
