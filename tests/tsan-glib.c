@@ -108,118 +108,42 @@ ignore_end (void)
 
 /* --- GMutex, GRecMutex, GRWLock, GCond ------------------------------------ */
 
-REAL (void, g_mutex_lock, (GMutex *))
-REAL (void, g_mutex_unlock, (GMutex *))
-REAL (gboolean, g_mutex_trylock, (GMutex *))
+/* LOCK, TRYLOCK and UNLOCK of type @T: the lock acquires what the unlock
+ * released. For GRWLock's readers that gives more edges than a rwlock
+ * does (a reader's release also reaches later readers), never fewer. */
+#define WRAP_LOCK(T, LOCK, TRYLOCK, UNLOCK)                             \
+  REAL (void, LOCK, (T *))                                              \
+  REAL (gboolean, TRYLOCK, (T *))                                       \
+  REAL (void, UNLOCK, (T *))                                            \
+                                                                        \
+  void                                                                  \
+  LOCK (T *lock)                                                        \
+  {                                                                     \
+    get_##LOCK () (lock);                                               \
+    acquire (lock);                                                     \
+  }                                                                     \
+                                                                        \
+  gboolean                                                              \
+  TRYLOCK (T *lock)                                                     \
+  {                                                                     \
+    gboolean locked = get_##TRYLOCK () (lock);                          \
+                                                                        \
+    if (locked)                                                         \
+      acquire (lock);                                                   \
+    return locked;                                                      \
+  }                                                                     \
+                                                                        \
+  void                                                                  \
+  UNLOCK (T *lock)                                                      \
+  {                                                                     \
+    release (lock);                                                     \
+    get_##UNLOCK () (lock);                                             \
+  }
 
-void
-g_mutex_lock (GMutex *mutex)
-{
-  get_g_mutex_lock () (mutex);
-  acquire (mutex);
-}
-
-gboolean
-g_mutex_trylock (GMutex *mutex)
-{
-  gboolean locked = get_g_mutex_trylock () (mutex);
-
-  if (locked)
-    acquire (mutex);
-  return locked;
-}
-
-void
-g_mutex_unlock (GMutex *mutex)
-{
-  release (mutex);
-  get_g_mutex_unlock () (mutex);
-}
-
-REAL (void, g_rec_mutex_lock, (GRecMutex *))
-REAL (void, g_rec_mutex_unlock, (GRecMutex *))
-REAL (gboolean, g_rec_mutex_trylock, (GRecMutex *))
-
-void
-g_rec_mutex_lock (GRecMutex *mutex)
-{
-  get_g_rec_mutex_lock () (mutex);
-  acquire (mutex);
-}
-
-gboolean
-g_rec_mutex_trylock (GRecMutex *mutex)
-{
-  gboolean locked = get_g_rec_mutex_trylock () (mutex);
-
-  if (locked)
-    acquire (mutex);
-  return locked;
-}
-
-void
-g_rec_mutex_unlock (GRecMutex *mutex)
-{
-  release (mutex);
-  get_g_rec_mutex_unlock () (mutex);
-}
-
-REAL (void, g_rw_lock_writer_lock, (GRWLock *))
-REAL (gboolean, g_rw_lock_writer_trylock, (GRWLock *))
-REAL (void, g_rw_lock_writer_unlock, (GRWLock *))
-REAL (void, g_rw_lock_reader_lock, (GRWLock *))
-REAL (gboolean, g_rw_lock_reader_trylock, (GRWLock *))
-REAL (void, g_rw_lock_reader_unlock, (GRWLock *))
-
-void
-g_rw_lock_writer_lock (GRWLock *lock)
-{
-  get_g_rw_lock_writer_lock () (lock);
-  acquire (lock);
-}
-
-gboolean
-g_rw_lock_writer_trylock (GRWLock *lock)
-{
-  gboolean locked = get_g_rw_lock_writer_trylock () (lock);
-
-  if (locked)
-    acquire (lock);
-  return locked;
-}
-
-void
-g_rw_lock_writer_unlock (GRWLock *lock)
-{
-  release (lock);
-  get_g_rw_lock_writer_unlock () (lock);
-}
-
-/* Readers acquire what writers released; a reader's release also reaches
- * later readers (more edges than a rwlock gives, never fewer). */
-void
-g_rw_lock_reader_lock (GRWLock *lock)
-{
-  get_g_rw_lock_reader_lock () (lock);
-  acquire (lock);
-}
-
-gboolean
-g_rw_lock_reader_trylock (GRWLock *lock)
-{
-  gboolean locked = get_g_rw_lock_reader_trylock () (lock);
-
-  if (locked)
-    acquire (lock);
-  return locked;
-}
-
-void
-g_rw_lock_reader_unlock (GRWLock *lock)
-{
-  release (lock);
-  get_g_rw_lock_reader_unlock () (lock);
-}
+WRAP_LOCK (GMutex, g_mutex_lock, g_mutex_trylock, g_mutex_unlock)
+WRAP_LOCK (GRecMutex, g_rec_mutex_lock, g_rec_mutex_trylock, g_rec_mutex_unlock)
+WRAP_LOCK (GRWLock, g_rw_lock_writer_lock, g_rw_lock_writer_trylock, g_rw_lock_writer_unlock)
+WRAP_LOCK (GRWLock, g_rw_lock_reader_lock, g_rw_lock_reader_trylock, g_rw_lock_reader_unlock)
 
 REAL (void, g_cond_wait, (GCond *, GMutex *))
 REAL (gboolean, g_cond_wait_until, (GCond *, GMutex *, gint64))
