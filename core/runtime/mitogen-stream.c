@@ -1268,6 +1268,7 @@ static gboolean
 keepalive_tick_cb (gpointer data)
 {
   MitogenStream *self = data;
+  g_autoptr(MitogenStream) hold = g_object_ref (self);  /* closing may drop the broker's */
   gint64 now = g_get_monotonic_time ();
   gint64 interval = (gint64) (self->ka_interval * G_USEC_PER_SEC);
   gint64 silent, quiet;
