@@ -618,6 +618,49 @@ test_link_cut (Fixture *f, gconstpointer data)
   g_assert_true (mitogen_test_wait_pid_gone (pid, 10000));
 }
 
+static void
+test_stream_keepalive (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(MitogenReceiver) receiver = NULL;
+  g_autoptr(MitogenMessage) message = NULL;
+  gint64 start, elapsed;
+  GPid pid;
+
+  g_test_summary ("With the ssh link's own keepalive off (ssh_keepalive false), the stream "
+                  "keepalive (1 s x 2) still notices a cut link: the call fails with CHANNEL "
+                  "naming the keepalive, and the remote agent exits by itself.");
+  if (f->sshd == NULL)
+    return;
+
+  context = connect_ok (f, options (f, KEY_USER (f),
+                                    "keepalive_interval", g_variant_new_double (1.0),
+                                    "keepalive_count", g_variant_new_int32 (2),
+                                    "ssh_keepalive", g_variant_new_boolean (FALSE),
+                                    NULL));
+  pid = remote_pid (context);
+  g_assert_true (mitogen_test_pid_alive (pid));
+
+  receiver = mitogen_context_begin_call (context, "mitogen.sleep", g_variant_new ("(d)", 60.0));
+  g_usleep (200000);
+  start = g_get_monotonic_time ();
+  host_sshd_set_link (f->sshd, FALSE, &error);
+  g_assert_no_error (error);
+
+  message = mitogen_receiver_get (receiver, 20, &error);
+  elapsed = g_get_monotonic_time () - start;
+  g_assert_null (message);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL);
+  g_test_message ("call failed %.2f s after the cut: %s", elapsed / 1e6, error->message);
+  g_assert_nonnull (strstr (error->message, "no answer to keepalives"));
+  g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
+  g_assert_false (mitogen_context_is_connected (context));
+
+  /* Its own stream keepalive (1 s x 2, from its configuration), or sshd. */
+  g_assert_true (mitogen_test_wait_pid_gone (pid, 10000));
+}
+
 /* --- failures while connecting and while connected ------------------------ */
 
 static void
@@ -925,14 +968,17 @@ test_options (void)
   transport = mitogen_transport_new_for_method ("ssh", NULL, &error);
   g_assert_no_error (error);
   {
-    int check = -1, count = 0;
+    int check = -1, count = -1;
     double interval = 0;
-    gboolean config = FALSE;
+    gboolean config = FALSE, ssh_keepalive = FALSE;
     g_object_get (transport, "check-host-keys", &check, "keepalive-interval", &interval,
-                  "keepalive-count", &count, "ssh-config", &config, NULL);
+                  "keepalive-count", &count, "ssh-config", &config, "ssh-keepalive", &ssh_keepalive, NULL);
     g_assert_cmpint (check, ==, 0);  /* enforce */
-    g_assert_cmpfloat (interval, ==, 15.0);
-    g_assert_cmpint (count, ==, 3);
+    /* Not given: the ssh link keepalive's own 15 s x 3, the stream's from
+     * the router (docs/ssh.md). */
+    g_assert_cmpfloat (interval, ==, -1);
+    g_assert_cmpint (count, ==, 0);
+    g_assert_true (ssh_keepalive);
     g_assert_true (config);
   }
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (transport), "password");
@@ -1039,6 +1085,7 @@ main (int   argc,
   ADD ("/ssh/failure/remote-kill9", NULL, set_up_loopback, test_remote_kill);
   ADD ("/ssh/netns/connect", NULL, set_up_netns, test_netns);
   ADD ("/ssh/netns/link-cut", NULL, set_up_netns, test_link_cut);
+  ADD ("/ssh/netns/stream-keepalive", NULL, set_up_netns, test_stream_keepalive);
   ADD ("/ssh/netns/ssh-via-ssh", NULL, set_up_netns, test_ssh_via_ssh);
   ADD ("/ssh/netns/self-replicate", NULL, set_up_netns, test_self_replicate);
   g_test_add_func ("/ssh/options/host-key-booleans", test_host_key_booleans);

@@ -196,6 +196,15 @@ handshake_message (MitogenStream  *stream,
   settings.profiling = mitogen_transport_get_profiling (op->transport) ||
                        mitogen_router_get_profiling (op->router);
   settings.max_message_size = mitogen_transport_get_max_message_size (op->transport);
+  /* The stream keepalive: the connect's options, else the router's. */
+  mitogen_router_get_keepalive (op->router, &settings.keepalive_interval, &settings.keepalive_count);
+  if (mitogen_transport_get_keepalive_interval (op->transport) >= 0)
+    settings.keepalive_interval = mitogen_transport_get_keepalive_interval (op->transport);
+  if (settings.keepalive_interval > 0 && settings.keepalive_interval < MITOGEN_KEEPALIVE_MIN_INTERVAL)
+    settings.keepalive_interval = MITOGEN_KEEPALIVE_MIN_INTERVAL;
+  if (mitogen_transport_get_keepalive_count (op->transport) > 0)
+    settings.keepalive_count = (guint32) mitogen_transport_get_keepalive_count (op->transport);
+  settings.keepalive_count = CLAMP (settings.keepalive_count, MITOGEN_KEEPALIVE_MIN_COUNT, MITOGEN_KEEPALIVE_MAX_COUNT);
   config = mitogen_message_new (op->context_id, MITOGEN_HANDLE_CONFIG, mitogen_protocol_config_new (&settings));
   config->header.src_id = parent;
   config->header.auth_id = parent;
@@ -223,6 +232,7 @@ handshake_message (MitogenStream  *stream,
   mitogen_context_set_bootstrap_bytes (context, op->bootstrap_bytes);
   mitogen_router_register_context (op->router, context);
   mitogen_router_attach_stream (op->router, stream, op->context_id);
+  mitogen_stream_set_keepalive (stream, settings.keepalive_interval, settings.keepalive_count);
   op->hooked = FALSE;
   /* In a child: our parents learn where the new context is. */
   mitogen_router_announce_route (op->router, op->context_id, op->name);

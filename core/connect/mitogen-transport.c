@@ -35,6 +35,8 @@ typedef struct
   char    *bootstrap_shell;   /* (owned) (nullable) */
   char    *bootstrap_format;  /* (owned) */
   char    *agent;             /* (owned) (nullable) NULL: the router's default */
+  double   keepalive_interval; /* < 0: the router's default */
+  int      keepalive_count;    /* 0: the router's default */
 } MitogenTransportPrivate;
 
 typedef enum
@@ -49,9 +51,11 @@ typedef enum
   PROP_BOOTSTRAP_SHELL,
   PROP_BOOTSTRAP_FORMAT,
   PROP_AGENT,
+  PROP_KEEPALIVE_INTERVAL,
+  PROP_KEEPALIVE_COUNT,
 } MitogenTransportProperty;
 
-static GParamSpec *props[PROP_AGENT + 1];
+static GParamSpec *props[PROP_KEEPALIVE_COUNT + 1];
 
 /**
  * MitogenTransport:
@@ -111,6 +115,12 @@ mitogen_transport_get_property (GObject    *object,
     case PROP_AGENT:
       g_value_set_string (value, priv->agent);
       break;
+    case PROP_KEEPALIVE_INTERVAL:
+      g_value_set_double (value, priv->keepalive_interval);
+      break;
+    case PROP_KEEPALIVE_COUNT:
+      g_value_set_int (value, priv->keepalive_count);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -160,6 +170,12 @@ mitogen_transport_set_property (GObject      *object,
     case PROP_AGENT:
       g_free (priv->agent);
       priv->agent = g_value_dup_string (value);
+      break;
+    case PROP_KEEPALIVE_INTERVAL:
+      priv->keepalive_interval = g_value_get_double (value);
+      break;
+    case PROP_KEEPALIVE_COUNT:
+      priv->keepalive_count = g_value_get_int (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -402,6 +418,37 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
                          NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * MitogenTransport:keepalive-interval:
+   *
+   * Seconds of silence after which each end of the new context's stream
+   * sends the other a keepalive; nothing heard for interval x
+   * [property@Mitogen.Transport:keepalive-count] disconnects the context
+   * (docs/protocol.md, "Keepalive"). 0 turns the stream keepalive off;
+   * -1 (the default) takes the router's
+   * [property@Mitogen.Router:keepalive-interval]. The ssh transport's link
+   * keepalives follow the same option when it is given.
+   */
+  props[PROP_KEEPALIVE_INTERVAL] =
+    g_param_spec_double ("keepalive-interval", NULL,
+                         "Seconds of silence before a keepalive; nothing heard for interval x count "
+                         "disconnects (0: off; -1: the router's default, 30)",
+                         -1, 86400, -1,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MitogenTransport:keepalive-count:
+   *
+   * Keepalive intervals of silence that disconnect the context (see
+   * [property@Mitogen.Transport:keepalive-interval]); the stream keepalive
+   * uses at least 2. 0 (the default) takes the router's
+   * [property@Mitogen.Router:keepalive-count].
+   */
+  props[PROP_KEEPALIVE_COUNT] =
+    g_param_spec_int ("keepalive-count", NULL,
+                      "Keepalive intervals of silence that disconnect (0: the router's default, 3)",
+                      0, 1000, 0,
+                      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 
@@ -412,6 +459,7 @@ mitogen_transport_init (MitogenTransport *self)
 
   priv->connect_timeout = 30.0;
   priv->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
+  priv->keepalive_interval = -1;
   priv->bootstrap_format = g_strdup ("gz");
   priv->bootstrap = -1;  /* not set yet: the method's default, see constructed () */
 }
@@ -921,6 +969,38 @@ mitogen_transport_get_max_message_size (MitogenTransport *self)
 {
   MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
   return priv->max_message_size;
+}
+
+/**
+ * mitogen_transport_get_keepalive_interval:
+ * @self: a transport
+ *
+ * The `keepalive_interval` option, as given: seconds, 0 for off, or -1
+ * when it was not given (the router's default applies to the stream; a
+ * transport with keepalives of its own, like ssh, uses its own default).
+ *
+ * Returns: the keepalive-interval option, in seconds, or -1
+ */
+double
+mitogen_transport_get_keepalive_interval (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->keepalive_interval;
+}
+
+/**
+ * mitogen_transport_get_keepalive_count:
+ * @self: a transport
+ *
+ * The `keepalive_count` option, as given, or 0 when it was not given.
+ *
+ * Returns: the keepalive-count option, or 0
+ */
+int
+mitogen_transport_get_keepalive_count (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  return priv->keepalive_count;
 }
 
 /**

@@ -57,6 +57,10 @@ void           mitogen_router_announce_route     (MitogenRouter      *self,
                                                   guint32             id,
                                                   const char         *name);
 gboolean       mitogen_router_get_is_master      (MitogenRouter      *self);
+/* Any thread: the keepalive-interval and keepalive-count properties. */
+void           mitogen_router_get_keepalive      (MitogenRouter      *self,
+                                                  double             *interval,
+                                                  guint              *count);
 /* Agent side. Broker thread. */
 void           mitogen_router_configure          (MitogenRouter      *self,
                                                   guint32             context_id,

@@ -22,9 +22,11 @@
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-protocol-private.h"
 #include "mitogen-receiver-private.h"
 #include "mitogen-router-private.h"
 #include "mitogen-stream-private.h"
+#include "mitogen-utils-private.h"
 
 typedef struct
 {
@@ -62,7 +64,17 @@ struct _MitogenRouter
   gint            profiling_default; /* (atomic) set_profiling () */
   const char     *default_agent;   /* (atomic) (nullable) interned: set_default_agent (); NULL is "stock" */
   gboolean        disposed;
+  double          keepalive_interval;  /* the keepalive-interval property */
+  guint           keepalive_count;     /* the keepalive-count property */
 };
+
+typedef enum
+{
+  PROP_KEEPALIVE_INTERVAL = 1,
+  PROP_KEEPALIVE_COUNT,
+} MitogenRouterProperty;
+
+static GParamSpec *props[PROP_KEEPALIVE_COUNT + 1];
 
 /**
  * MitogenRouter:
@@ -218,12 +230,106 @@ mitogen_router_finalize (GObject *object)
 }
 
 static void
+mitogen_router_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+  double interval;
+  guint count;
+
+  mitogen_router_get_keepalive (self, &interval, &count);
+  switch ((MitogenRouterProperty) prop_id)
+    {
+    case PROP_KEEPALIVE_INTERVAL:
+      g_value_set_double (value, interval);
+      break;
+    case PROP_KEEPALIVE_COUNT:
+      g_value_set_uint (value, count);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_router_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  g_mutex_lock (&self->lock);
+  switch ((MitogenRouterProperty) prop_id)
+    {
+    case PROP_KEEPALIVE_INTERVAL:
+      /* Below the minimum (but not 0) is taken as the minimum. */
+      self->keepalive_interval = g_value_get_double (value);
+      if (self->keepalive_interval > 0 && self->keepalive_interval < MITOGEN_KEEPALIVE_MIN_INTERVAL)
+        self->keepalive_interval = MITOGEN_KEEPALIVE_MIN_INTERVAL;
+      break;
+    case PROP_KEEPALIVE_COUNT:
+      self->keepalive_count = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+static void
 mitogen_router_class_init (MitogenRouterClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   object_class->dispose = mitogen_router_dispose;
   object_class->finalize = mitogen_router_finalize;
+  object_class->get_property = mitogen_router_get_property;
+  object_class->set_property = mitogen_router_set_property;
+
+  /**
+   * MitogenRouter:keepalive-interval:
+   *
+   * Seconds of silence from a neighbour after which a stream sends it a
+   * keepalive (docs/protocol.md, "Keepalive"); a stream that hears nothing
+   * at all for keepalive-interval x [property@Mitogen.Router:keepalive-count]
+   * is disconnected and its pending calls fail with
+   * %MITOGEN_ERROR_CHANNEL naming the keepalive. 0 turns keepalives off.
+   * The default for the contexts this router starts from then on, both
+   * directions of their streams; a connect's `keepalive_interval` option
+   * overrides it, and contexts started through `via` inherit it. Default
+   * 30 s.
+   */
+  props[PROP_KEEPALIVE_INTERVAL] =
+    g_param_spec_double ("keepalive-interval", NULL, NULL,
+                         0, MITOGEN_KEEPALIVE_MAX_INTERVAL, MITOGEN_KEEPALIVE_DEFAULT_INTERVAL, rw);
+  /**
+   * MitogenRouter:keepalive-count:
+   *
+   * How many keepalive intervals of complete silence disconnect a stream
+   * (see [property@Mitogen.Router:keepalive-interval]); at least 2.
+   * Default 3.
+   */
+  props[PROP_KEEPALIVE_COUNT] =
+    g_param_spec_uint ("keepalive-count", NULL, NULL,
+                       MITOGEN_KEEPALIVE_MIN_COUNT, MITOGEN_KEEPALIVE_MAX_COUNT,
+                       MITOGEN_KEEPALIVE_DEFAULT_COUNT, rw);
+  g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
+}
+
+/* Any thread: the keepalive defaults of the contexts this router starts. */
+void
+mitogen_router_get_keepalive (MitogenRouter *self,
+                              double        *interval,
+                              guint         *count)
+{
+  g_mutex_lock (&self->lock);
+  *interval = self->keepalive_interval;
+  *count = self->keepalive_count;
+  g_mutex_unlock (&self->lock);
 }
 
 static void
@@ -239,6 +345,8 @@ mitogen_router_init (MitogenRouter *self)
   g_mutex_init (&self->ids.lock);
   self->ids.next = 1;
   self->name = g_strdup ("master");
+  self->keepalive_interval = MITOGEN_KEEPALIVE_DEFAULT_INTERVAL;
+  self->keepalive_count = MITOGEN_KEEPALIVE_DEFAULT_COUNT;
 
   /* Writes to a pipe whose reader died must fail with EPIPE, not kill us.
    * Sockets use MSG_NOSIGNAL; this covers the pipes of other transports. */
@@ -563,6 +671,65 @@ dispatch_local (MitogenRouter  *self,
   handler_unref (handler);
 }
 
+/* Broker thread: a KEEPALIVE from our neighbour at the other end of
+ * @stream (docs/protocol.md, "Keepalive"). Its arrival already counted as
+ * a sign of life; a request is answered at once, ahead of queued data.
+ * Keepalives travel one hop: one addressed elsewhere, or malformed, is a
+ * protocol error. */
+static void
+on_keepalive (MitogenRouter  *self,
+              MitogenStream  *stream,
+              MitogenMessage *message)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenMessage) answer = NULL;
+  gboolean is_answer;
+  gint64 stamp;
+
+  if (message->header.dst_id != self->context_id)
+    {
+      error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                           "%s: KEEPALIVE for context %u, not this one (%u): keepalives travel one hop",
+                           mitogen_stream_get_name (stream), message->header.dst_id, self->context_id);
+      mitogen_stream_close (stream, error);
+      return;
+    }
+  if (!mitogen_message_decode (message, &error) ||
+      !mitogen_protocol_keepalive_parse (mitogen_message_peek_value (message), &is_answer, &stamp, &error))
+    {
+      g_prefix_error (&error, "%s: ", mitogen_stream_get_name (stream));
+      mitogen_stream_close (stream, error);
+      return;
+    }
+  if (is_answer)
+    {
+      mitogen_io_debug ("%s: keepalive answered in %" G_GINT64_FORMAT " us", mitogen_stream_get_name (stream),
+                        g_get_monotonic_time () - stamp);
+      return;
+    }
+  answer = mitogen_message_new (message->header.src_id, MITOGEN_HANDLE_KEEPALIVE,
+                                mitogen_protocol_keepalive_new (TRUE, stamp));
+  answer->header.src_id = self->context_id;
+  answer->header.auth_id = self->context_id;
+  mitogen_stream_send_urgent (stream, answer);
+}
+
+/* Broker thread: the keepalive interval passed without a word from the
+ * peer of @stream. */
+static void
+on_stream_keepalive (MitogenStream *stream,
+                     gpointer       user_data)
+{
+  MitogenRouter *self = user_data;
+  g_autoptr(MitogenMessage) request = NULL;
+
+  request = mitogen_message_new (mitogen_stream_get_remote_id (stream), MITOGEN_HANDLE_KEEPALIVE,
+                                 mitogen_protocol_keepalive_new (FALSE, g_get_monotonic_time ()));
+  request->header.src_id = self->context_id;
+  request->header.auth_id = self->context_id;
+  mitogen_stream_send_urgent (stream, request);
+}
+
 /* Broker thread: a frame arrived on @stream. */
 static void
 on_stream_message (MitogenStream  *stream,
@@ -597,6 +764,13 @@ on_stream_message (MitogenStream  *stream,
         }
     }
 
+  if (h->handle == MITOGEN_HANDLE_KEEPALIVE)
+    {
+      g_mutex_unlock (&self->lock);
+      on_keepalive (self, stream, message);
+      return;
+    }
+
   if (h->dst_id != self->context_id)
     {
       out = lookup_route_locked (self, h->dst_id);
@@ -623,7 +797,7 @@ on_stream_message (MitogenStream  *stream,
 
   if (out == NULL || out == stream)
     send_dead_reply (self, message, out == NULL ? "no route" : "routing loop");
-  else if (!mitogen_stream_send (out, message))
+  else if (!mitogen_stream_forward (out, message, stream))
     send_dead_reply (self, message, "stream closed");
   g_clear_object (&out);
 }
@@ -725,10 +899,12 @@ mitogen_router_route_as (MitogenRouter   *self,
   return TRUE;
 }
 
-/* Broker thread, no lock held: tells our parent that @id is gone. */
+/* Broker thread, no lock held: tells our parent that @id is gone, and
+ * why when we know (a keepalive timeout, ...). */
 static void
 announce_del_route (MitogenRouter *self,
-                    guint32        id)
+                    guint32        id,
+                    const char    *reason)
 {
   g_autoptr(MitogenMessage) message = NULL;
 
@@ -736,7 +912,8 @@ announce_del_route (MitogenRouter *self,
   if (self->is_master || self->parent_ids->len == 0)
     return;
   message = mitogen_message_new (g_array_index (self->parent_ids, guint32, 0), MITOGEN_HANDLE_DEL_ROUTE,
-                                 g_variant_new ("(u)", id));
+                                 reason != NULL ? g_variant_new ("(us)", id, reason)
+                                                : g_variant_new ("(u)", id));
   mitogen_router_route (self, message, NULL);
 }
 
@@ -746,7 +923,8 @@ announce_del_route (MitogenRouter *self,
 static void
 routes_gone_full (MitogenRouter *self,
                   GArray        *gone,
-                  gboolean       announce)
+                  gboolean       announce,
+                  const char    *reason)
 {
   g_autoptr(GPtrArray) contexts = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) failed = g_ptr_array_new ();
@@ -799,22 +977,14 @@ routes_gone_full (MitogenRouter *self,
       g_autoptr(MitogenMessage) dead = mitogen_message_new_dead (self->context_id, handler->handle);
 
       dead->header.src_id = handler->respondent_id;
+      dead->dead_reason = g_strdup (reason);
       mitogen_message_set_router (dead, self);
       handler->func (self, dead, handler->data);
       handler_unref (handler);
     }
 
   for (guint i = 0; announce && i < gone->len; i++)
-    announce_del_route (self, g_array_index (gone, guint32, i));
-}
-
-/* Broker thread: contexts reached through one of our streams are gone;
- * our parent is told. */
-static void
-routes_gone (MitogenRouter *self,
-             GArray        *gone)
-{
-  routes_gone_full (self, gone, TRUE);
+    announce_del_route (self, g_array_index (gone, guint32, i), reason);
 }
 
 /* Broker thread: @stream closed; everything reached through it is gone. */
@@ -847,7 +1017,7 @@ on_stream_closed (MitogenStream *stream,
   g_debug ("%s closed: %u route(s) gone%s%s", mitogen_stream_get_name (stream), gone->len,
            error != NULL ? ": " : "", error != NULL ? error->message : "");
 
-  routes_gone (self, gone);
+  routes_gone_full (self, gone, TRUE, error != NULL ? error->message : NULL);
 
   if (lost_parent && self->parent_lost != NULL)
     ((void (*) (gpointer)) self->parent_lost) (self->parent_lost_data);
@@ -903,13 +1073,25 @@ on_del_route (MitogenRouter  *self,
   MitogenStream *stream = message->in_stream;
   GVariant *value = mitogen_message_peek_value (message);
   g_autoptr(GArray) gone = g_array_new (FALSE, FALSE, sizeof (guint32));
+  g_autofree char *reason = NULL;
   gboolean from_parent;
   guint32 id;
 
-  if (stream == NULL || value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(u)")))
+  if (stream == NULL || value == NULL)
+    return;
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(us)")))
+    {
+      const char *why;
+
+      g_variant_get (value, "(u&s)", &id, &why);
+      /* Told by a context below: say where it came from, and keep it short. */
+      reason = g_utf8_make_valid (why, MIN ((gssize) strlen (why), 1024));
+    }
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("(u)")))
+    g_variant_get (value, "(u)", &id);
+  else
     return;
   mitogen_assert_broker_thread (self->broker);
-  g_variant_get (value, "(u)", &id);
   from_parent = stream == self->parent_stream;
 
   g_mutex_lock (&self->lock);
@@ -935,7 +1117,7 @@ on_del_route (MitogenRouter  *self,
 
   g_debug ("route to %u withdrawn by %s", id, mitogen_stream_get_name (stream));
   /* What our parent told us it need not hear back. */
-  routes_gone_full (self, gone, !from_parent);
+  routes_gone_full (self, gone, !from_parent, reason);
 }
 
 /* Broker thread: called once a child stream is up, in a child that starts
@@ -992,6 +1174,7 @@ const MitogenStreamHooks mitogen_router_stream_hooks = {
   .message = on_stream_message,
   .closed = on_stream_closed,
   .shutdown = on_stream_shutdown,
+  .keepalive = on_stream_keepalive,
 };
 
 void

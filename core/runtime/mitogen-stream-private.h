@@ -18,6 +18,9 @@ typedef struct
   void (*closed)   (MitogenStream *stream, const GError *error, gpointer user_data);
   /* The broker is shutting down: ask the peer to go away. */
   void (*shutdown) (MitogenStream *stream, gpointer user_data);
+  /* The peer has been silent for the keepalive interval: send it a
+   * KEEPALIVE (with mitogen_stream_send_urgent ()). */
+  void (*keepalive) (MitogenStream *stream, gpointer user_data);
 } MitogenStreamHooks;
 
 MITOGEN_INTERNAL
@@ -27,20 +30,33 @@ MitogenStream *mitogen_stream_new              (MitogenBroker            *broker
                                                 int                       write_fd,
                                                 GPid                      pid,
                                                 guint64                   max_message_size);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_hooks        (MitogenStream            *self,
                                                 const MitogenStreamHooks *hooks,
                                                 gpointer                  user_data);
 void           mitogen_stream_set_remote_id    (MitogenStream            *self,
                                                 guint32                   remote_id);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_handshaken   (MitogenStream            *self,
                                                 gboolean                  handshaken);
 gboolean       mitogen_stream_get_handshaken   (MitogenStream            *self);
+MITOGEN_INTERNAL
 void           mitogen_stream_set_max_message_size (MitogenStream        *self,
                                                 guint64                   max_message_size);
 guint64        mitogen_stream_get_max_message_size (MitogenStream        *self);
 void           mitogen_stream_start            (MitogenStream            *self);
 gboolean       mitogen_stream_send             (MitogenStream            *self,
                                                 MitogenMessage           *message);
+gboolean       mitogen_stream_send_urgent      (MitogenStream            *self,
+                                                MitogenMessage           *message);
+gboolean       mitogen_stream_forward          (MitogenStream            *self,
+                                                MitogenMessage           *message,
+                                                MitogenStream            *from);
+void           mitogen_stream_set_keepalive    (MitogenStream            *self,
+                                                double                    interval,
+                                                guint                     count);
+MITOGEN_INTERNAL
+gsize          mitogen_stream_get_read_allocation (MitogenStream         *self);
 void           mitogen_stream_close            (MitogenStream            *self,
                                                 const GError             *error);
 void           mitogen_stream_close_when_drained (MitogenStream          *self);

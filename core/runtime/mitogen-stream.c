@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,12 +30,14 @@
 
 #include "mitogen-broker-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-protocol-private.h"
 #include "mitogen-stream-private.h"
 #include "mitogen-utils-private.h"
 
 #define READ_BUFFER_SIZE (256u * 1024u)
 #define STDERR_TAIL      2048u
 #define MAX_IOV          64
+#define BIG_GROW_LIMIT   (8u * 1024u * 1024u)
 
 typedef struct
 {
@@ -65,8 +68,18 @@ struct _MitogenStream
   guint8             *rbuf;          /* (owned) READ_BUFFER_SIZE bytes */
   gsize               rlen;
   MitogenFrameHeader  big_header;    /* frame being read into big_buf */
-  guint8             *big_buf;       /* (owned) (nullable) */
+  guint8             *big_buf;       /* (owned) (nullable) grows as the frame arrives */
   gsize               big_len;
+  gsize               big_cap;       /* bytes allocated at big_buf */
+  gint64              last_rx;       /* monotonic time the last bytes were read */
+  double              ka_interval;   /* keepalive: seconds; 0 off */
+  guint               ka_count;
+  gint64              ka_last_sent;  /* monotonic time of the last keepalive sent */
+  guint               ka_sent;       /* keepalives sent since last_rx */
+  GSource            *ka_source;     /* (owned) (nullable) the keepalive tick */
+  gint                flow_pauses;   /* destinations over high water that this stream feeds */
+  gint                big_cap_seen;  /* (atomic) big_cap, for mitogen_stream_get_read_allocation () */
+  GPtrArray          *fed_by;        /* (owned) guarded by wlock: streams paused until we drain */
   GSource            *child_watch;   /* (owned) (nullable) */
   gboolean            reaped;
   gboolean            finished;      /* closed and reaped: left the broker */
@@ -88,6 +101,7 @@ struct _MitogenStream
   gboolean            want_write_watch;  /* a writable watch is attached or requested */
   gboolean            write_paused;  /* stop_transmit: queue, do not write */
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
+  gint64              last_tx;       /* monotonic time bytes were last written */
 };
 
 /**
@@ -124,6 +138,8 @@ mitogen_stream_finalize (GObject *object)
     close (self->write_fd);
   g_clear_pointer (&self->rbuf, g_free);
   g_clear_pointer (&self->big_buf, g_free);
+  g_assert (self->ka_source == NULL);
+  g_clear_pointer (&self->fed_by, g_ptr_array_unref);
   if (self->stderr_source != NULL)
     {
       g_source_destroy (self->stderr_source);
@@ -158,6 +174,7 @@ mitogen_stream_init (MitogenStream *self)
   self->stderr_fd = -1;
   self->stderr_tail = g_string_new (NULL);
   self->stderr_line = g_string_new (NULL);
+  self->fed_by = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /* Any thread. Takes ownership of both descriptors. */
@@ -520,6 +537,8 @@ consume_queue (MitogenStream *self,
 }
 
 static gboolean on_writable_cb (int fd, GIOCondition condition, gpointer user_data);
+static void resume_fed_by (GPtrArray *fed_by);
+static GPtrArray *steal_fed_by_locked (MitogenStream *self);
 
 /* Broker thread, wlock held. */
 static void
@@ -595,6 +614,7 @@ on_writable_cb (int          fd,
                 gpointer     user_data)
 {
   MitogenStream *self = user_data;
+  g_autoptr(GPtrArray) fed_by = NULL;
   gboolean drained = FALSE;
   gboolean keep = TRUE;
 
@@ -620,11 +640,16 @@ on_writable_cb (int          fd,
           break;
         }
       consume_queue (self, (gsize) n);
+      if (n > 0)
+        self->last_tx = g_get_monotonic_time ();
       mitogen_io_debug ("%s: wrote %" G_GSSIZE_FORMAT " queued bytes", self->name, n);
     }
 
   if (self->out_bytes < MITOGEN_STREAM_LOW_WATER)
-    g_cond_broadcast (&self->wcond);
+    {
+      g_cond_broadcast (&self->wcond);
+      fed_by = steal_fed_by_locked (self);
+    }
 
   if (self->out.length == 0 || self->closed)
     {
@@ -635,11 +660,24 @@ on_writable_cb (int          fd,
     }
   g_mutex_unlock (&self->wlock);
 
+  resume_fed_by (fed_by);
   if (drained && self->close_when_drained)
     mitogen_stream_close (self, NULL);
 
   return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
+
+typedef enum
+{
+  SEND_NORMAL,
+  SEND_URGENT,     /* ahead of everything not yet begun (keepalives) */
+  SEND_FORWARD,    /* the broker routes it: pause its source over high water */
+} SendKind;
+
+static gboolean send_frame (MitogenStream  *self,
+                            MitogenMessage *message,
+                            SendKind        kind,
+                            MitogenStream  *from);
 
 /* Any thread. Queues @message (writing it at once if nothing is queued).
  * Returns FALSE if the stream is closed. A thread other than the broker's
@@ -647,6 +685,38 @@ on_writable_cb (int          fd,
 gboolean
 mitogen_stream_send (MitogenStream  *self,
                      MitogenMessage *message)
+{
+  return send_frame (self, message, SEND_NORMAL, NULL);
+}
+
+/* Broker thread. Queues @message ahead of every frame not begun yet: a
+ * keepalive must not wait behind megabytes of bulk data. */
+gboolean
+mitogen_stream_send_urgent (MitogenStream  *self,
+                            MitogenMessage *message)
+{
+  return send_frame (self, message, SEND_URGENT, NULL);
+}
+
+/* Broker thread: @message came in on @from and leaves by @self. The broker
+ * never blocks, so while @self holds more than the high-water mark @from
+ * is not read (its peer is not heard, and cannot fill us up); once @self
+ * drains below the low-water mark (or closes) @from is read again. In a
+ * tree no stream can wait on itself this way: the streams a destination
+ * waits for lead away from the source. */
+gboolean
+mitogen_stream_forward (MitogenStream  *self,
+                        MitogenMessage *message,
+                        MitogenStream  *from)
+{
+  return send_frame (self, message, SEND_FORWARD, from);
+}
+
+static gboolean
+send_frame (MitogenStream  *self,
+            MitogenMessage *message,
+            SendKind        kind,
+            MitogenStream  *from)
 {
   OutFrame *frame = g_new0 (OutFrame, 1);
   gboolean on_broker;
@@ -666,7 +736,18 @@ mitogen_stream_send (MitogenStream  *self,
       return FALSE;
     }
 
-  g_queue_push_tail (&self->out, frame);
+  if (kind == SEND_URGENT && self->out.length > 0)
+    {
+      OutFrame *head = g_queue_peek_head (&self->out);
+
+      /* A frame partly written must finish first. */
+      if (head->offset > 0)
+        g_queue_insert_after (&self->out, self->out.head, frame);
+      else
+        g_queue_push_head (&self->out, frame);
+    }
+  else
+    g_queue_push_tail (&self->out, frame);
   self->out_bytes += frame->total;
   mitogen_io_debug ("%s: send dst %u src %u auth %u handle %u reply_to %u length %u%s",
                     self->name, message->header.dst_id, message->header.src_id,
@@ -681,7 +762,11 @@ mitogen_stream_send (MitogenStream  *self,
       gssize n = write_iov (self, iov, n_iov);
 
       if (n >= 0)
-        consume_queue (self, (gsize) n);
+        {
+          consume_queue (self, (gsize) n);
+          if (n > 0)
+            self->last_tx = g_get_monotonic_time ();
+        }
       else if (errno != EAGAIN && errno != EWOULDBLOCK)
         {
           fail_write_locked (self, errno);
@@ -705,8 +790,54 @@ mitogen_stream_send (MitogenStream  *self,
     while (self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !self->closed)
       g_cond_wait (&self->wcond, &self->wlock);
 
+  if (kind == SEND_FORWARD && from != NULL && from != self && !self->closed &&
+      self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !g_ptr_array_find (self->fed_by, from, NULL))
+    {
+      g_ptr_array_add (self->fed_by, g_object_ref (from));
+      from->flow_pauses++;
+      mitogen_io_debug ("%s: over high water (%" G_GSIZE_FORMAT " bytes queued): not reading %s",
+                        self->name, self->out_bytes, from->name);
+    }
+
   g_mutex_unlock (&self->wlock);
   return TRUE;
+}
+
+static void attach_read_source (MitogenStream *self);
+
+/* Broker thread: whether the read side takes nothing now. */
+static gboolean
+reads_paused (MitogenStream *self)
+{
+  return g_atomic_int_get (&self->read_paused) || self->flow_pauses > 0;
+}
+
+/* Broker thread: the streams paused until we drained read again (no lock
+ * held: they are other streams). */
+static void
+resume_fed_by (GPtrArray *fed_by)
+{
+  for (guint i = 0; fed_by != NULL && i < fed_by->len; i++)
+    {
+      MitogenStream *from = g_ptr_array_index (fed_by, i);
+
+      if (from->flow_pauses > 0 && --from->flow_pauses == 0 && !reads_paused (from) &&
+          g_atomic_int_get (&from->started) && from->read_source == NULL && from->read_fd >= 0)
+        attach_read_source (from);
+    }
+}
+
+/* wlock held: takes the streams waiting for us to drain. */
+static GPtrArray *
+steal_fed_by_locked (MitogenStream *self)
+{
+  GPtrArray *fed_by;
+
+  if (self->fed_by->len == 0)
+    return NULL;
+  fed_by = self->fed_by;
+  self->fed_by = g_ptr_array_new_with_free_func (g_object_unref);
+  return fed_by;
 }
 
 /* --- reading ------------------------------------------------------------ */
@@ -759,10 +890,14 @@ parse_buffer (MitogenStream *self)
       else if (need > READ_BUFFER_SIZE)
         {
           /* Too large for the buffer: read the rest straight into its own
-           * allocation. The length was checked against the limit above. */
+           * allocation. The length was checked against the limit above;
+           * the allocation grows as the bytes arrive (a peer announcing
+           * big frames and sending nothing costs little). */
           self->big_header = header;
-          self->big_buf = g_malloc (header.length);
           self->big_len = have - MITOGEN_FRAME_HEADER_SIZE;
+          self->big_cap = MIN ((gsize) header.length, MAX (self->big_len, READ_BUFFER_SIZE));
+          g_atomic_int_set (&self->big_cap_seen, (gint) self->big_cap);
+          self->big_buf = g_malloc (self->big_cap);
           memcpy (self->big_buf, self->rbuf + pos + MITOGEN_FRAME_HEADER_SIZE, self->big_len);
           pos = self->rlen;
           break;
@@ -792,17 +927,30 @@ on_readable_cb (int          fd,
   g_autoptr(MitogenStream) hold = g_object_ref (self);
   gssize n;
 
-  if (g_atomic_int_get (&self->read_paused))
+  if (reads_paused (self))
     {
-      /* stop_receive (): leave the data where it is; start_receive ()
-       * attaches a new source. */
+      /* stop_receive () or a destination over high water: leave the data
+       * where it is; resuming attaches a new source. */
       g_clear_pointer (&self->read_source, g_source_unref);
       return G_SOURCE_REMOVE;
     }
 
   if (self->big_buf != NULL)
     {
-      gsize want = self->big_header.length - self->big_len;
+      gsize want;
+
+      if (self->big_len == self->big_cap)
+        {
+          /* Doubling up to BIG_GROW_LIMIT, then the whole frame: a peer
+           * must send a sixteenth of what it announces to make us
+           * allocate it all, and at most 2 x BIG_GROW_LIMIT bytes are
+           * ever copied (big copies would stall the broker thread). */
+          self->big_cap = self->big_cap * 2 > BIG_GROW_LIMIT ? (gsize) self->big_header.length
+                                                              : MIN ((gsize) self->big_header.length, self->big_cap * 2);
+          self->big_buf = g_realloc (self->big_buf, self->big_cap);
+          g_atomic_int_set (&self->big_cap_seen, (gint) self->big_cap);
+        }
+      want = self->big_cap - self->big_len;
 
       do
         n = read (self->read_fd, self->big_buf + self->big_len, want);
@@ -810,12 +958,16 @@ on_readable_cb (int          fd,
 
       if (n > 0)
         {
+          self->last_rx = g_get_monotonic_time ();
+          self->ka_sent = 0;
           self->big_len += (gsize) n;
           if (self->big_len == self->big_header.length)
             {
               g_autoptr(GBytes) payload = g_bytes_new_take (g_steal_pointer (&self->big_buf),
                                                             self->big_header.length);
               self->big_len = 0;
+              self->big_cap = 0;
+              g_atomic_int_set (&self->big_cap_seen, 0);
               if (!dispatch (self, &self->big_header, payload))
                 return G_SOURCE_REMOVE;
             }
@@ -830,6 +982,8 @@ on_readable_cb (int          fd,
 
       if (n > 0)
         {
+          self->last_rx = g_get_monotonic_time ();
+          self->ka_sent = 0;
           self->rlen += (gsize) n;
           return parse_buffer (self) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
         }
@@ -895,6 +1049,7 @@ mitogen_stream_close (MitogenStream *self,
                       const GError  *error)
 {
   g_autoptr(MitogenStream) hold = g_object_ref (self);
+  g_autoptr(GPtrArray) fed_by = NULL;
 
   mitogen_assert_broker_thread (self->broker);
 
@@ -920,7 +1075,15 @@ mitogen_stream_close (MitogenStream *self,
     close (self->write_fd);
   self->write_fd = -1;
   g_cond_broadcast (&self->wcond);
+  fed_by = steal_fed_by_locked (self);
   g_mutex_unlock (&self->wlock);
+
+  resume_fed_by (fed_by);
+  if (self->ka_source != NULL)
+    {
+      g_source_destroy (self->ka_source);
+      g_clear_pointer (&self->ka_source, g_source_unref);
+    }
 
   if (self->read_source != NULL)
     {
@@ -930,6 +1093,8 @@ mitogen_stream_close (MitogenStream *self,
   close (self->read_fd);
   self->read_fd = -1;
   g_clear_pointer (&self->big_buf, g_free);
+  self->big_cap = 0;
+  g_atomic_int_set (&self->big_cap_seen, 0);
 
   if (self->hooks.closed != NULL)
     self->hooks.closed (self, error, self->hooks_data);
@@ -959,6 +1124,7 @@ mitogen_stream_shutdown (MitogenStream *self)
   if (self->read_fd < 0)
     return;
   /* A paused stream could neither say goodbye nor hear the peer leave. */
+  self->flow_pauses = 0;
   mitogen_stream_set_read_paused (self, FALSE);
   mitogen_stream_set_write_paused (self, FALSE);
   if (self->hooks.shutdown != NULL)
@@ -1016,7 +1182,7 @@ resume_read_cb (gpointer data)
   MitogenStream *self = data;
 
   mitogen_assert_broker_thread (self->broker);
-  if (!g_atomic_int_get (&self->read_paused) && g_atomic_int_get (&self->started) &&
+  if (!reads_paused (self) && g_atomic_int_get (&self->started) &&
       self->read_source == NULL && self->read_fd >= 0)
     attach_read_source (self);
   return G_SOURCE_REMOVE;
@@ -1080,4 +1246,126 @@ mitogen_stream_get_write_paused (MitogenStream *self)
   paused = self->write_paused;
   g_mutex_unlock (&self->wlock);
   return paused;
+}
+
+/* --- keepalive (docs/protocol.md, "Keepalive") --------------------------- */
+
+/* Broker thread: whether the read descriptor has bytes we have not read. */
+static gboolean
+read_pending (MitogenStream *self)
+{
+  struct pollfd pfd = { .fd = self->read_fd, .events = POLLIN };
+  int n;
+
+  do
+    n = poll (&pfd, 1, 0);
+  while (n < 0 && errno == EINTR);
+  return n > 0 && (pfd.revents & POLLIN) != 0;
+}
+
+/* Broker thread. */
+static gboolean
+keepalive_tick_cb (gpointer data)
+{
+  MitogenStream *self = data;
+  g_autoptr(MitogenStream) hold = g_object_ref (self);  /* closing may drop the broker's */
+  gint64 now = g_get_monotonic_time ();
+  gint64 interval = (gint64) (self->ka_interval * G_USEC_PER_SEC);
+  gint64 silent, quiet;
+
+  if (self->read_fd < 0)
+    {
+      g_clear_pointer (&self->ka_source, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+
+  if (reads_paused (self))
+    {
+      /* We are not reading, so we cannot expect to hear the peer (it
+       * keeps hearing us: see below). */
+      self->last_rx = now;
+      self->ka_sent = 0;
+    }
+
+  silent = now - self->last_rx;
+  if (silent >= interval * (gint64) self->ka_count && read_pending (self))
+    {
+      /* Bytes are waiting: the peer did speak, and our own broker was too
+       * busy to read them yet (a large frame to decode, a slow tick). */
+      self->last_rx = now;
+      self->ka_sent = 0;
+      silent = 0;
+    }
+  if (silent >= interval * (gint64) self->ka_count)
+    {
+      g_autoptr(GError) error =
+        g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                     "%s: no answer to keepalives: nothing received for %.3g s "
+                     "(%u keepalives %.3g s apart unanswered)",
+                     self->name, (double) silent / G_USEC_PER_SEC, self->ka_sent, self->ka_interval);
+      g_debug ("%s", error->message);
+      /* Our source goes in mitogen_stream_close (). A local child that
+       * does not answer (stopped, wedged) is of no use any more, and
+       * might never notice the stream is gone: it is killed (and reaped
+       * by the child watch). */
+      mitogen_stream_close (self, error);
+      if (self->pid != 0 && !self->reaped)
+        kill (self->pid, SIGKILL);
+      return G_SOURCE_REMOVE;
+    }
+
+  /* A keepalive when we have heard nothing for an interval, and also when
+   * we have written nothing for one: the peer must hear us even while our
+   * own keepalives wait behind a large frame it is slow to take (its
+   * answers may wait behind ours, but our data is the sign of life it
+   * needs). */
+  g_mutex_lock (&self->wlock);
+  quiet = now - self->last_tx;
+  g_mutex_unlock (&self->wlock);
+  if ((silent >= interval || quiet >= interval) && now - self->ka_last_sent >= interval &&
+      self->hooks.keepalive != NULL)
+    {
+      self->ka_last_sent = now;
+      self->ka_sent++;
+      self->hooks.keepalive (self, self->hooks_data);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Broker thread: a keepalive every @interval seconds of silence from the
+ * peer; nothing at all for @interval x @count closes the stream. @interval
+ * 0 turns it off. */
+void
+mitogen_stream_set_keepalive (MitogenStream *self,
+                              double         interval,
+                              guint          count)
+{
+  mitogen_assert_broker_thread (self->broker);
+
+  if (self->ka_source != NULL)
+    {
+      g_source_destroy (self->ka_source);
+      g_clear_pointer (&self->ka_source, g_source_unref);
+    }
+  self->ka_interval = interval;
+  self->ka_count = MAX (count, MITOGEN_KEEPALIVE_MIN_COUNT);
+  if (interval <= 0 || self->read_fd < 0)
+    return;
+
+  self->last_rx = g_get_monotonic_time ();
+  self->ka_sent = 0;
+  /* Four ticks an interval: the stream closes within a quarter interval
+   * of interval x count; a tick is a clock read, nothing more. */
+  self->ka_source = g_timeout_source_new ((guint) MAX (1.0, interval * 1000.0 / 4.0));
+  g_source_set_callback (self->ka_source, keepalive_tick_cb, self, NULL);
+  g_source_set_static_name (self->ka_source, "[mitogen] stream keepalive");
+  g_source_attach (self->ka_source, mitogen_broker_get_main_context (self->broker));
+}
+
+/* Any thread: bytes allocated for a frame being read that is larger than
+ * the read buffer (0: none). For the tests. */
+gsize
+mitogen_stream_get_read_allocation (MitogenStream *self)
+{
+  return (gsize) g_atomic_int_get (&self->big_cap_seen);
 }

@@ -342,6 +342,10 @@ config_message (MitogenStream  *stream,
   if (self->profiling)
     mitogen_router_set_profiling (self->router, TRUE);
   self->max_message_size = config.max_message_size;
+  /* The contexts we start (via) get the same keepalive unless their
+   * options say otherwise. */
+  g_object_set (self->router, "keepalive-interval", config.keepalive_interval,
+                "keepalive-count", (guint) config.keepalive_count, NULL);
 
   self->name = g_strdup (name);
   mitogen_identity_set (context_id, parent_ids, n_parent_ids);
@@ -352,6 +356,9 @@ config_message (MitogenStream  *stream,
   mitogen_stream_set_handshaken (stream, TRUE);
   mitogen_router_set_parent_stream (self->router, stream);
   mitogen_router_set_parent_lost_func (self->router, G_CALLBACK (on_parent_lost), self);
+  /* A parent that goes silent (stopped, its host gone) is lost like one
+   * that closed the stream: we exit. */
+  mitogen_stream_set_keepalive (stream, config.keepalive_interval, config.keepalive_count);
   mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_CALL_FUNCTION, TRUE,
                                    MITOGEN_NO_RESPONDENT, on_call_function, self, NULL);
   mitogen_router_add_handler_full (self->router, MITOGEN_HANDLE_SHUTDOWN, TRUE,

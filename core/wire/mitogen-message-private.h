@@ -19,6 +19,7 @@ struct _MitogenMessage
   MitogenRouter      *router;     /* (owned) (nullable) */
   MitogenReceiver    *receiver;   /* (owned) (nullable): set by Select.get */
   MitogenStream      *in_stream;  /* (unowned) (nullable): the stream it arrived on, during dispatch only */
+  char               *dead_reason; /* (owned) (nullable): made locally, dead: why (e.g. a keepalive timeout) */
 };
 
 MitogenMessage *mitogen_message_new_received   (const MitogenFrameHeader *header,

@@ -40,6 +40,7 @@ G_DEFINE_ENUM_TYPE (MitogenHandle, mitogen_handle,
   G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_DETACHING, "detaching"),
   G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_GREETING, "greeting"),
   G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_CONFIG, "config"),
+  G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_KEEPALIVE, "keepalive"),
   G_DEFINE_ENUM_VALUE (MITOGEN_HANDLE_FIRST_USER, "first-user"))
 
 static MitogenMessage *
@@ -184,6 +185,7 @@ mitogen_message_unref (MitogenMessage *self)
   g_clear_pointer (&self->value, g_variant_unref);
   g_clear_object (&self->router);
   g_clear_object (&self->receiver);
+  g_free (self->dead_reason);
   g_free (self);
 }
 
@@ -325,6 +327,10 @@ mitogen_message_get_size (MitogenMessage *self)
 GError *
 mitogen_message_dead_error (MitogenMessage *self)
 {
+  if (self->dead_reason != NULL)
+    return g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
+                        "Channel closed: context %u is gone: %s",
+                        self->header.src_id, self->dead_reason);
   return g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_CHANNEL,
                       "Channel closed by peer: context %u is gone or refused the message",
                       self->header.src_id);

@@ -63,6 +63,24 @@ gboolean  mitogen_protocol_identity_parse (GVariant              *value,
                                            char                 **user,
                                            GError               **error);
 
+/* Stream keepalive (docs/protocol.md "Keepalive"): the defaults, and the
+ * bounds a configuration or an option may set. */
+#define MITOGEN_KEEPALIVE_DEFAULT_INTERVAL 30.0
+#define MITOGEN_KEEPALIVE_DEFAULT_COUNT    3u
+#define MITOGEN_KEEPALIVE_MIN_INTERVAL     0.01
+#define MITOGEN_KEEPALIVE_MAX_INTERVAL     86400.0
+#define MITOGEN_KEEPALIVE_MIN_COUNT        2u
+#define MITOGEN_KEEPALIVE_MAX_COUNT        1000u
+
+/* KEEPALIVE, between neighbours: `(bx)`: whether this is the answer, and a
+ * value the answer echoes (the sender's monotonic time, microseconds). */
+GVariant *mitogen_protocol_keepalive_new   (gboolean               answer,
+                                            gint64                 stamp);
+gboolean  mitogen_protocol_keepalive_parse (GVariant              *value,
+                                            gboolean              *answer,
+                                            gint64                *stamp,
+                                            GError               **error);
+
 /* CONFIG, parent -> child, the answer to the greeting: `a{sv}`. */
 typedef struct
 {
@@ -73,6 +91,8 @@ typedef struct
   gboolean       debug;
   gboolean       profiling;
   guint64        max_message_size;
+  double         keepalive_interval; /* seconds; 0: off (absent: MITOGEN_KEEPALIVE_DEFAULT_INTERVAL) */
+  guint32        keepalive_count;
   GVariant      *parent_ids_value;  /* (owned) (nullable) parsed only: holds parent_ids */
 } MitogenConfig;
 

@@ -159,6 +159,10 @@ mitogen_protocol_config_new (const MitogenConfig *config)
   g_variant_builder_add (&builder, "{sv}", "profiling", g_variant_new_boolean (config->profiling));
   g_variant_builder_add (&builder, "{sv}", "max_message_size",
                          g_variant_new_uint64 (config->max_message_size));
+  g_variant_builder_add (&builder, "{sv}", "keepalive_interval",
+                         g_variant_new_double (config->keepalive_interval));
+  g_variant_builder_add (&builder, "{sv}", "keepalive_count",
+                         g_variant_new_uint32 (config->keepalive_count));
   return g_variant_builder_end (&builder);
 }
 
@@ -173,6 +177,8 @@ mitogen_protocol_config_parse (GVariant       *value,
   memset (config, 0, sizeof *config);
   config->name = "?";
   config->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
+  config->keepalive_interval = MITOGEN_KEEPALIVE_DEFAULT_INTERVAL;
+  config->keepalive_count = MITOGEN_KEEPALIVE_DEFAULT_COUNT;
   if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
     config_fail ("configuration is not an a{sv}");
   if (!g_variant_lookup (value, "context_id", "u", &config->context_id))
@@ -194,6 +200,16 @@ mitogen_protocol_config_parse (GVariant       *value,
       config->max_message_size > G_MAXUINT32)
     config_fail ("configuration's max_message_size %" G_GUINT64_FORMAT " is out of range",
                  config->max_message_size);
+  g_variant_lookup (value, "keepalive_interval", "d", &config->keepalive_interval);
+  g_variant_lookup (value, "keepalive_count", "u", &config->keepalive_count);
+  /* (NaN fails both comparisons, so it is refused too.) */
+  if (!(config->keepalive_interval == 0 ||
+        (config->keepalive_interval >= MITOGEN_KEEPALIVE_MIN_INTERVAL &&
+         config->keepalive_interval <= MITOGEN_KEEPALIVE_MAX_INTERVAL)))
+    config_fail ("configuration's keepalive_interval %g is out of range", config->keepalive_interval);
+  if (config->keepalive_count < MITOGEN_KEEPALIVE_MIN_COUNT ||
+      config->keepalive_count > MITOGEN_KEEPALIVE_MAX_COUNT)
+    config_fail ("configuration's keepalive_count %u is out of range", config->keepalive_count);
   return TRUE;
 }
 
@@ -203,6 +219,30 @@ mitogen_protocol_config_clear (MitogenConfig *config)
   g_clear_pointer (&config->parent_ids_value, g_variant_unref);
   config->parent_ids = NULL;
   config->n_parent_ids = 0;
+}
+
+GVariant *
+mitogen_protocol_keepalive_new (gboolean answer,
+                                gint64   stamp)
+{
+  return g_variant_new ("(bx)", answer, stamp);
+}
+
+gboolean
+mitogen_protocol_keepalive_parse (GVariant  *value,
+                                  gboolean  *answer,
+                                  gint64    *stamp,
+                                  GError   **error)
+{
+  if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(bx)")))
+    {
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                   "malformed KEEPALIVE of type %s, expected (bx)",
+                   value != NULL ? g_variant_get_type_string (value) : "(dead)");
+      return FALSE;
+    }
+  g_variant_get (value, "(bx)", answer, stamp);
+  return TRUE;
 }
 
 GVariant *

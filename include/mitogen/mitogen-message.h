@@ -24,6 +24,8 @@ G_BEGIN_DECLS
  * @MITOGEN_HANDLE_DETACHING: a child is detaching from its parent
  * @MITOGEN_HANDLE_GREETING: the first frame an agent sends
  * @MITOGEN_HANDLE_CONFIG: the first frame an agent receives; `a{sv}`
+ * @MITOGEN_HANDLE_KEEPALIVE: a stream-level keepalive between two neighbours;
+ *   `(bx)`, answered by the peer's broker thread
  * @MITOGEN_HANDLE_FIRST_USER: the first handle given to receivers
  *
  * Reserved handles. See `docs/protocol.md`.
@@ -42,6 +44,7 @@ typedef enum
   MITOGEN_HANDLE_DETACHING      = 109,
   MITOGEN_HANDLE_GREETING       = 110,
   MITOGEN_HANDLE_CONFIG         = 111,
+  MITOGEN_HANDLE_KEEPALIVE      = 112,
   MITOGEN_HANDLE_FIRST_USER     = 1000,
 } MitogenHandle;
 

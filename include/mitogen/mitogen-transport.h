@@ -158,6 +158,10 @@ double            mitogen_transport_get_connect_timeout (MitogenTransport *self)
 MITOGEN_AVAILABLE_IN_ALL
 guint64           mitogen_transport_get_max_message_size (MitogenTransport *self);
 MITOGEN_AVAILABLE_IN_ALL
+double            mitogen_transport_get_keepalive_interval (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
+int               mitogen_transport_get_keepalive_count (MitogenTransport *self);
+MITOGEN_AVAILABLE_IN_ALL
 char             *mitogen_transport_dup_argv0          (MitogenTransport  *self);
 MITOGEN_AVAILABLE_IN_ALL
 gboolean          mitogen_transport_get_bootstrap      (MitogenTransport  *self);

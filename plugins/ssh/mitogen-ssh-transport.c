@@ -54,8 +54,7 @@ struct _MitogenSshTransport
   char                   *known_hosts_file;    /* (owned) (nullable) */
   int                     compression_level;
   gboolean                ssh_config;
-  double                  keepalive_interval;
-  int                     keepalive_count;
+  gboolean                ssh_keepalive;
   char                   *ssh_path;            /* (owned) (nullable) */
   char                  **ssh_args;            /* (owned) (nullable) */
 };
@@ -71,8 +70,7 @@ typedef enum
   PROP_KNOWN_HOSTS_FILE,
   PROP_COMPRESSION_LEVEL,
   PROP_SSH_CONFIG,
-  PROP_KEEPALIVE_INTERVAL,
-  PROP_KEEPALIVE_COUNT,
+  PROP_SSH_KEEPALIVE,
   PROP_SSH_PATH,
   PROP_SSH_ARGS,
 } MitogenSshTransportProperty;
@@ -99,6 +97,21 @@ child_setup (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+/* The SSH-level keepalive: the shared keepalive_interval and
+ * keepalive_count options (which also drive the stream keepalive) when
+ * given, else every 15 s, 3 unanswered; none with ssh_keepalive false. */
+static void
+ssh_keepalive (MitogenSshTransport *self,
+               double              *interval,
+               int                 *count)
+{
+  double given_interval = mitogen_transport_get_keepalive_interval (MITOGEN_TRANSPORT (self));
+  int given_count = mitogen_transport_get_keepalive_count (MITOGEN_TRANSPORT (self));
+
+  *interval = !self->ssh_keepalive ? 0 : given_interval >= 0 ? given_interval : 15.0;
+  *count = given_count > 0 ? given_count : 3;
+}
+
 /* The OpenSSH client's command line for @command. */
 static GPtrArray *
 openssh_argv (MitogenSshTransport *self,
@@ -107,6 +120,10 @@ openssh_argv (MitogenSshTransport *self,
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   double timeout = mitogen_transport_get_connect_timeout (MITOGEN_TRANSPORT (self));
+  double keepalive_interval;
+  int keepalive_count;
+
+  ssh_keepalive (self, &keepalive_interval, &keepalive_count);
 
 #define ADD(...) g_ptr_array_add (argv, g_strdup_printf (__VA_ARGS__))
   ADD ("%s", ssh_path);
@@ -136,10 +153,10 @@ openssh_argv (MitogenSshTransport *self,
     {
       ADD ("-o"); ADD ("UserKnownHostsFile=%s", self->known_hosts_file);
     }
-  if (self->keepalive_interval > 0)
+  if (keepalive_interval > 0)
     {
-      ADD ("-o"); ADD ("ServerAliveInterval=%d", (int) MAX (1.0, self->keepalive_interval + 0.999));
-      ADD ("-o"); ADD ("ServerAliveCountMax=%d", self->keepalive_count);
+      ADD ("-o"); ADD ("ServerAliveInterval=%d", (int) MAX (1.0, keepalive_interval + 0.999));
+      ADD ("-o"); ADD ("ServerAliveCountMax=%d", keepalive_count);
     }
   if (self->compression_level > 0)
     {
@@ -249,8 +266,7 @@ spawn_libssh (MitogenSshTransport *self,
   params.known_hosts_file = g_strdup (self->known_hosts_file);
   params.compression_level = self->compression_level;
   params.ssh_config = self->ssh_config;
-  params.keepalive_interval = self->keepalive_interval;
-  params.keepalive_count = self->keepalive_count;
+  ssh_keepalive (self, &params.keepalive_interval, &params.keepalive_count);
   params.connect_timeout = mitogen_transport_get_connect_timeout (MITOGEN_TRANSPORT (self));
   mitogen_ssh_connection_start (&params, command, task);
 }
@@ -357,11 +373,8 @@ mitogen_ssh_transport_get_property (GObject    *object,
     case PROP_SSH_CONFIG:
       g_value_set_boolean (value, self->ssh_config);
       break;
-    case PROP_KEEPALIVE_INTERVAL:
-      g_value_set_double (value, self->keepalive_interval);
-      break;
-    case PROP_KEEPALIVE_COUNT:
-      g_value_set_int (value, self->keepalive_count);
+    case PROP_SSH_KEEPALIVE:
+      g_value_set_boolean (value, self->ssh_keepalive);
       break;
     case PROP_SSH_PATH:
       g_value_set_string (value, self->ssh_path);
@@ -422,11 +435,8 @@ mitogen_ssh_transport_set_property (GObject      *object,
     case PROP_SSH_CONFIG:
       self->ssh_config = g_value_get_boolean (value);
       break;
-    case PROP_KEEPALIVE_INTERVAL:
-      self->keepalive_interval = g_value_get_double (value);
-      break;
-    case PROP_KEEPALIVE_COUNT:
-      self->keepalive_count = g_value_get_int (value);
+    case PROP_SSH_KEEPALIVE:
+      self->ssh_keepalive = g_value_get_boolean (value);
       break;
     case PROP_SSH_PATH:
       set_string (&self->ssh_path, value);
@@ -512,15 +522,12 @@ mitogen_ssh_transport_class_init (MitogenSshTransportClass *klass)
                           "Honour ~/.ssh/config and /etc/ssh/ssh_config (HostName, Port, User, "
                           "IdentityFile, ProxyCommand, ...)",
                           TRUE, rw);
-  props[PROP_KEEPALIVE_INTERVAL] =
-    g_param_spec_double ("keepalive-interval", NULL,
-                         "Seconds between keepalives once connected; a link silent for "
-                         "interval x count fails the stream (0: no keepalives)",
-                         0, 24 * 3600, 15.0, rw);
-  props[PROP_KEEPALIVE_COUNT] =
-    g_param_spec_int ("keepalive-count", NULL,
-                      "Unanswered keepalives before the connection counts as lost",
-                      1, 1000, 3, rw);
+  props[PROP_SSH_KEEPALIVE] =
+    g_param_spec_boolean ("ssh-keepalive", NULL,
+                          "SSH-level keepalives as well as the stream's: keepalive_interval and "
+                          "keepalive_count when given, else every 15 s, 3 unanswered fail the link "
+                          "(false: only the stream keepalive)",
+                          TRUE, rw);
   props[PROP_SSH_PATH] =
     g_param_spec_string ("ssh-path", NULL,
                          "Run this OpenSSH client (e.g. /usr/bin/ssh) as a local child instead "
@@ -543,8 +550,7 @@ mitogen_ssh_transport_init (MitogenSshTransport *self)
 {
   self->check_host_keys = MITOGEN_SSH_HOST_KEY_ENFORCE;
   self->ssh_config = TRUE;
-  self->keepalive_interval = 15.0;
-  self->keepalive_count = 3;
+  self->ssh_keepalive = TRUE;
 }
 
 void

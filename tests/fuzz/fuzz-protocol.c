@@ -68,6 +68,8 @@ fuzz_config (GVariant *value)
       FUZZ_CHECK (strcmp (again.name, config.name) == 0);
       FUZZ_CHECK (again.debug == config.debug && again.profiling == config.profiling);
       FUZZ_CHECK (again.max_message_size == config.max_message_size);
+      FUZZ_CHECK (again.keepalive_interval == config.keepalive_interval);
+      FUZZ_CHECK (again.keepalive_count == config.keepalive_count);
       mitogen_protocol_config_clear (&again);
     }
   /* "free what parsing took", whatever it returned */

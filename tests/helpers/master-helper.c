@@ -2,7 +2,8 @@
  *
  * Starts N local contexts (argv[1], default 1), prints each agent's pid on
  * a line of stdout, then "ready", and blocks in a call to the first one
- * until killed.
+ * until killed. argv[2], if given, is the router's keepalive-interval in
+ * seconds (test-keepalive stops this master and watches its agents go).
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -21,6 +22,9 @@ main (int   argc,
   g_autoptr(GPtrArray) contexts = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
   int n = argc > 1 ? atoi (argv[1]) : 1;
+
+  if (argc > 2)
+    g_object_set (router, "keepalive-interval", g_ascii_strtod (argv[2], NULL), NULL);
 
   for (int i = 0; i < n; i++)
     {
