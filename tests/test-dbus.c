@@ -439,6 +439,55 @@ test_basics (void)
   pong = ping (bus, "abstract");
   g_assert_cmpstr (pong, ==, "pong: abstract");
   close_and_wait (bus, before);
+  g_clear_object (&bus);
+
+  /* Dropping the last reference without closing closes it too. */
+  bus = open_ok (context, path_address);
+  g_clear_pointer (&pong, g_free);
+  pong = ping (bus, "dropped");
+  g_clear_object (&bus);
+  assert_connections (before);
+  mitogen_router_shutdown (router);
+}
+
+/* Waits (up to 10 s) until the process has @threads threads and @fds
+ * descriptors. */
+static void
+assert_threads_and_fds (guint threads,
+                        guint fds)
+{
+  for (int i = 0; i < 200 && (mitogen_test_count_threads () != threads || mitogen_test_count_fds () != fds); i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (mitogen_test_count_threads (), ==, threads);
+  g_assert_cmpuint (mitogen_test_count_fds (), ==, fds);
+}
+
+static void
+test_resources (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) context = mitogen_test_local (router);
+  guint before = count_connections ();
+  guint threads, fds;
+
+  g_test_summary ("Ten tunnels opened and closed one after the other: no thread and no "
+                  "descriptor is left in the master, no connection on the bus.");
+  /* One first: GDBus's worker thread and the like stay for the process. */
+  g_object_unref (open_ok (context, path_address));
+  assert_connections (before);
+  g_usleep (200 * 1000);
+  threads = mitogen_test_count_threads ();
+  fds = mitogen_test_count_fds ();
+  for (int i = 0; i < 10; i++)
+    {
+      g_autoptr(GDBusConnection) bus = open_ok (context, i % 2 ? path_address : abstract_address);
+
+      g_free (ping (bus, "again"));
+      if (i % 2)
+        close_and_wait (bus, before);
+    }
+  assert_connections (before);
+  assert_threads_and_fds (threads, fds);
   mitogen_router_shutdown (router);
 }
 
@@ -752,6 +801,73 @@ test_big (void)
   mitogen_router_shutdown (router);
 }
 
+typedef struct
+{
+  guint    replies;
+  gboolean bad;
+} Echoes;
+
+static void
+echo_done (GObject      *source,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  Echoes *echoes = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply == NULL)
+    {
+      g_test_message ("Echo failed: %s", error->message);
+      echoes->bad = TRUE;
+    }
+  echoes->replies++;
+}
+
+static void
+test_stalled_bus (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) context = mitogen_test_local (router);
+  guint before = count_connections ();
+  g_autoptr(GDBusConnection) bus = open_ok (context, path_address);
+  GPid agent = mitogen_context_get_pid (context);
+  const gsize size = 1024 * 1024;
+  const guint calls = 32;
+  g_autofree guint8 *data = g_malloc0 (size);
+  Echoes echoes = { 0, FALSE };
+  guint64 agent_before, agent_stalled;
+  gint64 deadline;
+
+  g_test_summary ("The bus stopped (SIGSTOP) while the master sends 32 MiB: the agent holds "
+                  "about a window of it, not all; once the bus runs again every call is answered.");
+  g_free (ping (bus, "warm up"));
+  agent_before = memory_kib (agent, "VmHWM");
+  g_assert_cmpint (kill (bus_pid, SIGSTOP), ==, 0);
+  for (guint i = 0; i < calls; i++)
+    g_dbus_connection_call (bus, SERVICE_NAME, SERVICE_PATH, SERVICE_IFACE, "Echo",
+                            g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1)),
+                            G_VARIANT_TYPE ("(ay)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, echo_done, &echoes);
+  /* Long enough for the agent to take whatever it would take. */
+  deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+  agent_stalled = memory_kib (agent, "VmHWM");
+  g_assert_cmpint (kill (bus_pid, SIGCONT), ==, 0);
+  g_test_message ("agent VmHWM %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " KiB with the bus stopped",
+                  agent_before, agent_stalled);
+  g_assert_cmpuint (echoes.replies, ==, 0);
+  g_assert_cmpuint (agent_stalled - agent_before, <, 8 * 1024);
+
+  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (echoes.replies < calls && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+  g_assert_cmpuint (echoes.replies, ==, calls);
+  g_assert_false (echoes.bad);
+  close_and_wait (bus, before);
+  mitogen_router_shutdown (router);
+}
+
 static void
 test_signal_storm (void)
 {
@@ -871,12 +987,14 @@ main (int   argc,
   start_bus ();
 
   g_test_add_func ("/dbus/basics", test_basics);
+  g_test_add_func ("/dbus/resources", test_resources);
   g_test_add_func ("/dbus/signal", test_signal);
   g_test_add_func ("/dbus/via", test_via);
   g_test_add_func ("/dbus/async-and-cancel", test_async);
   g_test_add_func ("/dbus/bad-address", test_bad_address);
   g_test_add_func ("/dbus/flow-control/echo-100MiB", test_big);
   g_test_add_func ("/dbus/flow-control/signal-storm", test_signal_storm);
+  g_test_add_func ("/dbus/flow-control/stalled-bus", test_stalled_bus);
   g_test_add_func ("/dbus/context-killed", test_context_killed);
   g_test_add_func ("/dbus/sudo-nobody", test_sudo);
 
