@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 extern const MitogenFunctionInfo mitogen_builtin_functions[];        /* mitogen-builtins.c */
 extern const MitogenFunctionInfo mitogen_process_serve_functions[];  /* mitogen-process-serve.c */
 extern const MitogenFunctionInfo mitogen_transfer_serve_functions[]; /* mitogen-transfer-serve.c */
+extern const MitogenFunctionInfo mitogen_dbus_serve_functions[];     /* mitogen-dbus-serve.c */
 
 /* Registers every built-in, once. Any thread. The registry calls it on
  * first use (mitogen-call-private.h); programs may call it first. */

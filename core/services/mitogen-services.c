@@ -2,7 +2,7 @@
  *
  * Built-ins (os.*, socket.*, subprocess.run/check_output, file.read/write,
  * mitogen.*), process streams (subprocess.stream) and file transfers
- * (file.send_tree/receive_tree): each file keeps its table next to its
+ * (file.send_tree/receive_tree), D-Bus tunnels (dbus.open): each file keeps its table next to its
  * functions; this file registers them all, once.
  *
  * SPDX-License-Identifier: BSD-3-Clause
@@ -17,6 +17,7 @@ static const MitogenFunctionInfo *const tables[] = {
   mitogen_builtin_functions,
   mitogen_process_serve_functions,
   mitogen_transfer_serve_functions,
+  mitogen_dbus_serve_functions,
 };
 
 void

@@ -24,6 +24,7 @@
 #include <mitogen/mitogen-utils.h>
 #include <mitogen/mitogen-process.h>
 #include <mitogen/mitogen-transfer.h>
+#include <mitogen/mitogen-dbus.h>
 #include <mitogen/mitogen-fakessh.h>
 #include <mitogen/mitogen-init.h>
 #include <mitogen/mitogen-module.h>
