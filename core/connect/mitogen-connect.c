@@ -429,7 +429,7 @@ connect_start_cb (gpointer data)
                                                (guint) (mitogen_transport_get_connect_timeout (op->transport) * 1000),
                                                connect_timeout_cb, g_object_ref (task), g_object_unref);
 
-  if (klass->spawn_async != NULL)
+  if (klass->spawn_async != NULL || klass->build_command != NULL)
     {
       g_auto(GStrv) argv = NULL;
       g_autofree char *argv0 = mitogen_transport_dup_argv0 (op->transport);
@@ -462,8 +462,12 @@ connect_start_cb (gpointer data)
           connect_fail (task, error);
           return G_SOURCE_REMOVE;
         }
-      klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
-                          spawn_done_cb, g_object_ref (task));
+      if (klass->spawn_async != NULL)
+        klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
+                            spawn_done_cb, g_object_ref (task));
+      else
+        mitogen_transport_command_spawn_async (op->transport, (const char * const *) argv, op->cancellable,
+                                               spawn_done_cb, g_object_ref (task));
       return G_SOURCE_REMOVE;
     }
 
