@@ -135,7 +135,10 @@ mitogen_command_transport_options_for (const char  *method,
                                        GVariant    *options,
                                        GError     **error)
 {
-  static const char * const mark[] = { MITOGEN_COMMAND_ARGV_MARK, NULL };
+  /* Two words, so that a transport joining the target's command into one
+   * word (which the intermediate could not substitute) shows it. */
+  static const char * const mark[] = { MITOGEN_COMMAND_ARGV_MARK, MITOGEN_COMMAND_ARGV_MARK "+", NULL };
+  GPtrArray *sent;
   g_autoptr(MitogenTransport) transport = NULL;
   g_auto(GStrv) command = NULL;
   g_autoptr(GTypeClass) class_ref = NULL;
@@ -168,15 +171,26 @@ mitogen_command_transport_options_for (const char  *method,
                      "%s: its build_command returned no command", method);
       return NULL;
     }
+  /* The marks must come back whole, together and once: they become the
+   * one element `command` substitutes. */
+  sent = g_ptr_array_new ();
   for (guint i = 0; command[i] != NULL; i++)
     {
-      if (g_str_equal (command[i], MITOGEN_COMMAND_ARGV_MARK))
-        marks++;
+      if (g_str_equal (command[i], mark[0]) && command[i + 1] != NULL && g_str_equal (command[i + 1], mark[1]))
+        {
+          marks++;
+          g_ptr_array_add (sent, command[i]);
+          i++;
+        }
       else if (strstr (command[i], MITOGEN_COMMAND_ARGV_MARK) != NULL)
-        marks += 2;  /* inside a word: cannot be substituted */
+        marks += 2;  /* inside a word, split, or reordered */
+      else
+        g_ptr_array_add (sent, command[i]);
     }
+  g_ptr_array_add (sent, NULL);
   if (marks != 1)
     {
+      g_ptr_array_unref (sent);
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED,
                    "%s: cannot be started through another context that lacks it: "
                    "its build_command does not keep the target's command as whole words", method);
@@ -188,7 +202,8 @@ mitogen_command_transport_options_for (const char  *method,
   while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
     if (is_common_option (G_OBJECT_CLASS (klass), key) && !g_str_equal (key, "bootstrap"))
       g_variant_builder_add (&builder, "{sv}", key, value);
-  g_variant_builder_add (&builder, "{sv}", "command", g_variant_new_strv ((const char * const *) command, -1));
+  g_variant_builder_add (&builder, "{sv}", "command", g_variant_new_strv ((const char * const *) sent->pdata, -1));
+  g_ptr_array_unref (sent);
   g_variant_builder_add (&builder, "{sv}", "spawn_flags", g_variant_new_uint32 (klass->spawn_flags));
   g_variant_builder_add (&builder, "{sv}", "shares_files", g_variant_new_boolean (klass->shares_files));
   g_variant_builder_add (&builder, "{sv}", "label", g_variant_new_string (method));
