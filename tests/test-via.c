@@ -259,6 +259,203 @@ test_add_route (void)
   g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
 }
 
+/* A declarative transport defined here, in the master only (the agents
+ * have no such plugin): `testenv` runs the target through `env
+ * MITOGEN_TEST_ENV=VALUE`; with `embed` it quotes the command into one
+ * word, which cannot be handed to an intermediate. */
+#define TEST_TYPE_ENV_TRANSPORT (test_env_transport_get_type ())
+G_DECLARE_FINAL_TYPE (TestEnvTransport, test_env_transport, TEST, ENV_TRANSPORT, MitogenTransport)
+
+struct _TestEnvTransport
+{
+  MitogenTransport parent_instance;
+  char    *value;
+  gboolean embed;
+};
+
+G_DEFINE_FINAL_TYPE (TestEnvTransport, test_env_transport, MITOGEN_TYPE_TRANSPORT)
+
+static char **
+test_env_transport_build_command (MitogenTransport    *transport,
+                                  const char * const  *argv,
+                                  GError             **error)
+{
+  TestEnvTransport *self = TEST_ENV_TRANSPORT (transport);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_autofree char *assignment = g_strdup_printf ("MITOGEN_TEST_ENV=%s", self->value != NULL ? self->value : "");
+
+  g_strv_builder_add_many (builder, "env", assignment, NULL);
+  if (self->embed)
+    {
+      g_autofree char *joined = g_strjoinv (" ", (char **) argv);
+      g_strv_builder_add_many (builder, "sh", "-c", joined, NULL);
+    }
+  else
+    g_strv_builder_addv (builder, (const char **) argv);
+  return g_strv_builder_end (builder);
+}
+
+static void
+test_env_transport_set_property (GObject      *object,
+                                 guint         prop_id,
+                                 const GValue *value,
+                                 GParamSpec   *pspec)
+{
+  TestEnvTransport *self = TEST_ENV_TRANSPORT (object);
+
+  if (prop_id == 1)
+    {
+      g_free (self->value);
+      self->value = g_value_dup_string (value);
+    }
+  else
+    self->embed = g_value_get_boolean (value);
+}
+
+static void
+test_env_transport_get_property (GObject    *object,
+                                 guint       prop_id,
+                                 GValue     *value,
+                                 GParamSpec *pspec)
+{
+  TestEnvTransport *self = TEST_ENV_TRANSPORT (object);
+
+  if (prop_id == 1)
+    g_value_set_string (value, self->value);
+  else
+    g_value_set_boolean (value, self->embed);
+}
+
+static void
+test_env_transport_finalize (GObject *object)
+{
+  g_free (TEST_ENV_TRANSPORT (object)->value);
+  G_OBJECT_CLASS (test_env_transport_parent_class)->finalize (object);
+}
+
+static void
+test_env_transport_class_init (TestEnvTransportClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  MitogenTransportClass *transport_class = MITOGEN_TRANSPORT_CLASS (klass);
+
+  object_class->set_property = test_env_transport_set_property;
+  object_class->get_property = test_env_transport_get_property;
+  object_class->finalize = test_env_transport_finalize;
+  transport_class->build_command = test_env_transport_build_command;
+  transport_class->short_option = "value";
+  g_object_class_install_property (object_class, 1,
+    g_param_spec_string ("value", NULL, "The variable's value", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (object_class, 2,
+    g_param_spec_boolean ("embed", NULL, "Quote the command into one word", FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+}
+
+static void
+test_env_transport_init (TestEnvTransport *self)
+{
+}
+
+static char *
+remote_env (MitogenContext *context,
+            const char     *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) env = mitogen_context_call (context, "os.environ", NULL, NULL, &error);
+  char *value = NULL;
+
+  g_assert_no_error (error);
+  g_variant_lookup (env, name, "s", &value);
+  return value;
+}
+
+static void
+test_declarative (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) first = mitogen_test_local (router);
+  g_autoptr(MitogenTransport) probe = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) methods = NULL;
+
+  g_test_summary ("A transport that only has build_command works in the master and one hop "
+                  "down through an agent that lacks it (the master hands the command line to "
+                  "the built-in 'command' transport there); 'command' itself, and its errors.");
+
+  /* Plugins are loaded (and the extension point made); then ours joins. */
+  methods = mitogen_transport_list_methods ();
+  g_assert_true (g_strv_contains ((const char * const *) methods, "command"));
+  g_io_extension_point_implement (MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, TEST_TYPE_ENV_TRANSPORT, "testenv", 0);
+  probe = mitogen_transport_new_for_method ("testenv", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (mitogen_transport_get_short_option (probe), ==, "value");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      MitogenContext *via = i == 0 ? NULL : first;
+      const char *value = i == 0 ? "direct" : "through-first";
+      g_autoptr(MitogenContext) child = NULL;
+      g_autoptr(MitogenContext) grandchild = NULL;
+      g_autofree char *got = NULL;
+      g_autofree char *inherited = NULL;
+
+      child = mitogen_router_connect (router, "testenv", g_variant_new_parsed ("{'value': <%s>}", value),
+                                      via, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (mitogen_context_get_via (child) == via);
+      got = remote_env (child, "MITOGEN_TEST_ENV");
+      g_assert_cmpstr (got, ==, value);
+      /* And the bootstrap, through the same command line. */
+      grandchild = mitogen_router_connect (router, "testenv",
+                                           g_variant_new_parsed ("{'value': <'boot'>, 'bootstrap': <true>}"),
+                                           child, NULL, &error);
+      g_assert_no_error (error);
+      inherited = remote_env (grandchild, "MITOGEN_TEST_ENV");
+      g_assert_cmpstr (inherited, ==, "boot");
+    }
+
+  {
+    g_autoptr(MitogenContext) bad = NULL;
+
+    /* Checked in the master: an option of the wrong type. */
+    bad = mitogen_router_connect (router, "testenv", g_variant_new_parsed ("{'value': <1>}"), first, NULL, &error);
+    g_assert_null (bad);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "value"));
+    g_clear_error (&error);
+
+    /* The target's command inside a word cannot be substituted there. */
+    bad = mitogen_router_connect (router, "testenv", g_variant_new_parsed ("{'embed': <true>}"), first, NULL, &error);
+    g_assert_null (bad);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_NOT_SUPPORTED);
+    g_assert_nonnull (strstr (error->message, "testenv"));
+    g_clear_error (&error);
+
+    /* ... but runs here, where the transport itself substitutes it. */
+    bad = mitogen_router_connect (router, "testenv", g_variant_new_parsed ("{'embed': <true>, 'value': <'x'>}"),
+                                  NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_clear_object (&bad);
+
+    /* `command` directly, through first: a missing program is a STREAM
+     * error naming it and the label; no command is INVALID_ARGUMENT. */
+    bad = mitogen_router_connect (router, "command",
+                                  g_variant_new_parsed ("{'command': <['/nonexistent/mitogen-prog', '@ARGV@']>, "
+                                                        "'label': <'mine'>}"),
+                                  first, NULL, &error);
+    g_assert_null (bad);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+    g_assert_nonnull (strstr (error->message, "mine: could not start"));
+    g_assert_nonnull (strstr (error->message, "/nonexistent/mitogen-prog"));
+    g_clear_error (&error);
+
+    bad = mitogen_router_connect (router, "command", NULL, first, NULL, &error);
+    g_assert_null (bad);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "'command'"));
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -271,6 +468,7 @@ main (int   argc,
   g_test_add_func ("/via/errors", test_errors);
   g_test_add_func ("/via/fan-out", test_fan_out);
   g_test_add_func ("/via/add-route", test_add_route);
+  g_test_add_func ("/via/declarative", test_declarative);
 
   return g_test_run ();
 }

@@ -310,8 +310,8 @@ hop_options (Hop         *hop,
              const char  *password,
              GError     **error)
 {
-  static const char * const main_options[] = { "hostname", "container", "username" };
   g_autoptr(MitogenTransport) transport = NULL;
+  GVariant *main_value;
   GVariantBuilder builder;
   gboolean has_debug = FALSE;
 
@@ -323,11 +323,9 @@ hop_options (Hop         *hop,
 
   if (hop->main != NULL)
     {
-      const char *main_option = NULL;
+      /* What the class declares (or its hostname, container, username). */
+      g_autofree char *main_option = g_strdup (mitogen_transport_get_short_option (transport));
 
-      for (gsize i = 0; i < G_N_ELEMENTS (main_options) && main_option == NULL; i++)
-        if (find_option (transport, main_options[i]) != NULL)
-          main_option = main_options[i];
       if (main_option == NULL)
         {
           g_variant_builder_clear (&builder);
@@ -336,7 +334,14 @@ hop_options (Hop         *hop,
                        hop->method, hop->method, hop->main, hop->method);
           return NULL;
         }
-      g_variant_builder_add (&builder, "{sv}", main_option, g_variant_new_string (hop->main));
+      g_strdelimit (main_option, "-", '_');
+      main_value = option_value (hop->method, main_option, find_option (transport, main_option), hop->main, error);
+      if (main_value == NULL)
+        {
+          g_variant_builder_clear (&builder);
+          return NULL;
+        }
+      g_variant_builder_add (&builder, "{sv}", main_option, main_value);
     }
 
   for (guint i = 0; i < hop->names->len; i++)

@@ -205,6 +205,7 @@ compare_pspecs (gconstpointer a,
 /* The options of @method, sorted by name. */
 static GPtrArray *
 method_options (const char  *method,
+                char       **short_option,
                 GError     **error)
 {
   g_autoptr(MitogenTransport) transport = mitogen_transport_new_for_method (method, NULL, error);
@@ -214,6 +215,9 @@ method_options (const char  *method,
 
   if (transport == NULL)
     return NULL;
+  *short_option = g_strdup (mitogen_transport_get_short_option (transport));
+  if (*short_option != NULL)
+    g_strdelimit (*short_option, "-", '_');
   specs = g_object_class_list_properties (G_OBJECT_GET_CLASS (transport), &n);
   result = g_ptr_array_new ();
   for (guint i = 0; i < n; i++)
@@ -259,6 +263,7 @@ tool_cmd_methods (char **args)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GPtrArray) specs = NULL;
+      g_autofree char *short_option = NULL;
       int name_width = (int) strlen ("OPTION"), type_width = (int) strlen ("TYPE");
       int default_width = (int) strlen ("DEFAULT");
 
@@ -271,7 +276,7 @@ tool_cmd_methods (char **args)
           continue;
         }
 
-      specs = method_options (methods[m], &error);
+      specs = method_options (methods[m], &short_option, &error);
       if (specs == NULL)
         return tool_fail (TOOL_EXIT_CONNECT, "%s", error->message);
 
@@ -280,6 +285,11 @@ tool_cmd_methods (char **args)
           json_builder_begin_object (builder);
           json_builder_set_member_name (builder, "name");
           json_builder_add_string_value (builder, methods[m]);
+          json_builder_set_member_name (builder, "short_option");
+          if (short_option != NULL)
+            json_builder_add_string_value (builder, short_option);
+          else
+            json_builder_add_null_value (builder);
           json_builder_set_member_name (builder, "options");
           json_builder_begin_array (builder);
           for (guint i = 0; i < specs->len; i++)
@@ -318,7 +328,10 @@ tool_cmd_methods (char **args)
           default_width = MAX (default_width, (int) strlen (def));
         }
 
-      printf ("%s%s\n", m > 0 ? "\n" : "", methods[m]);
+      if (short_option != NULL)
+        printf ("%s%s  (%s:VALUE sets %s)\n", m > 0 ? "\n" : "", methods[m], methods[m], short_option);
+      else
+        printf ("%s%s\n", m > 0 ? "\n" : "", methods[m]);
       printf ("  %-*s  %-*s  %-*s  %s\n", name_width, "OPTION", type_width, "TYPE",
               default_width, "DEFAULT", "DESCRIPTION");
       for (guint i = 0; i < specs->len; i++)

@@ -20,6 +20,7 @@
 
 #include "mitogen-agent-image-private.h"
 #include "mitogen-bootstrap-private.h"
+#include "mitogen-command-transport-private.h"
 #include "mitogen-connect-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-broker-private.h"
@@ -439,16 +440,20 @@ connect_start_cb (gpointer data)
                                                (guint) (mitogen_transport_get_connect_timeout (op->transport) * 1000),
                                                connect_timeout_cb, g_object_ref (task), g_object_unref);
 
-  if (klass->spawn_async != NULL)
+  if (klass->spawn_async != NULL || klass->build_command != NULL)
     {
       g_auto(GStrv) argv = NULL;
       g_autofree char *argv0 = mitogen_transport_dup_argv0 (op->transport);
+      /* `command` stands for a plugin of the master: it says for it. */
+      gboolean shares_files = MITOGEN_IS_COMMAND_TRANSPORT (op->transport)
+                              ? mitogen_command_transport_get_shares_files (MITOGEN_COMMAND_TRANSPORT (op->transport))
+                              : klass->shares_files;
 
       /* A closure is shipped file by file, or run here directly. */
       if (op->image != NULL && mitogen_transport_get_bootstrap (op->transport))
         argv = mitogen_bootstrap_closure_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
                                                mitogen_transport_get_closure_cache (op->transport),
-                                               klass->shares_files ? op->image->program : NULL,
+                                               shares_files ? op->image->program : NULL,
                                                op->image, &error);
       else if (op->image != NULL)
         argv = mitogen_agent_image_direct_argv (op->image, argv0);
@@ -460,7 +465,7 @@ connect_start_cb (gpointer data)
           if (mitogen_transport_get_bootstrap (op->transport))
             argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
                                            mitogen_transport_get_agent_cache (op->transport),
-                                           klass->shares_files ? mitogen_agent_path () : NULL, &error);
+                                           shares_files ? mitogen_agent_path () : NULL, &error);
           else
             {
               const char *direct[] = { mitogen_agent_path (), argv0, NULL };
@@ -472,8 +477,12 @@ connect_start_cb (gpointer data)
           connect_fail (task, error);
           return G_SOURCE_REMOVE;
         }
-      klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
-                          spawn_done_cb, g_object_ref (task));
+      if (klass->spawn_async != NULL)
+        klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
+                            spawn_done_cb, g_object_ref (task));
+      else
+        mitogen_transport_command_spawn_async (op->transport, (const char * const *) argv, op->cancellable,
+                                               spawn_done_cb, g_object_ref (task));
       return G_SOURCE_REMOVE;
     }
 
@@ -753,6 +762,23 @@ connect_async_internal (MitogenRouter       *self,
               opts = g_variant_ref_sink (g_variant_dict_end (dict));
             }
         }
+      /* A declarative plugin the intermediate may lack: its command line,
+       * made here, runs there through `command`. */
+      {
+        GVariant *command_opts = mitogen_command_transport_options_for (method, opts, &error);
+
+        if (command_opts == NULL && error != NULL)
+          {
+            g_task_return_error (task, g_steal_pointer (&error));
+            return;
+          }
+        if (command_opts != NULL)
+          {
+            g_clear_pointer (&opts, g_variant_unref);
+            opts = g_variant_ref_sink (command_opts);
+            method = MITOGEN_COMMAND_METHOD;
+          }
+      }
       /* The intermediate runs the transport; we choose the id. */
       mitogen_ids_serve (self);
       if (!mitogen_ids_allocate (self, &op->context_id, &error))
@@ -786,6 +812,12 @@ connect_async_internal (MitogenRouter       *self,
     }
   op->agent = mitogen_agent_kind_effective (op->agent);
 
+  if (MITOGEN_IS_COMMAND_TRANSPORT (op->transport))
+    {
+      /* Messages name the plugin it stands for. */
+      g_free (op->method);
+      op->method = g_strdup (mitogen_command_transport_get_label (MITOGEN_COMMAND_TRANSPORT (op->transport)));
+    }
   op->name = g_strdup (mitogen_transport_get_remote_name (op->transport));
   if (fixed_id != 0)
     op->context_id = fixed_id;

@@ -14,6 +14,7 @@
 
 #include <dlfcn.h>
 
+#include "mitogen-command-transport-private.h"
 #include "mitogen-transport-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-utils-private.h"
@@ -149,6 +150,10 @@ mitogen_plugins_ensure (void)
 GType
 mitogen_plugins_lookup (const char *method)
 {
+  /* Every program has `command` (how a declarative plugin it lacks is
+   * started through it, see mitogen-command-transport.c). */
+  if (g_strcmp0 (method, MITOGEN_COMMAND_METHOD) == 0)
+    return MITOGEN_TYPE_COMMAND_TRANSPORT;
   mitogen_plugins_ensure ();
 
   if (builtins != NULL)
@@ -177,9 +182,19 @@ mitogen_transport_list_methods (void)
 
   mitogen_plugins_ensure ();
   if (builtins == NULL && loader != NULL)
-    return loader->list ();
+    {
+      g_auto(GStrv) loaded = loader->list ();
+
+      names = g_ptr_array_new ();
+      for (guint i = 0; loaded[i] != NULL; i++)
+        if (!g_str_equal (loaded[i], MITOGEN_COMMAND_METHOD))
+          g_ptr_array_add (names, g_strdup (loaded[i]));
+      g_ptr_array_add (names, g_strdup (MITOGEN_COMMAND_METHOD));
+      return mitogen_strv_take_sorted (names);
+    }
 
   names = g_ptr_array_new ();
+  g_ptr_array_add (names, g_strdup (MITOGEN_COMMAND_METHOD));
   if (builtins != NULL)
     for (const MitogenBuiltinTransport *b = builtins; b->method != NULL; b++)
       g_ptr_array_add (names, g_strdup (b->method));

@@ -13,4 +13,12 @@ void        mitogen_transport_set_method (MitogenTransport *self,
 /* agent-cache for a shipped closure: on unless the option was given. */
 gboolean    mitogen_transport_get_closure_cache (MitogenTransport *self);
 
+/* Broker thread: the spawn of a transport that has build_command and no
+ * spawn_async of its own. */
+void        mitogen_transport_command_spawn_async (MitogenTransport    *self,
+                                                   const char * const  *argv,
+                                                   GCancellable        *cancellable,
+                                                   GAsyncReadyCallback  callback,
+                                                   gpointer             user_data);
+
 G_END_DECLS

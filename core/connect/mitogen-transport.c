@@ -13,9 +13,18 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "mitogen-frame-private.h"
 #include "mitogen-plugins-private.h"
@@ -893,6 +902,51 @@ mitogen_transport_get_method (MitogenTransport *self)
 }
 
 /**
+ * mitogen_transport_get_short_option:
+ * @self: a transport
+ *
+ * The option the short form `METHOD:VALUE` of a target sets
+ * (`ssh:web1` sets `hostname`), as the class declares it in
+ * #MitogenTransportClass.short_option; for a class that declares none,
+ * the first of `hostname`, `container`, `username` it has. The command
+ * line tool's CHAIN syntax uses it, so a plugin from outside the tree gets
+ * a short form too.
+ *
+ * Returns: (nullable): the property name the short form sets (`-`
+ *   separated, as GObject spells it), or %NULL if the method has no short
+ *   form
+ */
+const char *
+mitogen_transport_get_short_option (MitogenTransport *self)
+{
+  static const char * const fallback[] = { "hostname", "container", "username" };
+  MitogenTransportClass *klass;
+  GParamSpec *pspec;
+
+  g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), NULL);
+
+  klass = MITOGEN_TRANSPORT_GET_CLASS (self);
+  if (klass->short_option != NULL)
+    {
+      pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), klass->short_option);
+      if (pspec == NULL || !(pspec->flags & G_PARAM_WRITABLE))
+        {
+          g_critical ("%s: short_option '%s' is not a writable property",
+                      G_OBJECT_TYPE_NAME (self), klass->short_option);
+          return NULL;
+        }
+      return pspec->name;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (fallback); i++)
+    {
+      pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), fallback[i]);
+      if (pspec != NULL && (pspec->flags & G_PARAM_WRITABLE))
+        return pspec->name;
+    }
+  return NULL;
+}
+
+/**
  * mitogen_transport_get_remote_name:
  * @self: a transport
  *
@@ -1027,4 +1081,293 @@ mitogen_transport_dup_argv0 (MitogenTransport *self)
   if (user != NULL && user[0] != '\0')
     return g_strdup_printf ("mitogen:%s@%s:%d", user, g_get_host_name (), (int) getpid ());
   return g_strdup_printf ("mitogen:%u@%s:%d", (guint) getuid (), g_get_host_name (), (int) getpid ());
+}
+
+/* --- spawning a local child ------------------------------------------------ */
+
+/* What child_setup needs: read only in the child, between fork and exec. */
+typedef struct
+{
+  gboolean new_session;
+  gboolean controlling_tty;  /* fd 2 is a PTY slave to make ours */
+  int      death_signal;     /* 0: none */
+} ChildSetup;
+
+/* Between fork and exec, after the descriptors are in place:
+ * async-signal-safe calls only. */
+static void
+spawn_child_setup (gpointer data)
+{
+  const ChildSetup *setup = data;
+
+  if (setup->new_session)
+    setsid ();
+  if (setup->controlling_tty)
+    ioctl (2, TIOCSCTTY, 0);
+  if (setup->death_signal != 0)
+    prctl (PR_SET_PDEATHSIG, setup->death_signal);
+}
+
+static void
+close_pair (int fds[2])
+{
+  for (int i = 0; i < 2; i++)
+    if (fds[i] >= 0)
+      {
+        close (fds[i]);
+        fds[i] = -1;
+      }
+}
+
+static gboolean
+set_errno_error (GError     **error,
+                 int          saved,
+                 const char  *what)
+{
+  g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "%s: %s", what, g_strerror (saved));
+  return FALSE;
+}
+
+/* A PTY pair (both close-on-exec), the terminal side set not to echo. */
+static gboolean
+open_pty (int     fds[2],
+          GError **error)
+{
+  char name[128];
+  struct termios tio;
+  int master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  if (master < 0 || grantpt (master) < 0 || unlockpt (master) < 0 ||
+      ptsname_r (master, name, sizeof name) != 0)
+    {
+      int saved = errno;
+
+      if (master >= 0)
+        close (master);
+      return set_errno_error (error, saved, "cannot allocate a PTY");
+    }
+  fds[1] = open (name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fds[1] < 0)
+    {
+      int saved = errno;
+
+      close (master);
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "cannot open %s: %s", name, g_strerror (saved));
+      return FALSE;
+    }
+  /* A program turns echo off for a password itself; off from the start, a
+   * password typed early never shows either. */
+  if (tcgetattr (fds[1], &tio) == 0)
+    {
+      tio.c_lflag &= ~(tcflag_t) (ECHO | ECHOE | ECHOK | ECHONL);
+      tcsetattr (fds[1], TCSANOW, &tio);
+    }
+  g_unix_set_fd_nonblocking (master, TRUE, NULL);
+  fds[0] = master;
+  return TRUE;
+}
+
+/**
+ * mitogen_transport_spawn_command:
+ * @self: the transport spawning (its method names the child in debug logs)
+ * @argv: (array zero-terminated=1): the program and its arguments; the
+ *   program is looked up in `PATH` unless it contains a slash
+ * @envp: (array zero-terminated=1) (nullable): the child's whole
+ *   environment, or %NULL for ours
+ * @flags: how to connect the child
+ * @read_fd: (out): where the child's stdout is read (the stream's read side)
+ * @write_fd: (out): where the child's stdin is written (may equal @read_fd)
+ * @stderr_fd: (out): the child's stderr (a pipe, or a PTY master with
+ *   %MITOGEN_SPAWN_STDERR_PTY), or -1 with %MITOGEN_SPAWN_STDERR_INHERIT
+ * @pid: (out): the child, to be reaped by the caller (or by the core once
+ *   passed to mitogen_transport_return_spawned())
+ * @error: return location for a #GError
+ *
+ * Starts a local child the way every transport that runs a program does:
+ * its stdin and stdout on one socketpair with 1 MiB buffers (or two 1 MiB
+ * pipes with %MITOGEN_SPAWN_PIPES), its stderr on a pipe (or a new PTY
+ * that becomes its controlling terminal, for programs that ask for a
+ * password on `/dev/tty`), in a session of its own (a Ctrl-C on our
+ * terminal is ours to handle, and never kills the context under us), and
+ * killed with `SIGKILL` when this thread's process dies
+ * (`PR_SET_PDEATHSIG`; `SIGTERM` with %MITOGEN_SPAWN_TERM_WITH_PARENT).
+ * Every descriptor we keep is close-on-exec; the child's ends are closed
+ * here. Does not block beyond fork and exec.
+ *
+ * The four descriptors returned are the caller's: hand them to
+ * mitogen_transport_return_spawned(), or close them and kill and reap
+ * @pid on failure. The stderr descriptor must be read (the core does it
+ * once it has it, and puts its tail into connect errors), or the child
+ * blocks on a full pipe.
+ *
+ * Returns: %TRUE if the child runs; %FALSE with a %MITOGEN_ERROR_STREAM
+ *   "running PROGRAM: ..." (or naming the descriptor that could not be
+ *   made), nothing left open
+ */
+gboolean
+mitogen_transport_spawn_command (MitogenTransport    *self,
+                                 const char * const  *argv,
+                                 const char * const  *envp,
+                                 MitogenSpawnFlags    flags,
+                                 int                 *read_fd,
+                                 int                 *write_fd,
+                                 int                 *stderr_fd,
+                                 GPid                *pid,
+                                 GError             **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  int in_pair[2] = { -1, -1 }, out_pair[2] = { -1, -1 }, err_pair[2] = { -1, -1 };
+  int source_fds[3], target_fds[3];
+  int size = 1024 * 1024;
+  ChildSetup setup;
+  /* INHERITS_STDIN: stdin is ours (source_fds); GLib would open /dev/null
+   * for it first, which a bare chroot lacks. */
+  GSpawnFlags spawn_flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN;
+  gboolean inherit_stderr = (flags & MITOGEN_SPAWN_STDERR_INHERIT) != 0;
+
+  g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), FALSE);
+  g_return_val_if_fail (argv != NULL && argv[0] != NULL, FALSE);
+  g_return_val_if_fail (read_fd != NULL && write_fd != NULL && stderr_fd != NULL && pid != NULL, FALSE);
+  g_return_val_if_fail (!inherit_stderr || !(flags & MITOGEN_SPAWN_STDERR_PTY), FALSE);
+
+  *read_fd = *write_fd = *stderr_fd = -1;
+  *pid = 0;
+
+  if (flags & MITOGEN_SPAWN_PIPES)
+    {
+      if (!g_unix_open_pipe (in_pair, FD_CLOEXEC, &local_error) ||
+          !g_unix_open_pipe (out_pair, FD_CLOEXEC, &local_error))
+        {
+          close_pair (in_pair);
+          g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "pipe: %s", local_error->message);
+          return FALSE;
+        }
+      /* Roomier pipes move the agent image with fewer wake-ups. */
+      fcntl (in_pair[1], F_SETPIPE_SZ, size);
+      fcntl (out_pair[0], F_SETPIPE_SZ, size);
+      /* [0] read, [1] write: the child reads in_pair[0], writes out_pair[1]. */
+    }
+  else
+    {
+      int pair[2];
+
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        return set_errno_error (error, errno, "socketpair");
+      /* Roomier buffers keep bulk transfers moving with fewer wake-ups. */
+      for (int i = 0; i < 2; i++)
+        {
+          setsockopt (pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+          setsockopt (pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        }
+      /* One socket each side: ours is pair[0], the child's pair[1]. */
+      in_pair[0] = pair[1];
+      in_pair[1] = pair[0];
+      out_pair[0] = -1;
+      out_pair[1] = -1;
+    }
+
+  if (!inherit_stderr)
+    {
+      gboolean ok;
+
+      if (flags & MITOGEN_SPAWN_STDERR_PTY)
+        ok = open_pty (err_pair, error);
+      else
+        {
+          ok = g_unix_open_pipe (err_pair, FD_CLOEXEC, &local_error);
+          if (!ok)
+            g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "pipe: %s", local_error->message);
+        }
+      if (!ok)
+        {
+          close_pair (in_pair);
+          close_pair (out_pair);
+          return FALSE;
+        }
+    }
+
+  source_fds[0] = in_pair[0];
+  source_fds[1] = (flags & MITOGEN_SPAWN_PIPES) ? out_pair[1] : in_pair[0];
+  source_fds[2] = err_pair[1];
+  target_fds[0] = 0;
+  target_fds[1] = 1;
+  target_fds[2] = 2;
+
+  setup.new_session = !(flags & MITOGEN_SPAWN_SAME_SESSION);
+  setup.controlling_tty = (flags & MITOGEN_SPAWN_STDERR_PTY) != 0 && setup.new_session;
+  if (flags & MITOGEN_SPAWN_KEEP_WITH_PARENT)
+    setup.death_signal = 0;
+  else if (flags & MITOGEN_SPAWN_TERM_WITH_PARENT)
+    setup.death_signal = SIGTERM;
+  else
+    setup.death_signal = SIGKILL;
+  if (flags & MITOGEN_SPAWN_FILE_AND_ARGV_ZERO)
+    spawn_flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, argv, envp, spawn_flags,
+                                         spawn_child_setup, &setup,
+                                         -1, -1, -1,
+                                         source_fds, target_fds, inherit_stderr ? 2 : 3,
+                                         pid, NULL, NULL, NULL, &local_error))
+    {
+      close_pair (in_pair);
+      close_pair (out_pair);
+      close_pair (err_pair);
+      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "running %s: %s", argv[0], local_error->message);
+      return FALSE;
+    }
+
+  /* The child's ends: a held write end would hide its end of file, a held
+   * PTY slave its hangup. */
+  close (in_pair[0]);
+  if (flags & MITOGEN_SPAWN_PIPES)
+    {
+      close (out_pair[1]);
+      *read_fd = out_pair[0];
+      *write_fd = in_pair[1];
+    }
+  else
+    *read_fd = *write_fd = in_pair[1];
+  if (err_pair[1] >= 0)
+    close (err_pair[1]);
+  *stderr_fd = err_pair[0];
+  g_debug ("%s: started %s (pid %d)", mitogen_transport_get_method (self) != NULL
+           ? mitogen_transport_get_method (self) : G_OBJECT_TYPE_NAME (self), argv[0], (int) *pid);
+  return TRUE;
+}
+
+/* Broker thread: spawn_async of a transport that has build_command and no
+ * spawn_async of its own: runs its command line and completes at once
+ * (the core then watches the stream, its stderr and the timeout). */
+void
+mitogen_transport_command_spawn_async (MitogenTransport    *self,
+                                       const char * const  *argv,
+                                       GCancellable        *cancellable,
+                                       GAsyncReadyCallback  callback,
+                                       gpointer             user_data)
+{
+  MitogenTransportClass *klass = MITOGEN_TRANSPORT_GET_CLASS (self);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) command = NULL;
+  int read_fd = -1, write_fd = -1, stderr_fd = -1;
+  GPid pid = 0;
+
+  g_task_set_source_tag (task, mitogen_transport_command_spawn_async);
+  command = klass->build_command (self, argv, &error);
+  if (command == NULL || command[0] == NULL)
+    {
+      if (error == NULL)
+        error = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
+                             "%s: its build_command returned no command", G_OBJECT_TYPE_NAME (self));
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (!mitogen_transport_spawn_command (self, (const char * const *) command, NULL, klass->spawn_flags,
+                                        &read_fd, &write_fd, &stderr_fd, &pid, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  mitogen_transport_return_spawned (task, read_fd, write_fd, stderr_fd, pid);
 }

@@ -55,6 +55,7 @@ G_BEGIN_DECLS
   void                                                                      \
   prefix##_unload (GIOModule *module)                                       \
   {                                                                         \
+    (void) module;                                                          \
   }                                                                         \
   char **                                                                   \
   prefix##_query (void)                                                     \
@@ -62,6 +63,42 @@ G_BEGIN_DECLS
     char *names[] = { (char *) MITOGEN_TRANSPORT_EXTENSION_POINT_NAME, NULL }; \
     return g_strdupv (names);                                               \
   }
+
+/**
+ * MitogenSpawnFlags:
+ * @MITOGEN_SPAWN_DEFAULT: stdin and stdout on one socketpair (1 MiB
+ *   buffers), stderr on a pipe, a session of its own, `SIGKILL` when we die
+ * @MITOGEN_SPAWN_PIPES: stdin and stdout on two pipes (1 MiB) instead of
+ *   one socketpair: for programs that relay them (sudo with `use_pty`),
+ *   or that need a pipe (docker's client)
+ * @MITOGEN_SPAWN_STDERR_INHERIT: the child's stderr stays ours; no stderr
+ *   descriptor is returned
+ * @MITOGEN_SPAWN_STDERR_PTY: the child's stderr is a new PTY (echo off),
+ *   made its controlling terminal, so that a program asking for a
+ *   password on `/dev/tty` asks there; the descriptor returned is the PTY
+ *   master, non-blocking (it reads `EIO` once the child is gone)
+ * @MITOGEN_SPAWN_SAME_SESSION: no `setsid ()`: the child stays in our
+ *   session and process group (a Ctrl-C on our terminal reaches it)
+ * @MITOGEN_SPAWN_TERM_WITH_PARENT: `SIGTERM` instead of `SIGKILL` when we
+ *   die, for a client that should say goodbye (ssh, docker)
+ * @MITOGEN_SPAWN_KEEP_WITH_PARENT: no `PR_SET_PDEATHSIG` (a setuid program
+ *   drops it anyway; it exits when its stream ends)
+ * @MITOGEN_SPAWN_FILE_AND_ARGV_ZERO: `argv[0]` is the file to run and
+ *   `argv[1]` the name the program gets as its `argv[0]`
+ *
+ * How mitogen_transport_spawn_command() connects and places a child.
+ */
+typedef enum /*< flags >*/
+{
+  MITOGEN_SPAWN_DEFAULT            = 0,
+  MITOGEN_SPAWN_PIPES              = 1 << 0,
+  MITOGEN_SPAWN_STDERR_INHERIT     = 1 << 1,
+  MITOGEN_SPAWN_STDERR_PTY         = 1 << 2,
+  MITOGEN_SPAWN_SAME_SESSION       = 1 << 3,
+  MITOGEN_SPAWN_TERM_WITH_PARENT   = 1 << 4,
+  MITOGEN_SPAWN_KEEP_WITH_PARENT   = 1 << 5,
+  MITOGEN_SPAWN_FILE_AND_ARGV_ZERO = 1 << 6,
+} MitogenSpawnFlags;
 
 #define MITOGEN_TYPE_TRANSPORT (mitogen_transport_get_type ())
 
@@ -95,6 +132,23 @@ G_DECLARE_DERIVABLE_TYPE (MitogenTransport, mitogen_transport, MITOGEN, TRANSPOR
  * @shares_files: whether the target sees this machine's files (sudo):
  *   then the bootstrap first runs this process's own agent program by its
  *   path when the target can, and ships it only when it cannot
+ * @short_option: the option (property name) that the short form
+ *   `METHOD:VALUE` of a target sets: `hostname` for ssh, `username` for
+ *   sudo. %NULL: the first of `hostname`, `container`, `username` the
+ *   class has, if any (what plugins that predate this field get). Read it
+ *   with mitogen_transport_get_short_option().
+ * @build_command: the declarative way, instead of @spawn_async: return
+ *   the local command line that runs @argv on the target (for example
+ *   `{ "nice", "-n", "5", argv... }`), or %NULL with @error set. The base
+ *   class runs it with mitogen_transport_spawn_command() and @spawn_flags
+ *   and completes at once (the core then watches the stream, its stderr
+ *   and the connect timeout). Only such a transport can be started one
+ *   hop down (`via`) by an intermediate that does not have it compiled
+ *   in: the master computes the command there and hands it over as data
+ *   (`docs/writing-a-transport.md` § via). Keep @argv's elements whole
+ *   and in order in what you return: the intermediate substitutes its own.
+ *   Called on any thread; must not block.
+ * @spawn_flags: how the command of @build_command is spawned
  *
  * The class of transport plugins. See `docs/writing-a-transport.md`.
  */
@@ -125,8 +179,14 @@ struct _MitogenTransportClass
   gboolean needs_bootstrap;
   gboolean shares_files;   /* fills what was padding: the layout is unchanged */
 
+  const char *short_option;
+  char    **(*build_command) (MitogenTransport     *self,
+                              const char * const   *argv,
+                              GError              **error);
+  MitogenSpawnFlags spawn_flags;   /* a pointer's slot with its padding */
+
   /*< private >*/
-  gpointer _reserved[13];
+  gpointer _reserved[10];
 };
 
 MITOGEN_AVAILABLE_IN_ALL
@@ -135,6 +195,16 @@ void              mitogen_transport_return_spawned     (GTask             *task,
                                                         int                write_fd,
                                                         int                stderr_fd,
                                                         GPid               pid);
+MITOGEN_AVAILABLE_IN_ALL
+gboolean          mitogen_transport_spawn_command      (MitogenTransport    *self,
+                                                        const char * const  *argv,
+                                                        const char * const  *envp,
+                                                        MitogenSpawnFlags    flags,
+                                                        int                 *read_fd,
+                                                        int                 *write_fd,
+                                                        int                 *stderr_fd,
+                                                        GPid                *pid,
+                                                        GError             **error);
 MITOGEN_AVAILABLE_IN_ALL
 MitogenTransport *mitogen_transport_new_for_method     (const char        *method,
                                                         GVariant          *options,
@@ -147,6 +217,8 @@ MITOGEN_AVAILABLE_IN_ALL
 char            **mitogen_transport_list_methods       (void);
 MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_method         (MitogenTransport  *self);
+MITOGEN_AVAILABLE_IN_ALL
+const char       *mitogen_transport_get_short_option   (MitogenTransport  *self);
 MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_remote_name    (MitogenTransport  *self);
 MITOGEN_AVAILABLE_IN_ALL

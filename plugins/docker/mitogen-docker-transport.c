@@ -34,7 +34,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -115,16 +114,6 @@ reap_later (GMainContext *context,
   g_source_set_static_name (watch, "[mitogen] docker reaper");
   g_source_attach (watch, context);
   g_source_unref (watch);
-}
-
-static void
-child_setup (gpointer data)
-{
-  /* Between fork and exec: async-signal-safe calls only. A session of its
-   * own: a Ctrl-C on our terminal is ours to handle (passed on to the
-   * program `mitogen run` runs), it must not kill the connection. */
-  setsid ();
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* `docker rm -f NAME`, not waited for: the container of a failed start
@@ -401,8 +390,6 @@ mitogen_docker_transport_spawn_async (MitogenTransport    *transport,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) full = g_ptr_array_new ();
   DockerSpawn *s;
-  int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
-  int source_fds[3], target_fds[3];
   double timeout;
   gint64 deadline;
 
@@ -473,54 +460,17 @@ mitogen_docker_transport_spawn_async (MitogenTransport    *transport,
     g_ptr_array_add (full, (gpointer) argv[i]);
   g_ptr_array_add (full, NULL);
 
-  if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error))
+  /* Two pipes (the client relays them), stderr on a pipe; a session of
+   * its own: a Ctrl-C on our terminal is ours to handle (passed on to the
+   * program `mitogen run` runs), it must not kill the connection. */
+  if (!mitogen_transport_spawn_command (transport, (const char * const *) full->pdata, NULL,
+                                        MITOGEN_SPAWN_PIPES | MITOGEN_SPAWN_TERM_WITH_PARENT,
+                                        &s->stdout_fd, &s->stdin_fd, &s->stderr_fd, &s->pid, &error))
     {
-      for (int i = 0; i < 2; i++)
-        {
-          if (in_pipe[i] >= 0)
-            close (in_pipe[i]);
-          if (out_pipe[i] >= 0)
-            close (out_pipe[i]);
-        }
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "pipe: %s", error->message);
+      g_prefix_error (&error, "%s: ", s->step);
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  /* Roomier pipes move the agent image with fewer wake-ups. */
-  fcntl (in_pipe[1], F_SETPIPE_SZ, 1024 * 1024);
-  fcntl (out_pipe[0], F_SETPIPE_SZ, 1024 * 1024);
-
-  source_fds[0] = in_pipe[0];
-  source_fds[1] = out_pipe[1];
-  source_fds[2] = err_pipe[1];
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-  target_fds[2] = 2;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) full->pdata, NULL,
-                                         G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, NULL,
-                                         -1, -1, -1,
-                                         source_fds, target_fds, 3,
-                                         &s->pid, NULL, NULL, NULL, &error))
-    {
-      for (int i = 0; i < 2; i++)
-        {
-          close (in_pipe[i]);
-          close (out_pipe[i]);
-          close (err_pipe[i]);
-        }
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "%s: running %s: %s",
-                               s->step, s->docker_path, error->message);
-      return;
-    }
-  close (in_pipe[0]);
-  close (out_pipe[1]);
-  close (err_pipe[1]);
-  s->stdin_fd = in_pipe[1];
-  s->stdout_fd = out_pipe[0];
-  s->stderr_fd = err_pipe[0];
   g_unix_set_fd_nonblocking (s->stderr_fd, TRUE, NULL);
   g_debug ("docker: %s: started %s (pid %d)", s->step, s->docker_path, (int) s->pid);
 
@@ -628,6 +578,8 @@ mitogen_docker_transport_class_init (MitogenDockerTransportClass *klass)
   object_class->set_property = mitogen_docker_transport_set_property;
   object_class->finalize = mitogen_docker_transport_finalize;
   transport_class->spawn_async = mitogen_docker_transport_spawn_async;
+  /* `METHOD:VALUE` on a command line sets this option. */
+  transport_class->short_option = "container";
   /* A container has nothing of ours: ship the agent (DESIGN §6). */
   transport_class->needs_bootstrap = TRUE;
 

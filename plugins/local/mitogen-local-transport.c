@@ -18,14 +18,6 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <glib-unix.h>
-
 #include "mitogen-local-transport.h"
 
 struct _MitogenLocalTransport
@@ -46,15 +38,6 @@ static GParamSpec *props[PROP_WRAPPER + 1];
 
 G_DEFINE_DYNAMIC_TYPE (MitogenLocalTransport, mitogen_local_transport, MITOGEN_TYPE_TRANSPORT)
 
-static void
-child_setup (gpointer data)
-{
-  /* Runs in the child between fork and exec: async-signal-safe calls only.
-   * Out of our terminal's process group and session (see the top). */
-  setsid ();
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* Broker thread. */
 static gboolean
 mitogen_local_transport_start (MitogenTransport  *transport,
@@ -68,8 +51,7 @@ mitogen_local_transport_start (MitogenTransport  *transport,
   g_autofree char *argv0 = NULL;
   const char *path = self->agent_path != NULL ? self->agent_path : agent_path;
   const char *argv[3];
-  int pair[2];
-  int source_fds[2], target_fds[2];
+  int stderr_fd = -1;
 
   if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
     {
@@ -78,53 +60,15 @@ mitogen_local_transport_start (MitogenTransport  *transport,
       return FALSE;
     }
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
-                   "socketpair: %s", g_strerror (saved));
-      return FALSE;
-    }
-
-  {
-    /* Roomier buffers keep bulk transfers moving with fewer wake-ups. */
-    int size = 1024 * 1024;
-    for (int i = 0; i < 2; i++)
-      {
-        setsockopt (pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        setsockopt (pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-      }
-  }
-
   argv0 = mitogen_transport_dup_argv0 (transport);
   argv[0] = path;
   argv[1] = argv0;
   argv[2] = NULL;
-  source_fds[0] = pair[1];
-  source_fds[1] = pair[1];
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
-                                         /* stdin is the socket below; left to
-                                          * GLib it would open /dev/null first,
-                                          * which a bare chroot lacks. */
-                                         G_SPAWN_FILE_AND_ARGV_ZERO | G_SPAWN_DO_NOT_REAP_CHILD |
-                                         G_SPAWN_CHILD_INHERITS_STDIN,
-                                         child_setup, NULL,
-                                         -1, -1, -1,
-                                         source_fds, target_fds, 2,
-                                         pid, NULL, NULL, NULL, error))
-    {
-      close (pair[0]);
-      close (pair[1]);
-      return FALSE;
-    }
-
-  close (pair[1]);
-  *read_fd = pair[0];
-  *write_fd = pair[0];
-  return TRUE;
+  /* The installed agent's stderr stays ours; a session of its own (see
+   * the top), SIGKILL when we die. */
+  return mitogen_transport_spawn_command (transport, argv, NULL,
+                                          MITOGEN_SPAWN_FILE_AND_ARGV_ZERO | MITOGEN_SPAWN_STDERR_INHERIT,
+                                          read_fd, write_fd, &stderr_fd, pid, error);
 }
 
 /* Broker thread. Runs @argv (the agent, or `sh -c STAGE1` when
@@ -143,12 +87,9 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
   g_autoptr(GPtrArray) full = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   GPid pid = 0;
-  int pair[2], err_pipe[2];
-  int source_fds[3], target_fds[3];
+  int read_fd = -1, write_fd = -1, stderr_fd = -1;
   gboolean bootstrap = mitogen_transport_get_bootstrap (transport);
-  /* INHERITS_STDIN: stdin is the socket (target_fds); GLib would open
-   * /dev/null for it first, which a bare chroot lacks. */
-  GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN;
+  MitogenSpawnFlags flags = MITOGEN_SPAWN_DEFAULT;
 
   g_task_set_source_tag (task, mitogen_local_transport_spawn_async);
 
@@ -167,9 +108,10 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
       g_ptr_array_add (full, (gpointer) argv[i]);
   g_ptr_array_add (full, NULL);
 
-  /* Without a wrapper the agent is exec'd directly and shows argv[0]. */
+  /* Without a wrapper the agent is exec'd directly and shows argv[0]; its
+   * stderr stays ours, as with start (). */
   if (!bootstrap && self->wrapper == NULL)
-    flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
+    flags |= MITOGEN_SPAWN_FILE_AND_ARGV_ZERO | MITOGEN_SPAWN_STDERR_INHERIT;
   else if (!bootstrap)
     {
       /* Behind a wrapper argv[1] (mitogen:NAME) would be the wrapped
@@ -186,58 +128,13 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
       return;
     }
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+  if (!mitogen_transport_spawn_command (transport, (const char * const *) full->pdata, NULL, flags,
+                                        &read_fd, &write_fd, &stderr_fd, &pid, &error))
     {
-      int saved = errno;
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "socketpair: %s", g_strerror (saved));
-      return;
-    }
-  if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, &error))
-    {
-      close (pair[0]);
-      close (pair[1]);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-
-  {
-    int size = 1024 * 1024;
-    for (int i = 0; i < 2; i++)
-      {
-        setsockopt (pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        setsockopt (pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-      }
-  }
-
-  source_fds[0] = pair[1];
-  source_fds[1] = pair[1];
-  source_fds[2] = err_pipe[1];
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-  target_fds[2] = 2;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) full->pdata, NULL, flags,
-                                         child_setup, NULL, -1, -1, -1,
-                                         source_fds, target_fds, bootstrap || self->wrapper != NULL ? 3 : 2,
-                                         &pid, NULL, NULL, NULL, &error))
-    {
-      close (pair[0]);
-      close (pair[1]);
-      close (err_pipe[0]);
-      close (err_pipe[1]);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-
-  close (pair[1]);
-  close (err_pipe[1]);
-  if (!bootstrap && self->wrapper == NULL)
-    {
-      /* The installed agent's stderr stays ours, as with start (). */
-      close (err_pipe[0]);
-      err_pipe[0] = -1;
-    }
-  mitogen_transport_return_spawned (task, pair[0], pair[0], err_pipe[0], pid);
+  mitogen_transport_return_spawned (task, read_fd, write_fd, stderr_fd, pid);
 }
 
 static void
@@ -305,6 +202,8 @@ mitogen_local_transport_class_init (MitogenLocalTransportClass *klass)
   object_class->finalize = mitogen_local_transport_finalize;
   transport_class->start = mitogen_local_transport_start;
   transport_class->spawn_async = mitogen_local_transport_spawn_async;
+  /* `METHOD:VALUE` on a command line sets this option. */
+  transport_class->short_option = "remote-name";
   transport_class->needs_bootstrap = FALSE;
 
   /* The seed's python_path: which agent program to run. */

@@ -27,11 +27,7 @@
 
 #include "config.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef MITOGEN_SSH_OPENSSH_ONLY
@@ -85,16 +81,6 @@ GType
 mitogen_ssh_host_key_policy_get_type (void)
 {
   return host_key_policy_type;
-}
-
-static void
-child_setup (gpointer data)
-{
-  /* Between fork and exec: async-signal-safe calls only. A session of its
-   * own: a Ctrl-C on our terminal is ours to handle (passed on to the
-   * program `mitogen run` runs), it must not kill the connection. */
-  setsid ();
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 /* The SSH-level keepalive: the shared keepalive_interval and
@@ -192,60 +178,22 @@ spawn_openssh (MitogenSshTransport  *self,
 {
   GError *error = NULL;
   g_autoptr(GPtrArray) argv = openssh_argv (self, ssh_path, command);
-  int data_pair[2], err_pair[2];
-  int source_fds[3], target_fds[3];
+  int read_fd = -1, write_fd = -1, stderr_fd = -1;
   GPid pid = 0;
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data_pair) < 0)
+  /* A session of its own: a Ctrl-C on our terminal is ours to handle
+   * (passed on to the program `mitogen run` runs), it must not kill the
+   * connection. SIGTERM when we die: the client says goodbye. */
+  if (!mitogen_transport_spawn_command (MITOGEN_TRANSPORT (self), (const char * const *) argv->pdata, NULL,
+                                        MITOGEN_SPAWN_TERM_WITH_PARENT,
+                                        &read_fd, &write_fd, &stderr_fd, &pid, &error))
     {
-      int saved = errno;
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
-      return;
-    }
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, err_pair) < 0)
-    {
-      int saved = errno;
-      close (data_pair[0]);
-      close (data_pair[1]);
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "ssh: socketpair: %s", g_strerror (saved));
-      return;
-    }
-  {
-    int size = 1024 * 1024;
-    for (int i = 0; i < 2; i++)
-      {
-        setsockopt (data_pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        setsockopt (data_pair[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-      }
-  }
-
-  source_fds[0] = data_pair[1];
-  source_fds[1] = data_pair[1];
-  source_fds[2] = err_pair[1];
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-  target_fds[2] = 2;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata, NULL,
-                                         G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, NULL,
-                                         -1, -1, -1,
-                                         source_fds, target_fds, 3,
-                                         &pid, NULL, NULL, NULL, &error))
-    {
-      close (data_pair[0]);
-      close (data_pair[1]);
-      close (err_pair[0]);
-      close (err_pair[1]);
-      g_prefix_error (&error, "ssh: running %s: ", ssh_path);
+      g_prefix_error (&error, "ssh: ");
       g_task_return_error (task, error);
       return;
     }
-  close (data_pair[1]);
-  close (err_pair[1]);
-  shutdown (err_pair[0], SHUT_WR);
   g_debug ("ssh: %s: started %s (pid %d)", self->hostname, ssh_path, (int) pid);
-  mitogen_transport_return_spawned (task, data_pair[0], data_pair[0], err_pair[0], pid);
+  mitogen_transport_return_spawned (task, read_fd, write_fd, stderr_fd, pid);
 }
 
 #ifndef MITOGEN_SSH_OPENSSH_ONLY
@@ -478,6 +426,8 @@ mitogen_ssh_transport_class_init (MitogenSshTransportClass *klass)
   object_class->set_property = mitogen_ssh_transport_set_property;
   object_class->finalize = mitogen_ssh_transport_finalize;
   transport_class->spawn_async = mitogen_ssh_transport_spawn_async;
+  /* `METHOD:VALUE` on a command line sets this option. */
+  transport_class->short_option = "hostname";
   /* The real design ships the agent (zero-install). The switch is for
    * targets that share this machine's filesystem; see docs/ssh.md. */
   transport_class->needs_bootstrap = !mitogen_no_bootstrap ();

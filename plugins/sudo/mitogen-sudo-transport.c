@@ -40,12 +40,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -803,59 +800,6 @@ attach_fd_source (SudoSpawn   *s,
   return source;
 }
 
-/* Between fork and exec (after the descriptors are in place):
- * async-signal-safe calls only. A new session whose controlling terminal
- * is the PTY on fd 2. */
-static void
-child_setup (gpointer data)
-{
-  setsid ();
-  ioctl (2, TIOCSCTTY, 0);
-}
-
-/* A PTY pair, the terminal side set not to echo. */
-static gboolean
-open_pty (int     *master_out,
-          int     *slave_out,
-          GError **error)
-{
-  int master, slave;
-  char name[128];
-  struct termios tio;
-
-  master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0 || grantpt (master) < 0 || unlockpt (master) < 0 ||
-      ptsname_r (master, name, sizeof name) != 0)
-    {
-      int saved = errno;
-      if (master >= 0)
-        close (master);
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "cannot allocate a PTY: %s",
-                   g_strerror (saved));
-      return FALSE;
-    }
-  slave = open (name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0)
-    {
-      int saved = errno;
-      close (master);
-      g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "cannot open %s: %s", name,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  /* sudo turns echo off for the password itself; off from the start, a
-   * password typed early never shows either. */
-  if (tcgetattr (slave, &tio) == 0)
-    {
-      tio.c_lflag &= ~(tcflag_t) (ECHO | ECHOE | ECHOK | ECHONL);
-      tcsetattr (slave, TCSANOW, &tio);
-    }
-  g_unix_set_fd_nonblocking (master, TRUE, NULL);
-  *master_out = master;
-  *slave_out = slave;
-  return TRUE;
-}
-
 /* Broker thread, the broker's main context thread-default. */
 static void
 mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
@@ -870,9 +814,6 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   g_autoptr(GPtrArray) full = NULL;
   g_autofree char *nonce = NULL;
   SudoSpawn *s;
-  int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 };
-  int pty_slave = -1;
-  int source_fds[3], target_fds[3];
   double timeout;
   gint64 deadline;
 
@@ -904,54 +845,19 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
       return;
     }
 
-  if (!g_unix_open_pipe (in_pipe, FD_CLOEXEC, &error) ||
-      !g_unix_open_pipe (out_pipe, FD_CLOEXEC, &error) ||
-      !open_pty (&s->pty_fd, &pty_slave, &error))
+  /* Data on two pipes (sudo relays them with use_pty and log_output,
+   * which a shared socketpair does not survive); stderr a new PTY that is
+   * sudo's controlling terminal in a session of its own, where it asks
+   * for the password. No PR_SET_PDEATHSIG: the setuid exec drops it, and
+   * sudo ends with its stream. */
+  if (!mitogen_transport_spawn_command (transport, (const char * const *) full->pdata, NULL,
+                                        MITOGEN_SPAWN_PIPES | MITOGEN_SPAWN_STDERR_PTY |
+                                        MITOGEN_SPAWN_KEEP_WITH_PARENT,
+                                        &s->stdout_fd, &s->stdin_fd, &s->pty_fd, &s->pid, &error))
     {
-      for (int i = 0; i < 2; i++)
-        {
-          if (in_pipe[i] >= 0)
-            close (in_pipe[i]);
-          if (out_pipe[i] >= 0)
-            close (out_pipe[i]);
-        }
-      if (error->domain != MITOGEN_ERROR)
-        g_prefix_error (&error, "pipe: ");
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  /* Roomier pipes move the agent image with fewer wake-ups. */
-  fcntl (in_pipe[1], F_SETPIPE_SZ, 1024 * 1024);
-  fcntl (out_pipe[0], F_SETPIPE_SZ, 1024 * 1024);
-
-  source_fds[0] = in_pipe[0];
-  source_fds[1] = out_pipe[1];
-  source_fds[2] = pty_slave;
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-  target_fds[2] = 2;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) full->pdata, NULL,
-                                         G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, NULL,
-                                         -1, -1, -1,
-                                         source_fds, target_fds, 3,
-                                         &s->pid, NULL, NULL, NULL, &error))
-    {
-      close (in_pipe[0]);
-      close (in_pipe[1]);
-      close (out_pipe[0]);
-      close (out_pipe[1]);
-      close (pty_slave);
-      g_task_return_new_error (task, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, "running %s: %s",
-                               (const char *) g_ptr_array_index (full, 0), error->message);
-      return;
-    }
-  close (in_pipe[0]);
-  close (out_pipe[1]);
-  close (pty_slave);
-  s->stdin_fd = in_pipe[1];
-  s->stdout_fd = out_pipe[0];
   g_debug ("sudo: started %s (pid %d)", (const char *) g_ptr_array_index (full, 0), (int) s->pid);
 
   s->timeout_source = g_timeout_source_new (0);
@@ -1095,6 +1001,8 @@ mitogen_sudo_transport_class_init (MitogenSudoTransportClass *klass)
   object_class->set_property = mitogen_sudo_transport_set_property;
   object_class->finalize = mitogen_sudo_transport_finalize;
   transport_class->spawn_async = mitogen_sudo_transport_spawn_async;
+  /* `METHOD:VALUE` on a command line sets this option. */
+  transport_class->short_option = "username";
   /* The target user may not be able to run our agent from where it is:
    * ship it (DESIGN §6). bootstrap=false runs the local agent by path. */
   transport_class->needs_bootstrap = TRUE;

@@ -198,6 +198,23 @@ def methods_list():
 
 
 @test
+def short_form():
+    # Each class declares what METHOD:VALUE sets; the tool reads it.
+    methods = {m["name"]: m for m in call_json("methods", "--describe", "--json")}
+    declared = {name: m["short_option"] for name, m in methods.items()}
+    assert declared["ssh"] == "hostname" and declared["sudo"] == "username", declared
+    assert declared["docker"] == "container" and declared["local"] == "remote_name", declared
+    assert declared["fakessh"] is None, declared
+    rc, out, err = run("methods", "--describe")
+    assert rc == OK and "ssh  (ssh:VALUE sets hostname)" in out.splitlines(), out
+    # local:NAME names the context: its argv[0] is mitogen:NAME.
+    got = call_json("call", "-t", "local:somewhere", "file.read", '["/proc/self/cmdline"]')
+    assert base64.b64decode(got["base64"]).split(b"\0")[0] == b"mitogen:somewhere", got
+    got = call_json("call", "-t", "local/local:inner", "file.read", '["/proc/self/cmdline"]')
+    assert base64.b64decode(got["base64"]).split(b"\0")[0] == b"mitogen:inner", got
+
+
+@test
 def help_and_version():
     for args in (("--help",), ("help",), ("call", "--help"), ("functions", "--help"),
                  ("methods", "--help"), ("help", "call"), ("run", "--help"), ("cp", "--help"),
@@ -273,7 +290,7 @@ def connection_failures():
     expect_error(("call", "-t", "local?connect_timeout=soon", "os.uname"), CONNECT, "connect_timeout")
     expect_error(("call", "-t", "local?connect_timeout=-5", "os.uname"), CONNECT, "connect_timeout")
     expect_error(("call", "-t", "local?remote_name", "os.uname"), CONNECT, "remote_name")
-    expect_error(("call", "-t", "local:somewhere", "os.uname"), CONNECT, "MAIN")
+    expect_error(("call", "-t", "fakessh:somewhere", "os.uname"), CONNECT, "MAIN", "fakessh?OPTION")
     expect_error(("call", "-t", "local?agent_path=%2Fnonexistent%2Fagent", "os.uname"), CONNECT,
                  "/nonexistent/agent")
 
