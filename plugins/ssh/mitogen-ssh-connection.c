@@ -717,8 +717,8 @@ password_answered_cb (GObject      *source,
   else
     {
       /* Unhandled: on to the next method, or the "requires a password"
-       * error. */
-      conn->tried |= TRIED_PASSWORD;
+       * error (asked_password keeps the password method from asking
+       * again). */
       if (!auth_choose (conn))
         goto out;
     }
