@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pty.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -451,6 +452,109 @@ test_cp_ssh (Fixture       *f,
     }
 }
 
+/* The tool in a terminal of its own (a PTY): waits for @prompt, types
+ * @answer, reads to the end. Its wait status; what the terminal showed in
+ * @text. */
+static int
+run_in_pty (const char * const *argv,
+            const char         *prompt,
+            const char         *answer,
+            GString            *text)
+{
+  int master = -1, status = -1;
+  gboolean answered = FALSE;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  pid_t pid = forkpty (&master, NULL, NULL, NULL);
+
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      execv (argv[0], (char **) argv);
+      _exit (127);
+    }
+  for (;;)
+    {
+      struct pollfd pfd = { master, POLLIN, 0 };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      char buffer[1024];
+      gssize n;
+
+      if (left <= 0)
+        {
+          kill (pid, SIGKILL);
+          break;
+        }
+      if (poll (&pfd, 1, (int) left) <= 0)
+        continue;
+      n = read (master, buffer, sizeof buffer);
+      if (n <= 0)
+        break;
+      g_string_append_len (text, buffer, n);
+      if (!answered && strstr (text->str, prompt) != NULL)
+        {
+          g_assert_cmpint (write (master, answer, strlen (answer)), ==, (gssize) strlen (answer));
+          answered = TRUE;
+        }
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  close (master);
+  g_test_message ("terminal: %s", text->str);
+  g_assert_true (answered);
+  return status;
+}
+
+static void
+test_prompt_host_key (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autofree char *known = NULL, *chain = NULL, *text = NULL;
+  g_autoptr(GString) shown = g_string_new (NULL);
+  g_autoptr(GString) known_escaped = NULL, key_escaped = NULL;
+  g_auto(GStrv) key = NULL;
+  const char *argv[6] = { MITOGEN_TOOL_PATH, "call", "-t", NULL, "os.getuid", NULL };
+  int status;
+  Job job = { 0 };
+
+  g_test_summary ("The tool asks about an unknown ssh host key on its terminal, showing the key's "
+                  "type and fingerprint: 'no' refuses, 'always' connects and records the key, "
+                  "after which a run without a terminal connects unasked.");
+  if (f->sshd == NULL)
+    return;
+
+  known = g_build_filename (f->dir, "prompt_known_hosts", NULL);
+  known_escaped = g_string_new (known);
+  g_string_replace (known_escaped, "/", "%2F", 0);
+  key_escaped = g_string_new (f->sshd->client_key);
+  g_string_replace (key_escaped, "/", "%2F", 0);
+  chain = g_strdup_printf ("ssh:%s?port=%d&username=" HOST_KEY_USER "&identity_file=%s&known_hosts_file=%s"
+                           "&ssh_config=false&check_host_keys=enforce", f->sshd->address, f->sshd->port,
+                           key_escaped->str, known_escaped->str);
+  argv[3] = chain;
+
+  status = run_in_pty (argv, "Connect?", "no\n", shown);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 3);
+  g_assert_nonnull (strstr (shown->str, "ssh-ed25519"));
+  g_assert_nonnull (strstr (shown->str, "SHA256:"));
+  g_assert_nonnull (strstr (shown->str, "refused"));
+  g_assert_false (g_file_test (known, G_FILE_TEST_EXISTS));
+
+  g_string_truncate (shown, 0);
+  status = run_in_pty (argv, "Connect?", "always\n", shown);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_true (g_file_get_contents (known, &text, NULL, NULL));
+  key = g_strsplit (f->sshd->host_public, " ", 2);
+  g_assert_nonnull (strstr (text, key[1]));
+
+  /* No terminal now (a new session): known, so not asked. */
+  job_start (&job, argv, NULL, NULL);
+  status = job_finish (&job);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  job_clear (&job);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -460,6 +564,7 @@ main (int   argc,
   g_test_add ("/tool-hosts/run/ctrl-c-ssh", Fixture, NULL, set_up, test_run_ssh, tear_down);
   g_test_add ("/tool-hosts/run/ctrl-c-sudo", Fixture, NULL, set_up, test_run_sudo, tear_down);
   g_test_add ("/tool-hosts/cp/ssh-interrupted", Fixture, NULL, set_up, test_cp_ssh, tear_down);
+  g_test_add ("/tool-hosts/prompt/host-key", Fixture, NULL, set_up, test_prompt_host_key, tear_down);
 
   return g_test_run ();
 }

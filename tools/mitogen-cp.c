@@ -701,7 +701,7 @@ tool_cmd_cp (char **args)
       goto out;
   }
 
-  router = mitogen_router_new ();
+  router = tool_router_new ();
   for (guint i = 0; i < targets->len; i++)
     {
       ToolTarget *target = g_ptr_array_index (targets, i);

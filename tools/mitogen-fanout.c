@@ -181,7 +181,7 @@ tool_fanout (GPtrArray       *targets,
              ToolOutcomeFunc  report,
              gpointer         user_data)
 {
-  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenRouter) router = tool_router_new ();
   g_autoptr(GPtrArray) threads = g_ptr_array_new ();
   Fanout fanout = { targets, job, user_data, router, g_async_queue_new (), 0 };
   guint n_threads = (guint) CLAMP (parallel, 1, (int) targets->len);

@@ -183,6 +183,11 @@ typedef void (*ToolSignalFunc)    (int             signum,
                                    gpointer        user_data);
 void         tool_catch_signals     (ToolSignalFunc  func,
                                      gpointer        user_data);
+/* Prompts (mitogen-prompt.c): a router whose interaction asks on
+ * /dev/tty for passwords, host keys and keyboard-interactive answers the
+ * options do not give (answers nothing without a terminal). */
+MitogenRouter *tool_router_new      (void);
+
 /* The first of those signals received, or 0. Any thread. */
 int          tool_get_interrupted   (void);
 /* The one line for a command stopped by signal @signum ("interrupted",

@@ -63,6 +63,7 @@ struct _MitogenRouter
   gint            debug_default;    /* (atomic) enable_debug (): contexts started from now on debug */
   gint            profiling_default; /* (atomic) set_profiling () */
   const char     *default_agent;   /* (atomic) (nullable) interned: set_default_agent (); NULL is "stock" */
+  MitogenInteraction *interaction; /* (owned) (nullable) guarded by @lock */
   gboolean        disposed;
   double          keepalive_interval;  /* the keepalive-interval property */
   guint           keepalive_count;     /* the keepalive-count property */
@@ -72,9 +73,10 @@ typedef enum
 {
   PROP_KEEPALIVE_INTERVAL = 1,
   PROP_KEEPALIVE_COUNT,
+  PROP_INTERACTION,
 } MitogenRouterProperty;
 
-static GParamSpec *props[PROP_KEEPALIVE_COUNT + 1];
+static GParamSpec *props[PROP_INTERACTION + 1];
 
 /**
  * MitogenRouter:
@@ -221,6 +223,7 @@ mitogen_router_finalize (GObject *object)
   g_clear_pointer (&self->contexts, g_hash_table_unref);
   g_clear_pointer (&self->parent_ids, g_array_unref);
   g_clear_pointer (&self->name, g_free);
+  g_clear_object (&self->interaction);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->ids.lock);
@@ -248,6 +251,9 @@ mitogen_router_get_property (GObject    *object,
     case PROP_KEEPALIVE_COUNT:
       g_value_set_uint (value, count);
       break;
+    case PROP_INTERACTION:
+      g_value_take_object (value, mitogen_router_dup_interaction (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -261,22 +267,27 @@ mitogen_router_set_property (GObject      *object,
 {
   MitogenRouter *self = MITOGEN_ROUTER (object);
 
-  g_mutex_lock (&self->lock);
   switch ((MitogenRouterProperty) prop_id)
     {
     case PROP_KEEPALIVE_INTERVAL:
       /* Below the minimum (but not 0) is taken as the minimum. */
+      g_mutex_lock (&self->lock);
       self->keepalive_interval = g_value_get_double (value);
       if (self->keepalive_interval > 0 && self->keepalive_interval < MITOGEN_KEEPALIVE_MIN_INTERVAL)
         self->keepalive_interval = MITOGEN_KEEPALIVE_MIN_INTERVAL;
+      g_mutex_unlock (&self->lock);
       break;
     case PROP_KEEPALIVE_COUNT:
+      g_mutex_lock (&self->lock);
       self->keepalive_count = g_value_get_uint (value);
+      g_mutex_unlock (&self->lock);
+      break;
+    case PROP_INTERACTION:
+      mitogen_router_set_interaction (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
-  g_mutex_unlock (&self->lock);
 }
 
 static void
@@ -317,6 +328,15 @@ mitogen_router_class_init (MitogenRouterClass *klass)
     g_param_spec_uint ("keepalive-count", NULL, NULL,
                        MITOGEN_KEEPALIVE_MIN_COUNT, MITOGEN_KEEPALIVE_MAX_COUNT,
                        MITOGEN_KEEPALIVE_DEFAULT_COUNT, rw);
+  /**
+   * MitogenRouter:interaction: (getter get_interaction) (setter set_interaction)
+   *
+   * What connects started from now on ask when their options do not
+   * answer (a password, an unknown host key), or %NULL.
+   */
+  props[PROP_INTERACTION] =
+    g_param_spec_object ("interaction", NULL, NULL, MITOGEN_TYPE_INTERACTION,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 
@@ -1712,4 +1732,71 @@ mitogen_message_reply (MitogenMessage  *self,
 
   reply = mitogen_message_new (self->header.src_id, self->header.reply_to, value);
   return mitogen_router_route (self->router, reply, error);
+}
+
+/**
+ * mitogen_router_set_interaction:
+ * @self: a router
+ * @interaction: (nullable): what to ask, or %NULL
+ *
+ * Sets the [class@Mitogen.Interaction] that connects started from now on
+ * ask for what their options do not say: a password at sudo's prompt or
+ * for ssh, whether to trust an unknown or changed ssh host key, answers to
+ * keyboard-interactive prompts. It is asked in the main context of the
+ * thread that starts each connect. Any thread.
+ */
+void
+mitogen_router_set_interaction (MitogenRouter      *self,
+                                MitogenInteraction *interaction)
+{
+  gboolean changed;
+
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (interaction == NULL || MITOGEN_IS_INTERACTION (interaction));
+
+  g_mutex_lock (&self->lock);
+  changed = g_set_object (&self->interaction, interaction);
+  g_mutex_unlock (&self->lock);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_INTERACTION]);
+}
+
+/**
+ * mitogen_router_get_interaction:
+ * @self: a router
+ *
+ * Returns: (transfer none) (nullable): the router's interaction; use it on
+ *   the thread that set it (other threads: see the C-only
+ *   mitogen_router_dup_interaction ())
+ */
+MitogenInteraction *
+mitogen_router_get_interaction (MitogenRouter *self)
+{
+  MitogenInteraction *interaction;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+  g_mutex_lock (&self->lock);
+  interaction = self->interaction;
+  g_mutex_unlock (&self->lock);
+  return interaction;
+}
+
+/**
+ * mitogen_router_dup_interaction: (skip)
+ * @self: a router
+ *
+ * Any thread.
+ *
+ * Returns: (transfer full) (nullable): the router's interaction
+ */
+MitogenInteraction *
+mitogen_router_dup_interaction (MitogenRouter *self)
+{
+  MitogenInteraction *interaction;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+  g_mutex_lock (&self->lock);
+  interaction = self->interaction != NULL ? g_object_ref (self->interaction) : NULL;
+  g_mutex_unlock (&self->lock);
+  return interaction;
 }

@@ -10,7 +10,7 @@ imports.gi.versions.GLib = '2.0';
 imports.gi.versions.Gio = '2.0';
 imports.gi.versions.GIRepository = '2.0';
 imports.gi.versions.Mitogen = '1.0';
-const {GLib, Gio, GIRepository, Mitogen} = imports.gi;
+const {GLib, GObject, Gio, GIRepository, Mitogen} = imports.gi;
 const System = imports.system;
 
 const TIMEOUT = 30.0;
@@ -308,6 +308,86 @@ test('types_are_registered', () => {
     check(message.is_dead(), 'a dead message');
     equal([message.get_dst_id(), message.get_handle()], [5, 1234], 'header fields');
     check(Mitogen.Transport.list_methods().includes('local'), 'the local transport is found');
+});
+
+
+// MitogenInteraction: a gjs subclass answers sudo's password (a stand-in
+// for sudo through the sudo_path option: it shows its prompt on the PTY
+// and runs the command for "secret"; real sudo and sshd are in
+// tests/test-interaction.c).
+const FAKE_SUDO = `#!/bin/sh
+prompt=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -p) prompt=$2; shift 2 ;;
+    --) shift; break ;;
+    *) shift ;;
+  esac
+done
+printf '%s' "$prompt" > /dev/tty
+read -r answer < /dev/tty || exit 1
+[ "$answer" = secret ] || { printf 'Sorry, try again.\\n%s' "$prompt" > /dev/tty; sleep 10; exit 1; }
+exec "$@"
+`;
+
+const PasswordAsker = GObject.registerClass(
+class PasswordAsker extends Mitogen.Interaction {
+    _init(answer) {
+        super._init();
+        this.answer = answer;
+        this.requests = [];
+    }
+
+    vfunc_ask_password(request, cancellable) {
+        this.requests.push([request.get_method(), request.get_kind(), request.get_target()]);
+        request.set_answer(this.answer);
+        return Mitogen.InteractionResult.HANDLED;
+    }
+});
+
+test('interaction_answers_sudo_password', () => {
+    const dir = GLib.dir_make_tmp('mitogen-gjs-XXXXXX');
+    const fake = GLib.build_filenamev([dir, 'sudo']);
+    GLib.file_set_contents(fake, FAKE_SUDO);
+    GLib.spawn_sync(null, ['chmod', '755', fake], null, GLib.SpawnFlags.SEARCH_PATH, null);
+    try {
+        const options = new GLib.Variant('a{sv}', {
+            sudo_path: new GLib.Variant('s', fake),
+            connect_timeout: new GLib.Variant('d', TIMEOUT),
+        });
+        const router = Mitogen.Router.new();
+        const asker = new PasswordAsker('secret');
+        router.set_interaction(asker);
+        check(router.interaction === asker, 'the interaction property');
+        const context = router.connect('sudo', options, null, null);
+        check(context.call('os.getpid', null, null).unpack() > 0, 'the context runs');
+        equal(asker.requests.length, 1, 'asked once');
+        equal(asker.requests[0][0], 'sudo', 'method');
+        equal(asker.requests[0][1], Mitogen.SecretKind.PASSWORD, 'kind');
+        check(asker.requests[0][2].startsWith('sudo -u '), `target ${asker.requests[0][2]}`);
+
+        router.set_interaction(new Mitogen.Interaction());
+        const e = raises(() => router.connect('sudo', options, null, null), 'no answer');
+        check(e.matches(Mitogen.error_quark(), Mitogen.Error.PASSWORD), `PASSWORD: ${e.message}`);
+        router.shutdown();
+    } finally {
+        GLib.unlink(fake);
+        GLib.rmdir(dir);
+    }
+});
+
+test('interaction_host_key_request', () => {
+    const HostKeys = GObject.registerClass(
+    class HostKeys extends Mitogen.Interaction {
+        vfunc_ask_host_key(request, cancellable) {
+            request.set_answer(Mitogen.HostKeyAnswer.ACCEPT_ONCE);
+            return Mitogen.InteractionResult.HANDLED;
+        }
+    });
+    const request = Mitogen.HostKeyRequest.new('db', 2222, 'ssh-ed25519', 'SHA256:abc', true, null);
+    equal(new HostKeys().ask_host_key(request, null), Mitogen.InteractionResult.HANDLED, 'handled');
+    equal(request.get_answer(), Mitogen.HostKeyAnswer.ACCEPT_ONCE, 'the answer');
+    equal([request.get_host(), request.get_port(), request.get_changed()], ['db', 2222, true], 'fields');
 });
 
 test('router_shutdown', () => {

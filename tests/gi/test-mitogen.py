@@ -546,6 +546,120 @@ def router_shutdown():
     check(not F.context.is_connected(), 'the context is disconnected')
 
 
+# --- MitogenInteraction: a Python subclass answers --------------------------
+
+# A stand-in for sudo (the sudo method's sudo_path option): shows the
+# prompt it is given on its controlling terminal (the transport's PTY) and
+# runs the command only if "secret" is typed there. Real sudo and sshd:
+# tests/test-interaction.c.
+FAKE_SUDO = """#!/bin/sh
+prompt=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -p) prompt=$2; shift 2 ;;
+    --) shift; break ;;
+    *) shift ;;
+  esac
+done
+printf '%s' "$prompt" > /dev/tty
+read -r answer < /dev/tty || exit 1
+[ "$answer" = secret ] || { printf 'Sorry, try again.\\n%s' "$prompt" > /dev/tty; sleep 10; exit 1; }
+exec "$@"
+"""
+
+
+class PasswordAsker(Mitogen.Interaction):
+    """Answers password requests with a fixed answer, recording them."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer = answer
+        self.requests = []
+
+    def do_ask_password(self, request, cancellable):
+        self.requests.append((threading.get_ident(), request.get_method(), request.get_kind(),
+                              request.get_target()))
+        request.set_answer(self.answer)
+        return Mitogen.InteractionResult.HANDLED
+
+
+def with_fake_sudo(func):
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        fake = os.path.join(d, 'sudo')
+        with open(fake, 'w') as f:
+            f.write(FAKE_SUDO)
+        os.chmod(fake, 0o755)
+        return func(GLib.Variant('a{sv}', {'sudo_path': GLib.Variant('s', fake),
+                                            'connect_timeout': GLib.Variant('d', TIMEOUT)}))
+
+
+@test
+def interaction_answers_sudo_password():
+    """A subclass's do_ask_password answers the sudo prompt (typed through
+    the PTY), on the thread that called connect()."""
+    def body(options):
+        router = Mitogen.Router.new()
+        asker = PasswordAsker('secret')
+        router.set_interaction(asker)
+        check(router.props.interaction is asker, 'the interaction property')
+        context = router.connect('sudo', options, None, None)
+        equal(context.call('os.getuid', None, None).unpack(), os.getuid(), 'the context runs')
+        equal(len(asker.requests), 1, 'asked once')
+        thread, method, kind, target = asker.requests[0]
+        equal(thread, MAIN_THREAD, 'asked on the calling thread')
+        equal((method, kind), ('sudo', Mitogen.SecretKind.PASSWORD), 'the request')
+        check(target.startswith('sudo -u '), 'the target: ' + target)
+
+        # A wrong answer, and none: MITOGEN_ERROR_PASSWORD.
+        for interaction, fragment in ((PasswordAsker('wrong'), 'incorrect'),
+                                      (Mitogen.Interaction(), 'did not answer')):
+            router.set_interaction(interaction)
+            try:
+                router.connect('sudo', options, None, None)
+            except GLib.Error as e:
+                check(e.matches(Mitogen.error_quark(), Mitogen.Error.PASSWORD), 'PASSWORD: ' + e.message)
+                check(fragment in e.message, e.message)
+            else:
+                raise AssertionError('connected without the password')
+        router.shutdown()
+    with_fake_sudo(body)
+
+
+@test
+def interaction_requests():
+    """The requests' fields and answers, and the synchronous calls."""
+    class HostKeys(Mitogen.Interaction):
+        def do_ask_host_key(self, request, cancellable):
+            if request.get_changed():
+                return Mitogen.InteractionResult.UNHANDLED
+            request.set_answer(Mitogen.HostKeyAnswer.ACCEPT_ALWAYS)
+            return Mitogen.InteractionResult.HANDLED
+
+    request = Mitogen.HostKeyRequest.new('db', 2222, 'ssh-ed25519', 'SHA256:abc', False, '/k')
+    equal(request.get_answer(), Mitogen.HostKeyAnswer.REFUSE, 'refused by default')
+    equal(HostKeys().ask_host_key(request, None), Mitogen.InteractionResult.HANDLED, 'handled')
+    equal(request.get_answer(), Mitogen.HostKeyAnswer.ACCEPT_ALWAYS, 'the answer')
+    equal((request.get_host(), request.get_port(), request.get_key_type(), request.get_fingerprint(),
+           request.get_known_hosts_file()), ('db', 2222, 'ssh-ed25519', 'SHA256:abc', '/k'), 'fields')
+    changed = Mitogen.HostKeyRequest.new('db', 22, 'ssh-rsa', 'SHA256:x', True, None)
+    equal(HostKeys().ask_host_key(changed, None), Mitogen.InteractionResult.UNHANDLED, 'unhandled')
+
+    questions = Mitogen.QuestionsRequest.new('ssh', 'u@db:22', 'OTP', 'Answer both', ['Code: ', 'Name: '],
+                                             [False, True])
+    equal(list(questions.get_prompts()), ['Code: ', 'Name: '], 'prompts')
+    equal((questions.get_echo(0), questions.get_echo(1)), (False, True), 'echo flags')
+    check(not questions.set_answers(['one']), 'one answer for two prompts is refused')
+    check(questions.set_answers(['1234', 'me']), 'answers set')
+    equal(list(questions.get_answers()), ['1234', 'me'], 'answers')
+    equal(Mitogen.Interaction().ask_questions(questions, None), Mitogen.InteractionResult.UNHANDLED,
+          'the base class answers nothing')
+    ia = Mitogen.Interaction()
+    equal(ia.props.timeout, 120.0, 'the default timeout')
+    ia.set_timeout(5)
+    equal(ia.get_timeout(), 5.0, 'timeout')
+
+
 def main():
     print('1..%d' % len(tests))
     failed = 0
