@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "mitogen-protocol-private.h"
@@ -163,6 +164,69 @@ test_bad_shape (void)
   g_assert_null (greeting.user);
 }
 
+/* CONFIG's keepalive settings (docs/protocol.md, "Keepalive"): they
+ * round-trip, absent means off, and out-of-range values are refused. */
+static GVariant *
+config_with (const char *key,
+             GVariant   *value)
+{
+  GVariantBuilder b;
+  guint32 parent = 0;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "context_id", g_variant_new_uint32 (5));
+  g_variant_builder_add (&b, "{sv}", "parent_ids",
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, &parent, 1, sizeof parent));
+  if (key != NULL)
+    g_variant_builder_add (&b, "{sv}", key, value);
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+static void
+test_config_keepalive (void)
+{
+  static const guint32 parents[] = { 0 };
+  MitogenConfig config = { .context_id = 5, .parent_ids = parents, .n_parent_ids = 1, .name = "x",
+                           .max_message_size = 1u << 20, .keepalive_interval = 1.5, .keepalive_count = 4 };
+  g_autoptr(GVariant) value = g_variant_ref_sink (mitogen_protocol_config_new (&config));
+  MitogenConfig parsed;
+  struct { const char *key; GVariant *value; } bad[] = {
+    { "keepalive_interval", g_variant_new_double (-1) },
+    { "keepalive_interval", g_variant_new_double (0.001) },
+    { "keepalive_interval", g_variant_new_double (1e9) },
+    { "keepalive_interval", g_variant_new_double (NAN) },
+    { "keepalive_count", g_variant_new_uint32 (1) },
+    { "keepalive_count", g_variant_new_uint32 (1001) },
+  };
+
+  g_test_summary ("CONFIG carries keepalive_interval and keepalive_count; absent, the keepalive "
+                  "is off (a parent that does not send them would not answer); out of range is "
+                  "refused.");
+
+  g_assert_true (mitogen_protocol_config_parse (value, &parsed, NULL));
+  g_assert_cmpfloat (parsed.keepalive_interval, ==, 1.5);
+  g_assert_cmpuint (parsed.keepalive_count, ==, 4);
+  mitogen_protocol_config_clear (&parsed);
+
+  {
+    g_autoptr(GVariant) plain = config_with (NULL, NULL);
+    g_assert_true (mitogen_protocol_config_parse (plain, &parsed, NULL));
+    g_assert_cmpfloat (parsed.keepalive_interval, ==, 0);
+    mitogen_protocol_config_clear (&parsed);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GVariant) with = config_with (bad[i].key, bad[i].value);
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (mitogen_protocol_config_parse (with, &parsed, &error));
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+      g_assert_nonnull (strstr (error->message, bad[i].key));
+      mitogen_protocol_config_clear (&parsed);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -172,6 +236,7 @@ main (int   argc,
   g_test_add_func ("/greeting/roundtrip", test_roundtrip);
   g_test_add_func ("/greeting/unknown-identity", test_unknown_identity);
   g_test_add_func ("/greeting/bad-shape", test_bad_shape);
+  g_test_add_func ("/config/keepalive", test_config_keepalive);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_identities); i++)
     g_test_add_data_func (bad_identities[i].path, &bad_identities[i], test_bad_identity);
 

@@ -91,7 +91,7 @@ typedef struct
   gboolean       debug;
   gboolean       profiling;
   guint64        max_message_size;
-  double         keepalive_interval; /* seconds; 0: off (absent: MITOGEN_KEEPALIVE_DEFAULT_INTERVAL) */
+  double         keepalive_interval; /* seconds; 0: off (also when absent) */
   guint32        keepalive_count;
   GVariant      *parent_ids_value;  /* (owned) (nullable) parsed only: holds parent_ids */
 } MitogenConfig;

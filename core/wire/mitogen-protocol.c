@@ -177,7 +177,8 @@ mitogen_protocol_config_parse (GVariant       *value,
   memset (config, 0, sizeof *config);
   config->name = "?";
   config->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
-  config->keepalive_interval = MITOGEN_KEEPALIVE_DEFAULT_INTERVAL;
+  /* Absent: a parent from before keepalives, which would not answer. */
+  config->keepalive_interval = 0;
   config->keepalive_count = MITOGEN_KEEPALIVE_DEFAULT_COUNT;
   if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
     config_fail ("configuration is not an a{sv}");
