@@ -623,6 +623,57 @@ test_sudo_cancel (void)
   run_as_sudoer ();
 }
 
+static void
+test_sudo_via (void)
+{
+  g_test_summary ("sudo started through a local context (via): the intermediate's sudo prompt is "
+                  "answered by the master's interaction, on the master's calling thread; a wrong "
+                  "answer is MITOGEN_ERROR_PASSWORD.");
+  if (sudo_skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) local = NULL, context = NULL;
+      g_autoptr(TestInteraction) ia = NULL, wrong = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) uid = NULL;
+
+      become_sudoer ();
+      router = mitogen_router_new ();
+      local = mitogen_router_local (router, NULL, NULL, &error);
+      g_assert_no_error (error);
+      ia = test_interaction_new (MODE_ANSWER, the_password ());
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (ia));
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_no_error (error);
+      uid = mitogen_context_call (context, "os.getuid", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_get_uint32 (uid), ==, getpwnam (IA_TARGET)->pw_uid);
+      g_assert_cmpuint (ia->passwords, ==, 1);
+      g_assert_false (ia->wrong_thread);
+      g_assert_cmpstr (mitogen_secret_request_get_target (ia->last_secret), ==, "sudo -u " IA_TARGET);
+      g_clear_object (&context);
+
+      wrong = test_interaction_new (MODE_ANSWER, "wrong-password");
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (wrong));
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_null (context);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      g_test_message ("%s", error->message);
+      g_assert_cmpuint (wrong->passwords, ==, 1);
+      g_clear_error (&error);
+
+      /* No interaction on the master: the intermediate's connect fails as before. */
+      mitogen_router_set_interaction (router, NULL);
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      mitogen_router_shutdown (router);
+      return;
+    }
+  run_as_sudoer ();
+}
+
 typedef struct
 {
   MitogenRouter   *router;
@@ -1006,6 +1057,7 @@ main (int   argc,
   g_test_add_func ("/interaction/sudo/connect-timeout-paused", test_sudo_connect_timeout_paused);
   g_test_add_func ("/interaction/sudo/cancel", test_sudo_cancel);
   g_test_add_func ("/interaction/sudo/async-thread", test_sudo_async_thread);
+  g_test_add_func ("/interaction/sudo/via", test_sudo_via);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, set_up, fn, tear_down)
   ADD ("/interaction/ssh/host-key/refuse", test_ssh_host_key_refuse);
   ADD ("/interaction/ssh/host-key/unhandled", test_ssh_host_key_unhandled);
