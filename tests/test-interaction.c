@@ -664,6 +664,23 @@ test_sudo_via (void)
       g_assert_cmpuint (wrong->passwords, ==, 1);
       g_clear_error (&error);
 
+      /* Never answered: the master's timeout (1 s) ends it, through the chain. */
+      {
+        g_autoptr(TestInteraction) never = test_interaction_new (MODE_NEVER, NULL);
+        gint64 start = g_get_monotonic_time ();
+
+        mitogen_interaction_set_timeout (MITOGEN_INTERACTION (never), 1.0);
+        mitogen_router_set_interaction (router, MITOGEN_INTERACTION (never));
+        context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+        g_assert_null (context);
+        g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+        g_test_message ("after %.2f s: %s", (g_get_monotonic_time () - start) / 1e6, error->message);
+        g_assert_nonnull (strstr (error->message, "timeout"));
+        g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+        g_assert_true (saw_cancel (never));
+        g_clear_error (&error);
+      }
+
       /* No interaction on the master: the intermediate's connect fails as before. */
       mitogen_router_set_interaction (router, NULL);
       context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);

@@ -798,6 +798,8 @@ connect_async_internal (MitogenRouter       *self,
 
             op->serve_handle = mitogen_interaction_serve (self, ours, g_task_get_context (task), via);
             g_variant_dict_insert (dict, MITOGEN_INTERACTION_HANDLE_OPTION, "u", op->serve_handle);
+            g_variant_dict_insert (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION, "d",
+                                   mitogen_interaction_get_timeout (ours));
             g_clear_pointer (&opts, g_variant_unref);
             opts = g_variant_ref_sink (g_variant_dict_end (dict));
           }

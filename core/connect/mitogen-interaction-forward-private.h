@@ -13,6 +13,8 @@ G_BEGIN_DECLS
  * interaction: the handle (u) that serves its requests. The agent takes
  * it out before the transport sees the options. */
 #define MITOGEN_INTERACTION_HANDLE_OPTION "mitogen-interaction-handle"
+/* ... and its interaction's timeout (d), which the agent's side uses. */
+#define MITOGEN_INTERACTION_TIMEOUT_OPTION "mitogen-interaction-timeout"
 
 /* Master (or any asker), broker thread or any: serves requests that
  * context @via_id sends to the returned handle by asking @interaction in

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -290,6 +291,7 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
 
   g_autoptr(MitogenInteraction) forward = NULL;
   guint32 handle = 0;
+  double timeout = -1;
 
   g_variant_get (args, "(&s@a{sv}u)", &method, &options, &id);
   /* Our parent's interaction answers what the options do not: the
@@ -298,12 +300,18 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
     {
       g_autoptr(GVariantDict) dict = g_variant_dict_new (options);
 
+      g_variant_dict_lookup (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION, "d", &timeout);
       g_variant_dict_remove (dict, MITOGEN_INTERACTION_HANDLE_OPTION);
+      g_variant_dict_remove (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION);
       g_clear_pointer (&options, g_variant_unref);
       options = g_variant_ref_sink (g_variant_dict_end (dict));
       if (handle != 0)
         forward = mitogen_interaction_forward_new (mitogen_call_get_router (call),
                                                    mitogen_call_get_caller_id (call), handle);
+      /* The master's limit holds here too (a little later, so that its
+       * error is the one reported). */
+      if (forward != NULL && timeout >= 0 && isfinite (timeout))
+        mitogen_interaction_set_timeout (forward, timeout > 0 ? timeout + 1.0 : 0.0);
     }
   if (id == 0 || id == mitogen_context_id ())
     {
