@@ -972,6 +972,63 @@ test_ssh_host_key_changed (Fixture *f, gconstpointer data)
   g_assert_true (mitogen_host_key_request_get_changed (ia->last_host_key));
 }
 
+/* A copy of the client key, protected by @passphrase. */
+static char *
+encrypted_key (Fixture    *f,
+               const char *passphrase)
+{
+  g_autofree char *text = NULL;
+  char *copy = g_build_filename (f->sshd->dir, "ia_encrypted_key", NULL);
+  int status = -1;
+
+  g_assert_true (g_file_get_contents (f->sshd->client_key, &text, NULL, NULL));
+  g_assert_true (g_file_set_contents (copy, text, -1, NULL));
+  g_assert_cmpint (chmod (copy, 0600), ==, 0);
+  g_assert_true (g_spawn_sync (NULL, (char *[]) { "ssh-keygen", "-q", "-p", "-f", copy, "-P", "", "-N",
+                                                  (char *) passphrase, NULL },
+                               NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                               &status, NULL));
+  g_assert_cmpint (status, ==, 0);
+  return copy;
+}
+
+static void
+test_ssh_passphrase (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestInteraction) ia = test_interaction_new (MODE_ANSWER, "Ia-passphrase-1");
+  g_autoptr(TestInteraction) wrong = test_interaction_new (MODE_ANSWER, "not-it");
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *key = NULL;
+  GVariantDict dict;
+
+  g_test_summary ("identity_file protected by a passphrase: the interaction is asked for it (kind "
+                  "PASSPHRASE) and the key then used; a wrong passphrase is MITOGEN_ERROR_PASSWORD.");
+  if (f->sshd == NULL)
+    return;
+
+  key = encrypted_key (f, "Ia-passphrase-1");
+  mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (ia));
+  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  g_variant_dict_insert (&dict, "identity_file", "s", key);
+  context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ia->passwords, ==, 1);
+  g_assert_cmpint (mitogen_secret_request_get_kind (ia->last_secret), ==, MITOGEN_SECRET_KIND_PASSPHRASE);
+  g_assert_nonnull (strstr (mitogen_secret_request_get_prompt (ia->last_secret), key));
+  g_assert_false (ia->wrong_thread);
+  g_clear_object (&context);
+
+  mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (wrong));
+  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  g_variant_dict_insert (&dict, "identity_file", "s", key);
+  context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
+  g_assert_null (context);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+  g_assert_nonnull (strstr (error->message, "passphrase"));
+  g_assert_cmpuint (wrong->passwords, ==, 1);
+}
+
 static void
 test_ssh_password (Fixture *f, gconstpointer data)
 {
@@ -1082,6 +1139,7 @@ main (int   argc,
   ADD ("/interaction/ssh/host-key/accept-once", test_ssh_host_key_accept_once);
   ADD ("/interaction/ssh/host-key/changed", test_ssh_host_key_changed);
   ADD ("/interaction/ssh/password", test_ssh_password);
+  ADD ("/interaction/ssh/passphrase", test_ssh_passphrase);
   ADD ("/interaction/ssh/password-wrong", test_ssh_password_wrong);
   ADD ("/interaction/ssh/password-unhandled", test_ssh_password_unhandled);
 
