@@ -623,6 +623,74 @@ test_sudo_cancel (void)
   run_as_sudoer ();
 }
 
+static void
+test_sudo_via (void)
+{
+  g_test_summary ("sudo started through a local context (via): the intermediate's sudo prompt is "
+                  "answered by the master's interaction, on the master's calling thread; a wrong "
+                  "answer is MITOGEN_ERROR_PASSWORD.");
+  if (sudo_skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) local = NULL, context = NULL;
+      g_autoptr(TestInteraction) ia = NULL, wrong = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) uid = NULL;
+
+      become_sudoer ();
+      router = mitogen_router_new ();
+      local = mitogen_router_local (router, NULL, NULL, &error);
+      g_assert_no_error (error);
+      ia = test_interaction_new (MODE_ANSWER, the_password ());
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (ia));
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_no_error (error);
+      uid = mitogen_context_call (context, "os.getuid", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_get_uint32 (uid), ==, getpwnam (IA_TARGET)->pw_uid);
+      g_assert_cmpuint (ia->passwords, ==, 1);
+      g_assert_false (ia->wrong_thread);
+      g_assert_cmpstr (mitogen_secret_request_get_target (ia->last_secret), ==, "sudo -u " IA_TARGET);
+      g_clear_object (&context);
+
+      wrong = test_interaction_new (MODE_ANSWER, "wrong-password");
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (wrong));
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_null (context);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      g_test_message ("%s", error->message);
+      g_assert_cmpuint (wrong->passwords, ==, 1);
+      g_clear_error (&error);
+
+      /* Never answered: the master's timeout (1 s) ends it, through the chain. */
+      {
+        g_autoptr(TestInteraction) never = test_interaction_new (MODE_NEVER, NULL);
+        gint64 start = g_get_monotonic_time ();
+
+        mitogen_interaction_set_timeout (MITOGEN_INTERACTION (never), 1.0);
+        mitogen_router_set_interaction (router, MITOGEN_INTERACTION (never));
+        context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+        g_assert_null (context);
+        g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+        g_test_message ("after %.2f s: %s", (g_get_monotonic_time () - start) / 1e6, error->message);
+        g_assert_nonnull (strstr (error->message, "timeout"));
+        g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+        g_assert_true (saw_cancel (never));
+        g_clear_error (&error);
+      }
+
+      /* No interaction on the master: the intermediate's connect fails as before. */
+      mitogen_router_set_interaction (router, NULL);
+      context = mitogen_router_connect (router, "sudo", sudo_options (30), local, NULL, &error);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      mitogen_router_shutdown (router);
+      return;
+    }
+  run_as_sudoer ();
+}
+
 typedef struct
 {
   MitogenRouter   *router;
@@ -904,6 +972,63 @@ test_ssh_host_key_changed (Fixture *f, gconstpointer data)
   g_assert_true (mitogen_host_key_request_get_changed (ia->last_host_key));
 }
 
+/* A copy of the client key, protected by @passphrase. */
+static char *
+encrypted_key (Fixture    *f,
+               const char *passphrase)
+{
+  g_autofree char *text = NULL;
+  char *copy = g_build_filename (f->sshd->dir, "ia_encrypted_key", NULL);
+  int status = -1;
+
+  g_assert_true (g_file_get_contents (f->sshd->client_key, &text, NULL, NULL));
+  g_assert_true (g_file_set_contents (copy, text, -1, NULL));
+  g_assert_cmpint (chmod (copy, 0600), ==, 0);
+  g_assert_true (g_spawn_sync (NULL, (char *[]) { "ssh-keygen", "-q", "-p", "-f", copy, "-P", "", "-N",
+                                                  (char *) passphrase, NULL },
+                               NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                               &status, NULL));
+  g_assert_cmpint (status, ==, 0);
+  return copy;
+}
+
+static void
+test_ssh_passphrase (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestInteraction) ia = test_interaction_new (MODE_ANSWER, "Ia-passphrase-1");
+  g_autoptr(TestInteraction) wrong = test_interaction_new (MODE_ANSWER, "not-it");
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *key = NULL;
+  GVariantDict dict;
+
+  g_test_summary ("identity_file protected by a passphrase: the interaction is asked for it (kind "
+                  "PASSPHRASE) and the key then used; a wrong passphrase is MITOGEN_ERROR_PASSWORD.");
+  if (f->sshd == NULL)
+    return;
+
+  key = encrypted_key (f, "Ia-passphrase-1");
+  mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (ia));
+  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  g_variant_dict_insert (&dict, "identity_file", "s", key);
+  context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ia->passwords, ==, 1);
+  g_assert_cmpint (mitogen_secret_request_get_kind (ia->last_secret), ==, MITOGEN_SECRET_KIND_PASSPHRASE);
+  g_assert_nonnull (strstr (mitogen_secret_request_get_prompt (ia->last_secret), key));
+  g_assert_false (ia->wrong_thread);
+  g_clear_object (&context);
+
+  mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (wrong));
+  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  g_variant_dict_insert (&dict, "identity_file", "s", key);
+  context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
+  g_assert_null (context);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+  g_assert_nonnull (strstr (error->message, "passphrase"));
+  g_assert_cmpuint (wrong->passwords, ==, 1);
+}
+
 static void
 test_ssh_password (Fixture *f, gconstpointer data)
 {
@@ -1006,6 +1131,7 @@ main (int   argc,
   g_test_add_func ("/interaction/sudo/connect-timeout-paused", test_sudo_connect_timeout_paused);
   g_test_add_func ("/interaction/sudo/cancel", test_sudo_cancel);
   g_test_add_func ("/interaction/sudo/async-thread", test_sudo_async_thread);
+  g_test_add_func ("/interaction/sudo/via", test_sudo_via);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, set_up, fn, tear_down)
   ADD ("/interaction/ssh/host-key/refuse", test_ssh_host_key_refuse);
   ADD ("/interaction/ssh/host-key/unhandled", test_ssh_host_key_unhandled);
@@ -1013,6 +1139,7 @@ main (int   argc,
   ADD ("/interaction/ssh/host-key/accept-once", test_ssh_host_key_accept_once);
   ADD ("/interaction/ssh/host-key/changed", test_ssh_host_key_changed);
   ADD ("/interaction/ssh/password", test_ssh_password);
+  ADD ("/interaction/ssh/passphrase", test_ssh_passphrase);
   ADD ("/interaction/ssh/password-wrong", test_ssh_password_wrong);
   ADD ("/interaction/ssh/password-unhandled", test_ssh_password_unhandled);
 

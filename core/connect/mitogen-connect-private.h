@@ -17,10 +17,13 @@ void           mitogen_router_connect_with_id_async (MitogenRouter   *self,
                                                   GCancellable       *cancellable,
                                                   GAsyncReadyCallback callback,
                                                   gpointer            user_data);
+/* @interaction (nullable): asked instead of the router's (the agent's
+ * forwarding interaction, mitogen-interaction-forward.c). */
 MitogenContext *mitogen_router_connect_with_id   (MitogenRouter      *self,
                                                   const char         *method,
                                                   GVariant           *options,
                                                   guint32             context_id,
+                                                  MitogenInteraction *interaction,
                                                   GError            **error);
 
 G_END_DECLS

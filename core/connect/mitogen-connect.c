@@ -22,6 +22,7 @@
 #include "mitogen-bootstrap-private.h"
 #include "mitogen-command-transport-private.h"
 #include "mitogen-connect-private.h"
+#include "mitogen-interaction-forward-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-broker-private.h"
 #include "mitogen-context-private.h"
@@ -57,6 +58,8 @@ typedef struct
   MitogenAgentKind  agent;        /* what to start (effective: see mitogen_agent_kind_effective ()) */
   MitogenAgentImage *image;       /* (owned) (nullable) agent=self/dynamic, set before the broker starts */
   GError           *image_error;  /* (owned) (nullable) finding the image failed */
+  MitogenInteraction *interaction; /* (owned) (nullable) this connect's own (an agent's forwarding one) */
+  guint32           serve_handle; /* via: where the intermediate's interaction requests come, or 0 */
 } ConnectOp;
 
 static void
@@ -68,6 +71,9 @@ connect_op_free (gpointer data)
   g_clear_pointer (&op->bootstrap, mitogen_bootstrap_free);
   g_clear_pointer (&op->image, mitogen_agent_image_unref);
   g_clear_error (&op->image_error);
+  if (op->serve_handle != 0)
+    mitogen_router_del_handler (op->router, op->serve_handle);
+  g_clear_object (&op->interaction);
   if (op->cancel_id != 0)
     g_cancellable_disconnect (op->cancellable, op->cancel_id);
   g_clear_object (&op->cancellable);
@@ -502,7 +508,8 @@ connect_start_cb (gpointer data)
           return G_SOURCE_REMOVE;
         }
       {
-        g_autoptr(MitogenInteraction) interaction = mitogen_router_dup_interaction (op->router);
+        g_autoptr(MitogenInteraction) interaction = op->interaction != NULL ? g_object_ref (op->interaction)
+                                                                            : mitogen_router_dup_interaction (op->router);
 
         /* Asked in the main context of whoever started the connect (a
          * sync connect's own, which its thread iterates meanwhile). */
@@ -550,6 +557,7 @@ static void connect_async_internal (MitogenRouter       *self,
                                     GVariant            *options,
                                     MitogenContext      *via,
                                     guint32              fixed_id,
+                                    MitogenInteraction  *interaction,
                                     GCancellable        *cancellable,
                                     GMainContext        *user_context,
                                     GAsyncReadyCallback  callback,
@@ -581,7 +589,7 @@ mitogen_router_connect_async (MitogenRouter       *self,
 {
   g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
 
-  connect_async_internal (self, method, options, via, 0, cancellable, user_context, callback, user_data);
+  connect_async_internal (self, method, options, via, 0, NULL, cancellable, user_context, callback, user_data);
 }
 
 /* Caller's context: the intermediate has started the new context. */
@@ -648,18 +656,19 @@ static void connect_sync_cb (GObject *source, GAsyncResult *result, gpointer use
 /* The agent's "mitogen.connect": starts a child with the id our parent
  * chose, synchronously (main thread), and announces its route. */
 MitogenContext *
-mitogen_router_connect_with_id (MitogenRouter  *self,
-                                const char     *method,
-                                GVariant       *options,
-                                guint32         context_id,
-                                GError        **error)
+mitogen_router_connect_with_id (MitogenRouter      *self,
+                                const char         *method,
+                                GVariant           *options,
+                                guint32             context_id,
+                                MitogenInteraction *interaction,
+                                GError            **error)
 {
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
   g_autoptr(GAsyncResult) result = NULL;
 
   g_main_context_push_thread_default (context);
-  connect_async_internal (self, method, options, NULL, context_id, NULL, user_context, connect_sync_cb, &result);
+  connect_async_internal (self, method, options, NULL, context_id, interaction, NULL, user_context, connect_sync_cb, &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);
@@ -680,7 +689,7 @@ mitogen_router_connect_with_id_async (MitogenRouter       *self,
 {
   g_autoptr(GMainContext) user_context = g_main_context_ref_thread_default ();
 
-  connect_async_internal (self, method, options, NULL, context_id, cancellable, user_context,
+  connect_async_internal (self, method, options, NULL, context_id, NULL, cancellable, user_context,
                           callback, user_data);
 }
 
@@ -738,6 +747,7 @@ connect_async_internal (MitogenRouter       *self,
                         GVariant            *options,
                         MitogenContext      *via,
                         guint32              fixed_id,
+                        MitogenInteraction  *interaction,
                         GCancellable        *cancellable,
                         GMainContext        *user_context,
                         GAsyncReadyCallback  callback,
@@ -760,6 +770,7 @@ connect_async_internal (MitogenRouter       *self,
   op->user_context = g_main_context_ref (user_context);
   op->method = g_strdup (method);
   op->via = via != NULL ? g_object_ref (via) : NULL;
+  op->interaction = interaction != NULL ? g_object_ref (interaction) : NULL;
   g_task_set_task_data (task, op, connect_op_free);
 
   if (via != NULL)
@@ -810,6 +821,23 @@ connect_async_internal (MitogenRouter       *self,
             g_clear_pointer (&opts, g_variant_unref);
             opts = g_variant_ref_sink (command_opts);
             method = MITOGEN_COMMAND_METHOD;
+          }
+      }
+      /* The intermediate's transport asks our interaction: it gets the
+       * handle that serves its requests (docs/protocol.md). */
+      {
+        g_autoptr(MitogenInteraction) ours = mitogen_router_dup_interaction (self);
+
+        if (ours != NULL)
+          {
+            g_autoptr(GVariantDict) dict = g_variant_dict_new (opts);
+
+            op->serve_handle = mitogen_interaction_serve (self, ours, g_task_get_context (task), via);
+            g_variant_dict_insert (dict, MITOGEN_INTERACTION_HANDLE_OPTION, "u", op->serve_handle);
+            g_variant_dict_insert (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION, "d",
+                                   mitogen_interaction_get_timeout (ours));
+            g_clear_pointer (&opts, g_variant_unref);
+            opts = g_variant_ref_sink (g_variant_dict_end (dict));
           }
       }
       /* The intermediate runs the transport; we choose the id. */
@@ -944,7 +972,7 @@ mitogen_router_connect (MitogenRouter   *self,
   g_return_val_if_fail (!mitogen_broker_is_broker_thread (mitogen_router_get_broker (self)), NULL);
 
   g_main_context_push_thread_default (context);
-  connect_async_internal (self, method, options, via, 0, cancellable, user_context, connect_sync_cb, &result);
+  connect_async_internal (self, method, options, via, 0, NULL, cancellable, user_context, connect_sync_cb, &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);

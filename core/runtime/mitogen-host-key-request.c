@@ -109,6 +109,8 @@ mitogen_host_key_request_new (const char *host,
  * mitogen_host_key_request_get_host:
  * @self: a request
  *
+ * The host whose key is in question.
+ *
  * Returns: the host name as given to the connect
  */
 const char *
@@ -121,6 +123,8 @@ mitogen_host_key_request_get_host (MitogenHostKeyRequest *self)
 /**
  * mitogen_host_key_request_get_port:
  * @self: a request
+ *
+ * The port the host was reached on.
  *
  * Returns: the port
  */
@@ -135,6 +139,8 @@ mitogen_host_key_request_get_port (MitogenHostKeyRequest *self)
  * mitogen_host_key_request_get_key_type:
  * @self: a request
  *
+ * The type of the key the server offered.
+ *
  * Returns: the key's type, such as `ssh-ed25519`
  */
 const char *
@@ -147,6 +153,8 @@ mitogen_host_key_request_get_key_type (MitogenHostKeyRequest *self)
 /**
  * mitogen_host_key_request_get_fingerprint:
  * @self: a request
+ *
+ * The fingerprint to show, so that a person can check the key.
  *
  * Returns: the key's fingerprint as OpenSSH prints it: `SHA256:` and the
  *   unpadded base64 of its SHA-256 hash
@@ -162,6 +170,8 @@ mitogen_host_key_request_get_fingerprint (MitogenHostKeyRequest *self)
  * mitogen_host_key_request_get_changed:
  * @self: a request
  *
+ * Whether the key differs from the one recorded for the host.
+ *
  * Returns: %TRUE if another key is recorded for the host (someone may be
  *   intercepting the connection), %FALSE if the host is simply unknown
  */
@@ -176,6 +186,8 @@ mitogen_host_key_request_get_changed (MitogenHostKeyRequest *self)
  * mitogen_host_key_request_get_known_hosts_file:
  * @self: a request
  *
+ * Where an accepted key would be recorded.
+ *
  * Returns: (nullable): the known hosts file that
  *   %MITOGEN_HOST_KEY_ANSWER_ACCEPT_ALWAYS writes to
  */
@@ -189,6 +201,8 @@ mitogen_host_key_request_get_known_hosts_file (MitogenHostKeyRequest *self)
 /**
  * mitogen_host_key_request_get_answer:
  * @self: a request
+ *
+ * The answer the interaction gave.
  *
  * Returns: the answer set, %MITOGEN_HOST_KEY_ANSWER_REFUSE if none was
  */

@@ -258,6 +258,8 @@ mitogen_interaction_new (void)
  * mitogen_interaction_get_timeout:
  * @self: an interaction
  *
+ * How long a request of a connect may wait for its answer.
+ *
  * Returns: the [property@Mitogen.Interaction:timeout], in seconds
  */
 double

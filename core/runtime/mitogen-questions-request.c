@@ -124,6 +124,8 @@ mitogen_questions_request_new (const char         *method,
  * mitogen_questions_request_get_method:
  * @self: a request
  *
+ * The connection method asking.
+ *
  * Returns: the method asking (`ssh`)
  */
 const char *
@@ -136,6 +138,8 @@ mitogen_questions_request_get_method (MitogenQuestionsRequest *self)
 /**
  * mitogen_questions_request_get_target:
  * @self: a request
+ *
+ * Who the answers are for.
  *
  * Returns: for whom the answers are: `user@host:port`
  */
@@ -150,6 +154,8 @@ mitogen_questions_request_get_target (MitogenQuestionsRequest *self)
  * mitogen_questions_request_get_name:
  * @self: a request
  *
+ * The name the server gave this round of prompts.
+ *
  * Returns: the round's name, possibly empty
  */
 const char *
@@ -162,6 +168,8 @@ mitogen_questions_request_get_name (MitogenQuestionsRequest *self)
 /**
  * mitogen_questions_request_get_instruction:
  * @self: a request
+ *
+ * The instruction the server sent with the prompts.
  *
  * Returns: the server's instruction, possibly empty
  */
@@ -176,6 +184,8 @@ mitogen_questions_request_get_instruction (MitogenQuestionsRequest *self)
  * mitogen_questions_request_get_prompts:
  * @self: a request
  *
+ * The prompts, in the order their answers are wanted.
+ *
  * Returns: (array zero-terminated=1) (transfer none): the prompts
  */
 const char * const *
@@ -188,6 +198,8 @@ mitogen_questions_request_get_prompts (MitogenQuestionsRequest *self)
 /**
  * mitogen_questions_request_get_n_prompts:
  * @self: a request
+ *
+ * The number of prompts, which is the number of answers wanted.
  *
  * Returns: how many prompts there are (and answers are wanted)
  */
@@ -202,6 +214,8 @@ mitogen_questions_request_get_n_prompts (MitogenQuestionsRequest *self)
  * mitogen_questions_request_get_echo:
  * @self: a request
  * @index: a prompt's index
+ *
+ * Whether an answer may be shown as it is typed (a secret may not).
  *
  * Returns: %TRUE if the answer to prompt @index may be shown as it is
  *   typed, %FALSE for a secret (or an index out of range)
@@ -219,6 +233,8 @@ mitogen_questions_request_get_echo (MitogenQuestionsRequest *self,
 /**
  * mitogen_questions_request_get_answers:
  * @self: a request
+ *
+ * The answers set with [method@Mitogen.QuestionsRequest.set_answers].
  *
  * Returns: (array zero-terminated=1) (transfer none) (nullable): the
  *   answers set, or %NULL

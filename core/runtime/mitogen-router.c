@@ -1765,6 +1765,8 @@ mitogen_router_set_interaction (MitogenRouter      *self,
  * mitogen_router_get_interaction:
  * @self: a router
  *
+ * The router's [class@Mitogen.Interaction].
+ *
  * Returns: (transfer none) (nullable): the router's interaction; use it on
  *   the thread that set it (other threads: see the C-only
  *   mitogen_router_dup_interaction ())

@@ -122,6 +122,8 @@ mitogen_secret_request_new (const char        *method,
  * mitogen_secret_request_get_method:
  * @self: a request
  *
+ * The connection method asking.
+ *
  * Returns: the method asking: `sudo`, `ssh`, ...
  */
 const char *
@@ -134,6 +136,8 @@ mitogen_secret_request_get_method (MitogenSecretRequest *self)
 /**
  * mitogen_secret_request_get_kind:
  * @self: a request
+ *
+ * What kind of secret is wanted.
  *
  * Returns: what kind of secret is asked for
  */
@@ -148,6 +152,8 @@ mitogen_secret_request_get_kind (MitogenSecretRequest *self)
  * mitogen_secret_request_get_target:
  * @self: a request
  *
+ * What the secret opens.
+ *
  * Returns: what the secret opens: `user@host:port` (ssh), `sudo -u USER`
  */
 const char *
@@ -160,6 +166,8 @@ mitogen_secret_request_get_target (MitogenSecretRequest *self)
 /**
  * mitogen_secret_request_get_user:
  * @self: a request
+ *
+ * Whose secret is asked for.
  *
  * Returns: (nullable): the account whose secret is asked for: the remote
  *   user for ssh, the user running sudo for sudo
@@ -175,6 +183,8 @@ mitogen_secret_request_get_user (MitogenSecretRequest *self)
  * mitogen_secret_request_get_prompt:
  * @self: a request
  *
+ * The prompt to show a person.
+ *
  * Returns: the text to show, e.g. `[sudo] password for alice: `
  */
 const char *
@@ -187,6 +197,8 @@ mitogen_secret_request_get_prompt (MitogenSecretRequest *self)
 /**
  * mitogen_secret_request_get_answer:
  * @self: a request
+ *
+ * The answer the interaction set.
  *
  * Returns: (nullable): the answer, or %NULL if none was set
  */

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "mitogen-agent-private.h"
 #include "mitogen-connect-private.h"
+#include "mitogen-interaction-forward-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-utils-private.h"
 #include "mitogen-identity-private.h"
@@ -287,7 +289,30 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
   g_autoptr(MitogenContext) context = NULL;
   guint32 id;
 
+  g_autoptr(MitogenInteraction) forward = NULL;
+  guint32 handle = 0;
+  double timeout = -1;
+
   g_variant_get (args, "(&s@a{sv}u)", &method, &options, &id);
+  /* Our parent's interaction answers what the options do not: the
+   * transport's requests go to the handle it named. */
+  if (g_variant_lookup (options, MITOGEN_INTERACTION_HANDLE_OPTION, "u", &handle))
+    {
+      g_autoptr(GVariantDict) dict = g_variant_dict_new (options);
+
+      g_variant_dict_lookup (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION, "d", &timeout);
+      g_variant_dict_remove (dict, MITOGEN_INTERACTION_HANDLE_OPTION);
+      g_variant_dict_remove (dict, MITOGEN_INTERACTION_TIMEOUT_OPTION);
+      g_clear_pointer (&options, g_variant_unref);
+      options = g_variant_ref_sink (g_variant_dict_end (dict));
+      if (handle != 0)
+        forward = mitogen_interaction_forward_new (mitogen_call_get_router (call),
+                                                   mitogen_call_get_caller_id (call), handle);
+      /* The master's limit holds here too (a little later, so that its
+       * error is the one reported). */
+      if (forward != NULL && timeout >= 0 && isfinite (timeout))
+        mitogen_interaction_set_timeout (forward, timeout > 0 ? timeout + 1.0 : 0.0);
+    }
   if (id == 0 || id == mitogen_context_id ())
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
@@ -296,7 +321,7 @@ fn_mitogen_connect (MitogenCall *call, GVariant *args, GError **error)
     }
   /* (transfer none): it sinks a floating reference, and ours is not one. */
   context = mitogen_router_connect_with_id (mitogen_call_get_router (call), method,
-                                            options, id, error);
+                                            options, id, forward, error);
   if (context == NULL)
     return NULL;
   /* The identity (a{sv}) came last, after bootstrap bytes: a master that

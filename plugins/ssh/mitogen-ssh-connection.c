@@ -16,8 +16,11 @@
  * authentication, keyboard-interactive prompts as they are (with the
  * password option, hidden prompts get it as before). While it is asked no
  * step runs, nothing is read, and connect_timeout stops (it restarts with
- * the answer). A key's passphrase is not asked: libssh asks for it through
- * a synchronous callback, which would block the broker thread.
+ * the answer). libssh asks for a key's passphrase through a synchronous
+ * callback, which would block the broker thread, so publickey_auto skips
+ * protected keys; when identity_file is one, the interaction is asked for
+ * its passphrase afterwards (STEP_AUTH_KEYFILE) and the key decrypted with
+ * it is offered.
  *
  * The spawn task completes when the exec request succeeded. From then on
  * the source bridges the channel to one end of a socketpair (the core
@@ -78,6 +81,7 @@ typedef enum
   STEP_HOST_KEY,
   STEP_AUTH_NONE,
   STEP_AUTH_PUBKEY,
+  STEP_AUTH_KEYFILE,
   STEP_AUTH_PASSWORD,
   STEP_AUTH_KBDINT,
   STEP_CHANNEL_OPEN,
@@ -88,7 +92,8 @@ typedef enum
 
 static const char * const step_names[] = {
   "connecting", "ssh handshake", "host key verification", "authentication",
-  "authentication (publickey)", "authentication (password)",
+  "authentication (publickey)", "authentication (identity_file with a passphrase)",
+  "authentication (password)",
   "authentication (keyboard-interactive)", "opening the session channel",
   "running the command", "bridging", "closed",
 };
@@ -98,6 +103,7 @@ typedef enum
   TRIED_NONE     = 1 << 0,
   TRIED_PUBKEY   = 1 << 1,
   TRIED_PASSWORD = 1 << 2,
+  TRIED_KEYFILE  = 1 << 4,
   TRIED_KBDINT   = 1 << 3,
 } Tried;
 
@@ -178,6 +184,7 @@ typedef struct
   guint             kbdint_rounds;
   gboolean          waiting;         /* the application's interaction is asked: no step runs */
   gboolean          asked_password;  /* it was asked for the password (answered or not) */
+  ssh_key           keyfile_key;     /* (owned) (nullable) identity_file, decrypted with the asked passphrase */
   GError           *host_key_error;  /* (owned) (nullable) what refusing the host key fails with */
   GObject          *request;         /* (owned) (nullable) what the interaction is asked */
 
@@ -650,6 +657,24 @@ out:
 
 /* --- authentication ---------------------------------------------------- */
 
+/* Whether identity_file is a key that could not be used for want of its
+ * passphrase, and the interaction may give it (libssh asks for
+ * passphrases through a synchronous callback, so publickey_auto skipped
+ * it). */
+static gboolean
+keyfile_needs_passphrase (SshConnection *conn)
+{
+  ssh_key key = NULL;
+  int rc;
+
+  if (conn->params.identity_file == NULL || !can_ask (conn) ||
+      !g_file_test (conn->params.identity_file, G_FILE_TEST_IS_REGULAR))
+    return FALSE;
+  rc = ssh_pki_import_privkey_file (conn->params.identity_file, NULL, NULL, NULL, &key);
+  ssh_key_free (key);
+  return rc != SSH_OK;
+}
+
 /* Picks the next method the server offers and we have not tried, or
  * fails. Returns FALSE if the connection failed. */
 static gboolean
@@ -662,6 +687,9 @@ auth_choose (SshConnection *conn)
 
   if ((conn->methods & SSH_AUTH_METHOD_PUBLICKEY) && !(conn->tried & TRIED_PUBKEY))
     conn->step = STEP_AUTH_PUBKEY;
+  else if ((conn->methods & SSH_AUTH_METHOD_PUBLICKEY) && !(conn->tried & TRIED_KEYFILE) &&
+           keyfile_needs_passphrase (conn))
+    conn->step = STEP_AUTH_KEYFILE;
   else if ((conn->methods & SSH_AUTH_METHOD_PASSWORD) && !(conn->tried & TRIED_PASSWORD) &&
            (password != NULL || (may_ask && !conn->asked_password)))
     conn->step = STEP_AUTH_PASSWORD;
@@ -725,6 +753,59 @@ password_answered_cb (GObject      *source,
   conn_run (conn);
 out:
   g_source_unref (&conn->source);
+}
+
+/* Broker thread. */
+static void
+passphrase_answered_cb (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  SshConnection *conn = user_data;
+  g_autoptr(GError) error = NULL;
+  MitogenInteractionResult r = mitogen_transport_ask_finish (MITOGEN_TRANSPORT (source), result, &error);
+  const char *answer;
+
+  if (!conn_answered (conn))
+    goto out;
+  if (r == MITOGEN_INTERACTION_FAILED)
+    {
+      conn_fail (conn, asked_error (conn, g_steal_pointer (&error), MITOGEN_ERROR_PASSWORD, "authentication"));
+      goto out;
+    }
+  answer = mitogen_secret_request_get_answer (MITOGEN_SECRET_REQUEST (conn->request));
+  if (r != MITOGEN_INTERACTION_HANDLED || answer == NULL)
+    {
+      /* On to the next method. */
+      conn->tried |= TRIED_KEYFILE;
+      if (!auth_choose (conn))
+        goto out;
+    }
+  else if (ssh_pki_import_privkey_file (conn->params.identity_file, answer, NULL, NULL,
+                                        &conn->keyfile_key) != SSH_OK)
+    {
+      g_clear_pointer (&conn->keyfile_key, ssh_key_free);
+      conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD,
+                                    "ssh: authentication: %s: the passphrase of %s is incorrect",
+                                    conn->target, conn->params.identity_file));
+      goto out;
+    }
+  conn_run (conn);
+out:
+  g_source_unref (&conn->source);
+}
+
+/* Broker thread: the passphrase of identity_file. */
+static void
+ask_passphrase (SshConnection *conn)
+{
+  g_autofree char *user = dup_user (conn);
+  g_autofree char *target = g_strdup_printf ("%s@%s", user, conn->target);
+  g_autofree char *prompt = g_strdup_printf ("Enter passphrase for key '%s': ", conn->params.identity_file);
+  g_autoptr(MitogenSecretRequest) request = mitogen_secret_request_new ("ssh", MITOGEN_SECRET_KIND_PASSPHRASE,
+                                                                        target, g_get_user_name (), prompt);
+
+  conn_ask (conn, request, passphrase_answered_cb);
 }
 
 /* Broker thread: the password for password authentication. */
@@ -1307,6 +1388,19 @@ conn_advance (SshConnection *conn)
             return;
           break;
 
+        case STEP_AUTH_KEYFILE:
+          if (conn->keyfile_key == NULL)
+            {
+              ask_passphrase (conn);
+              return;
+            }
+          rc = ssh_userauth_publickey (conn->session, NULL, conn->keyfile_key);
+          if (rc == SSH_AUTH_AGAIN)
+            return;
+          if (!auth_result (conn, rc, TRIED_KEYFILE))
+            return;
+          break;
+
         case STEP_AUTH_PASSWORD:
           if (conn->params.password == NULL)
             {
@@ -1445,6 +1539,7 @@ conn_finalize (GSource *source)
   g_clear_object (&conn->task);
   g_clear_error (&conn->host_key_error);
   g_clear_object (&conn->request);
+  g_clear_pointer (&conn->keyfile_key, ssh_key_free);
   mitogen_ssh_params_clear (&conn->params);
   g_free (conn->command);
   g_free (conn->target);
