@@ -33,7 +33,7 @@ call_job (ToolTarget     *target,
 
   g_debug ("%s: calling %s%s in %s", target->name, job->function, g_variant_get_type_string (job->arguments),
            mitogen_context_get_name (context));
-  result = mitogen_context_call (context, job->function, job->arguments, NULL, &error);
+  result = mitogen_context_call (context, job->function, job->arguments, outcome->cancellable, &error);
   if (result == NULL)
     {
       outcome->status = g_error_matches (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL) ? TOOL_EXIT_CALL
@@ -175,7 +175,7 @@ tool_cmd_call (char **args)
   job.as_variant = as_variant;
   job.json = common.json;
   job.many = targets->len > 1;
-  status = tool_fanout (targets, common.parallel, call_job, call_report, &job);
+  status = tool_fanout (targets, common.parallel, common.timeout, call_job, call_report, &job);
 
 out:
   tool_common_clear (&common);

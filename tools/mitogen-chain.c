@@ -509,6 +509,7 @@ tool_target_resolve (ToolTarget  *target,
 MitogenContext *
 tool_target_connect (ToolTarget     *target,
                      MitogenRouter  *router,
+                     GCancellable   *cancellable,
                      GError        **error)
 {
   g_autoptr(MitogenContext) context = NULL;
@@ -522,7 +523,7 @@ tool_target_connect (ToolTarget     *target,
 
       g_debug ("%s: connecting hop %u: %s", target->name, i + 1, hop->text);
       next = mitogen_router_connect (router, hop->method, g_ptr_array_index (target->options, i),
-                                     context, NULL, error);
+                                     context, cancellable, error);
       if (next == NULL)
         {
           if (target->hops->len > 1)
@@ -544,6 +545,8 @@ tool_prepare_targets (ToolCommon  *common,
   g_autoptr(GPtrArray) targets = NULL;
   g_autofree char *password = NULL;
 
+  if (!(common->timeout >= 0))
+    return tool_fail (TOOL_EXIT_USAGE, "%s: --timeout must not be negative", g_get_prgname () + strlen ("mitogen "));
   if (common->targets == NULL || common->targets[0] == NULL)
     return tool_fail (TOOL_EXIT_USAGE, "%s: -t CHAIN is required (try '%s --help')",
                       g_get_prgname () + strlen ("mitogen "), g_get_prgname ());

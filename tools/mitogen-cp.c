@@ -274,7 +274,8 @@ cp_result_clear (CpResult *result)
 }
 
 /* One source, to or from @context: fills @result. @bar: draw a progress
- * bar (when stderr is a terminal). Any thread. */
+ * bar (when stderr is a terminal). @cancel: cancelled by a signal (or a
+ * target's --timeout). Any thread. */
 static void
 copy_one (MitogenContext       *context,
           CpPath               *source,
@@ -282,6 +283,7 @@ copy_one (MitogenContext       *context,
           const char           *destination_arg,
           MitogenTransferFlags  flags,
           gboolean              bar,
+          GCancellable         *cancel,
           CpResult             *result)
 {
   gboolean get = source->chain != NULL;
@@ -297,7 +299,7 @@ copy_one (MitogenContext       *context,
   mitogen_transfer_set_progress_func (transfer, on_progress, &progress, NULL);
   g_debug ("cp: %s %s -> %s", get ? "get" : "put", source->arg, destination_arg);
   g_atomic_int_inc (&copying);
-  ok = mitogen_transfer_run (transfer, cancellable, &error);
+  ok = mitogen_transfer_run (transfer, cancel, &error);
   g_atomic_int_add (&copying, -1);
   tool_progress_finish (progress.bar, ok);
   result->bytes = mitogen_transfer_get_bytes_done (transfer);
@@ -334,6 +336,7 @@ copy_one (MitogenContext       *context,
 static gboolean
 destination_is_directory (MitogenContext  *context,
                           CpPath          *destination,
+                          GCancellable    *cancel,
                           GError         **error)
 {
   g_autoptr(GVariant) st = NULL;
@@ -348,7 +351,7 @@ destination_is_directory (MitogenContext  *context,
     }
   if (destination->path[0] == '~')
     return TRUE;  /* the context expands it: let the copy say */
-  st = mitogen_context_call (context, "os.stat", g_variant_new ("(s)", destination->path), NULL, error);
+  st = mitogen_context_call (context, "os.stat", g_variant_new ("(s)", destination->path), cancel, error);
   if (st == NULL && g_error_matches (*error, MITOGEN_ERROR, MITOGEN_ERROR_CALL))
     {
       g_clear_error (error);
@@ -377,6 +380,14 @@ typedef struct
   GHashTable           *dirs;         /* (unowned) get: target name -> local directory */
 } CpJob;
 
+/* A signal's cancellation reaches the target's own cancellable. */
+static void
+cancel_also (GCancellable *source,
+             gpointer      other)
+{
+  g_cancellable_cancel (other);
+}
+
 /* A worker thread: every source to or from one target. */
 static void
 cp_job (ToolTarget     *target,
@@ -385,6 +396,7 @@ cp_job (ToolTarget     *target,
         gpointer        user_data)
 {
   CpJob *job = user_data;
+  gulong signal_handler = g_cancellable_connect (cancellable, G_CALLBACK (cancel_also), outcome->cancellable, NULL);
   g_autoptr(GError) error = NULL;
   JsonObject *extra = json_object_new ();
   JsonArray *copies = json_array_new ();
@@ -399,7 +411,7 @@ cp_job (ToolTarget     *target,
       outcome->status = TOOL_EXIT_CALL;
       outcome->error = g_strdup_printf ("cannot create directory '%s': %s", destination, g_strerror (saved));
     }
-  else if (!job->get && job->sources->len > 1 && !destination_is_directory (context, job->destination, &error))
+  else if (!job->get && job->sources->len > 1 && !destination_is_directory (context, job->destination, outcome->cancellable, &error))
     {
       outcome->status = tool_status_for_error (error);
       outcome->error = tool_one_line (error->message);
@@ -415,8 +427,13 @@ cp_job (ToolTarget     *target,
             outcome->status = 128 + tool_get_interrupted ();
             break;
           }
+        if (g_cancellable_is_cancelled (outcome->cancellable))
+          {
+            outcome->status = TOOL_EXIT_TIMEOUT;  /* tool_fanout () says it */
+            break;
+          }
         copy_one (context, source, destination, job->get ? destination : job->destination->arg,
-                  job->flags, FALSE, &result);
+                  job->flags, FALSE, outcome->cancellable, &result);
         json_array_add_element (copies, g_steal_pointer (&result.json));
         if (result.status == TOOL_EXIT_OK)
           {
@@ -449,6 +466,7 @@ cp_job (ToolTarget     *target,
       outcome->error = more;
     }
 
+  g_cancellable_disconnect (cancellable, signal_handler);
   json_object_set_int_member (extra, "files", (gint64) files);
   json_object_set_int_member (extra, "bytes", (gint64) bytes);
   json_object_set_array_member (extra, "copies", copies);
@@ -496,7 +514,7 @@ plan_target_dirs (GPtrArray   *targets,
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GError) error = NULL;
 
-  if (!destination_is_directory (NULL, destination, &error))
+  if (!destination_is_directory (NULL, destination, NULL, &error))
     return tool_fail (tool_status_for_error (error), "cp: %s (several targets: each gets its own "
                       "directory in it)", error->message);
   for (guint i = 0; i < targets->len; i++)
@@ -544,7 +562,7 @@ copy_with_targets (ToolCommon           *common,
     }
   else if (sources->len > 1)
     job.flags |= MITOGEN_TRANSFER_FLAGS_TARGET_DIRECTORY;
-  return tool_fanout (targets, common->parallel, cp_job, cp_report, &job);
+  return tool_fanout (targets, common->parallel, common->timeout, cp_job, cp_report, &job);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -705,7 +723,7 @@ tool_cmd_cp (char **args)
   for (guint i = 0; i < targets->len; i++)
     {
       ToolTarget *target = g_ptr_array_index (targets, i);
-      MitogenContext *context = tool_target_connect (target, router, &error);
+      MitogenContext *context = tool_target_connect (target, router, NULL, &error);
 
       if (context == NULL)
         {
@@ -720,7 +738,7 @@ tool_cmd_cp (char **args)
       flags |= MITOGEN_TRANSFER_FLAGS_TARGET_DIRECTORY;
       /* Like cp(1): several sources need a directory; say so once. */
       if (!destination_is_directory (get ? NULL : g_hash_table_lookup (contexts, destination->chain),
-                                     destination, &error))
+                                     destination, NULL, &error))
         {
           status = tool_fail (tool_status_for_error (error), "cp: %s", error->message);
           goto out;
@@ -742,7 +760,7 @@ tool_cmd_cp (char **args)
           result.json = json_result (source, destination->arg, NULL, result.status, result.message, 0);
         }
       else
-        copy_one (context, source, destination->path, destination->arg, flags, !common.json, &result);
+        copy_one (context, source, destination->path, destination->arg, flags, !common.json, cancellable, &result);
       status = MAX (status, result.status);
       if (common.json && result.json != NULL)
         print_json_line (result.json);

@@ -96,7 +96,7 @@ tool_cmd_fakessh (char **args)
     goto out;
 
   router = mitogen_router_new ();
-  context = tool_target_connect (g_ptr_array_index (targets, 0), router, &error);
+  context = tool_target_connect (g_ptr_array_index (targets, 0), router, NULL, &error);
   if (context == NULL)
     {
       status = tool_fail (TOOL_EXIT_CONNECT, "%s", error->message);

@@ -7,6 +7,14 @@
  * complete; then a summary line. With one target, the output is what the
  * command prints on its own (no prefix, no summary).
  *
+ * --timeout S: each worker's slot holds its target's deadline and a
+ * cancellable; a watchdog thread cancels the cancellable once the
+ * deadline passed. The connect and the job (which passes
+ * outcome->cancellable on) then fail, and the target ends with status 124,
+ * "timed out after S s" (the work left in its context goes with the
+ * router's shutdown at the end: an agent that does not answer is cut off
+ * after the broker's shutdown timeout).
+ *
  * Output, one target:  the result (call: pretty JSON), or `mitogen: ERROR`
  * on stderr. Several: `TARGET: RESULT` lines on stdout, `mitogen: TARGET:
  * ERROR` on stderr, then `mitogen: N targets: X succeeded, Y failed`.
@@ -36,13 +44,30 @@
 
 typedef struct
 {
+  gint64         deadline;     /* monotonic; 0: idle */
+  GCancellable  *cancellable;  /* (owned) (nullable) */
+} Slot;
+
+typedef struct
+{
   GPtrArray     *targets;    /* (unowned) ToolTarget */
   ToolJobFunc    job;
   gpointer       user_data;
   MitogenRouter *router;     /* (unowned) */
   GAsyncQueue   *done;       /* (owned) ToolOutcome */
   gint           next;       /* (atomic) the next target to start */
+  double         timeout;    /* seconds, 0: none */
+  GMutex         lock;       /* slots, stop */
+  GCond          cond;       /* stop */
+  Slot          *slots;      /* (owned) one per worker */
+  gboolean       stop;       /* the watchdog's end */
 } Fanout;
+
+typedef struct
+{
+  Fanout *fanout;
+  Slot   *slot;
+} Worker;
 
 static void
 outcome_free (ToolOutcome *outcome)
@@ -133,11 +158,45 @@ tool_signal_text (int signum)
 
 /* ---------------------------------------------------------------------- */
 
+/* The watchdog thread (with --timeout): cancels what is past its deadline. */
+static gpointer
+watchdog (gpointer data)
+{
+  Fanout *fanout = data;
+  guint n_slots = (guint) CLAMP ((int) fanout->targets->len, 1, G_MAXINT);
+
+  g_mutex_lock (&fanout->lock);
+  while (!fanout->stop)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 next = now + G_USEC_PER_SEC;
+
+      for (guint i = 0; i < n_slots; i++)
+        {
+          Slot *slot = &fanout->slots[i];
+
+          if (slot->cancellable == NULL || slot->deadline == 0)
+            continue;
+          if (slot->deadline <= now)
+            {
+              g_cancellable_cancel (slot->cancellable);
+              slot->deadline = 0;
+            }
+          else
+            next = MIN (next, slot->deadline);
+        }
+      g_cond_wait_until (&fanout->cond, &fanout->lock, next);
+    }
+  g_mutex_unlock (&fanout->lock);
+  return NULL;
+}
+
 /* A worker thread. */
 static gpointer
 worker (gpointer data)
 {
-  Fanout *fanout = data;
+  Worker *self = data;
+  Fanout *fanout = self->fanout;
 
   for (;;)
     {
@@ -152,9 +211,15 @@ worker (gpointer data)
       outcome = g_new0 (ToolOutcome, 1);
       outcome->target = g_ptr_array_index (fanout->targets, index);
       start = g_get_monotonic_time ();
+      outcome->cancellable = g_cancellable_new ();
+      g_mutex_lock (&fanout->lock);
+      self->slot->cancellable = g_object_ref (outcome->cancellable);
+      self->slot->deadline = fanout->timeout > 0 ? start + (gint64) (fanout->timeout * G_USEC_PER_SEC) : 0;
+      g_cond_signal (&fanout->cond);
+      g_mutex_unlock (&fanout->lock);
 
       if (tool_get_interrupted () == 0)
-        context = tool_target_connect (outcome->target, fanout->router, &error);
+        context = tool_target_connect (outcome->target, fanout->router, outcome->cancellable, &error);
       if (tool_get_interrupted () != 0)
         {
           /* Not started, or connected only now: left alone. */
@@ -168,6 +233,20 @@ worker (gpointer data)
         }
       else
         fanout->job (outcome->target, context, outcome, fanout->user_data);
+
+      g_mutex_lock (&fanout->lock);
+      self->slot->deadline = 0;
+      g_clear_object (&self->slot->cancellable);
+      g_mutex_unlock (&fanout->lock);
+      if (g_cancellable_is_cancelled (outcome->cancellable) && outcome->status != TOOL_EXIT_OK &&
+          tool_get_interrupted () == 0)
+        {
+          /* What the job saw was the cancellation: say why. */
+          outcome->status = TOOL_EXIT_TIMEOUT;
+          g_free (outcome->error);
+          outcome->error = g_strdup_printf ("timed out after %g s (--timeout)", fanout->timeout);
+        }
+      g_clear_object (&outcome->cancellable);
       outcome->seconds = (g_get_monotonic_time () - start) / 1e6;
       g_async_queue_push (fanout->done, outcome);
     }
@@ -177,19 +256,31 @@ worker (gpointer data)
 int
 tool_fanout (GPtrArray       *targets,
              int              parallel,
+             double           timeout,
              ToolJobFunc      job,
              ToolOutcomeFunc  report,
              gpointer         user_data)
 {
   g_autoptr(MitogenRouter) router = mitogen_router_new ();
   g_autoptr(GPtrArray) threads = g_ptr_array_new ();
-  Fanout fanout = { targets, job, user_data, router, g_async_queue_new (), 0 };
+  Fanout fanout = { targets, job, user_data, router, g_async_queue_new (), 0, timeout };
   guint n_threads = (guint) CLAMP (parallel, 1, (int) targets->len);
-  guint succeeded = 0;
+  g_autofree Worker *workers = g_new0 (Worker, n_threads);
+  GThread *watchdog_thread = NULL;
+  guint succeeded = 0, n_connect = 0, n_lost = 0, n_timeout = 0;
   int status = TOOL_EXIT_OK;
 
+  g_mutex_init (&fanout.lock);
+  g_cond_init (&fanout.cond);
+  fanout.slots = g_new0 (Slot, MAX (targets->len, 1));
+  if (timeout > 0)
+    watchdog_thread = g_thread_new ("mitogen-timeout", watchdog, &fanout);
   for (guint i = 0; i < n_threads; i++)
-    g_ptr_array_add (threads, g_thread_new ("mitogen-target", worker, &fanout));
+    {
+      workers[i].fanout = &fanout;
+      workers[i].slot = &fanout.slots[i];
+      g_ptr_array_add (threads, g_thread_new ("mitogen-target", worker, &workers[i]));
+    }
 
   for (guint i = 0; i < targets->len; i++)
     {
@@ -198,16 +289,44 @@ tool_fanout (GPtrArray       *targets,
       report (outcome, user_data);
       if (outcome->status == TOOL_EXIT_OK)
         succeeded++;
+      else if (outcome->status == TOOL_EXIT_CONNECT)
+        n_connect++;
+      else if (outcome->status == TOOL_EXIT_CHANNEL)
+        n_lost++;
+      else if (outcome->status == TOOL_EXIT_TIMEOUT)
+        n_timeout++;
       status = MAX (status, outcome->status);
       outcome_free (outcome);
     }
   for (guint i = 0; i < threads->len; i++)
     g_thread_join (g_ptr_array_index (threads, i));
   g_async_queue_unref (fanout.done);
+  if (watchdog_thread != NULL)
+    {
+      g_mutex_lock (&fanout.lock);
+      fanout.stop = TRUE;
+      g_cond_signal (&fanout.cond);
+      g_mutex_unlock (&fanout.lock);
+      g_thread_join (watchdog_thread);
+    }
+  g_free (fanout.slots);
+  g_mutex_clear (&fanout.lock);
+  g_cond_clear (&fanout.cond);
 
   if (targets->len > 1)
-    tool_fail (status, "%u targets: %u succeeded, %u failed", targets->len, succeeded,
-               targets->len - succeeded);
+    {
+      g_autoptr(GString) kinds = g_string_new (NULL);
+
+      /* Of the failures, the kinds a fleet's operator acts on differently. */
+      if (n_connect > 0)
+        g_string_append_printf (kinds, "%s%u could not connect", kinds->len > 0 ? ", " : "", n_connect);
+      if (n_lost > 0)
+        g_string_append_printf (kinds, "%s%u lost", kinds->len > 0 ? ", " : "", n_lost);
+      if (n_timeout > 0)
+        g_string_append_printf (kinds, "%s%u timed out", kinds->len > 0 ? ", " : "", n_timeout);
+      tool_fail (status, "%u targets: %u succeeded, %u failed%s%s%s", targets->len, succeeded,
+                 targets->len - succeeded, kinds->len > 0 ? " (" : "", kinds->str, kinds->len > 0 ? ")" : "");
+    }
 
   /* Every context is told to exit and reaped, and the broker joined, here
    * and now: a reference some message still holds could otherwise drop

@@ -268,7 +268,7 @@ run_job (ToolTarget     *target,
   JsonObject *extra;
 
   mitogen_process_set_cwd (process, job->cwd);
-  if (!mitogen_process_start (process, NULL, &error))
+  if (!mitogen_process_start (process, outcome->cancellable, &error))
     {
       outcome->status = start_failure_status (error);
       if (outcome->status == TOOL_EXIT_NOT_FOUND || outcome->status == TOOL_EXIT_CANNOT_RUN)
@@ -294,7 +294,7 @@ run_job (ToolTarget     *target,
   for (;;)
     {
       int fd = -1;
-      g_autoptr(GBytes) chunk = mitogen_process_read (process, &fd, NULL, &error);
+      g_autoptr(GBytes) chunk = mitogen_process_read (process, &fd, outcome->cancellable, &error);
 
       if (chunk == NULL)
         break;
@@ -418,7 +418,7 @@ tool_cmd_run (char **args)
   job.many = targets->len > 1;
   job.pass_stdin = !no_stdin && targets->len == 1;
   tool_catch_signals (on_signal, NULL);
-  status = tool_fanout (targets, common.parallel, run_job, run_report, &job);
+  status = tool_fanout (targets, common.parallel, common.timeout, run_job, run_report, &job);
 
 out:
   tool_common_clear (&common);

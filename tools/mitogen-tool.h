@@ -28,6 +28,7 @@ enum
   TOOL_EXIT_USAGE = 2,         /* bad command line, JSON-ARGS, CHAIN or paths */
   TOOL_EXIT_CONNECT = 3,       /* the context could not be started */
   TOOL_EXIT_CHANNEL = 4,       /* the context was lost */
+  TOOL_EXIT_TIMEOUT = 124,     /* --timeout: the target took too long */
   TOOL_EXIT_CANNOT_RUN = 126,  /* run: the program could not be started */
   TOOL_EXIT_NOT_FOUND = 127,   /* run: no such program */
 };
@@ -71,6 +72,7 @@ typedef struct
   gboolean   ask_pass;       /* --ask-pass */
   char      *password_file;  /* --password-file */
   int        parallel;       /* --parallel */
+  double     timeout;        /* --timeout: seconds per target, 0: none */
 } ToolCommon;
 
 void            tool_common_clear        (ToolCommon          *common);
@@ -130,6 +132,7 @@ gboolean     tool_target_resolve    (ToolTarget    *target,
  * context (the others are kept alive by it). */
 MitogenContext *tool_target_connect (ToolTarget    *target,
                                      MitogenRouter *router,
+                                     GCancellable  *cancellable,
                                      GError       **error);
 /* Everything a command that connects does first: targets parsed, the
  * password read when one is given, options resolved. Returns an exit
@@ -152,6 +155,8 @@ typedef struct
   JsonNode   *json;     /* (owned) (nullable) extra members for --json (an object) */
   JsonNode   *result;   /* (owned) (nullable) call: the result */
   double      seconds;
+  GCancellable *cancellable; /* (unowned) cancelled at the target's --timeout
+                              * deadline: the job passes it on */
 } ToolOutcome;
 
 /* Runs in a worker thread once the target's context is up: fills
@@ -165,11 +170,16 @@ typedef void (*ToolOutcomeFunc)   (ToolOutcome    *outcome,
                                    gpointer        user_data);
 
 /* Connects every target (at most @parallel at once) over one router and
- * runs @job in each; @report sees outcomes as they complete. Returns the
- * largest status (0 if all succeeded), having printed a summary line on
- * stderr when there are several targets. */
+ * runs @job in each; @report sees outcomes as they complete. With
+ * @timeout > 0, a target not done @timeout seconds after its connect
+ * began has its outcome's cancellable cancelled and ends with
+ * TOOL_EXIT_TIMEOUT ("timed out after S s"). Returns the largest status
+ * (0 if all succeeded), having printed a summary line on stderr when
+ * there are several targets: how many failed, and of those how many
+ * could not connect, were lost or timed out. */
 int          tool_fanout            (GPtrArray      *targets,
                                      int             parallel,
+                                     double          timeout,
                                      ToolJobFunc     job,
                                      ToolOutcomeFunc report,
                                      gpointer        user_data);

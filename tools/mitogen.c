@@ -36,6 +36,7 @@ const char tool_exit_status_text[] =
   "  3    connection failed: unknown method, unknown or invalid option,\n"
   "       target unreachable or failed to start, wrong password, timeout\n"
   "  4    the context was lost\n"
+  "  124  --timeout: a target was not done in time\n"
   "  run: the program's own exit status, or 128+N if signal N killed it;\n"
   "       126 if it could not be started, 127 if it was not found\n"
   "  With several targets: the largest status of any target.\n";
@@ -84,6 +85,7 @@ static const char usage_text[] =
   "  --ask-pass                              Prompt for the password on the terminal\n"
   "  --password-file FILE                    Read the password from FILE's first line\n"
   "  --parallel N                            Targets started at once (default 32)\n"
+  "  --timeout SECONDS                       Deadline of each target, connect included\n"
   "\n"
   "Run 'mitogen COMMAND --help' for the options of a command.\n"
   "\n";
@@ -236,7 +238,7 @@ tool_option_context_new (const char         *command,
   g_option_context_add_main_entries (context, debug_entries, NULL);
   if (common != NULL)
     {
-      const GOptionEntry common_entries[] = {
+      GOptionEntry common_entries[] = {
         { "target", 't', 0, G_OPTION_ARG_STRING_ARRAY, &common->targets,
           "Where to run: METHOD[:MAIN][?OPTION=VALUE&...]; repeat it, or give @FILE, for several", "CHAIN" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &common->json, "Print JSON: one object per line", NULL },
@@ -246,8 +248,18 @@ tool_option_context_new (const char         *command,
           "Read the password from the first line of FILE (default: $MITOGEN_PASSWORD_FILE)", "FILE" },
         { "parallel", 0, 0, G_OPTION_ARG_INT, &common->parallel,
           "Start at most N targets at once (default 32)", "N" },
+        { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &common->timeout,
+          "Give each target at most SECONDS, connect included (status 124 past it)", "SECONDS" },
         G_OPTION_ENTRY_NULL
       };
+      gboolean own_timeout = FALSE;
+
+      /* fakessh's --timeout is its program's (one target, no fan-out). */
+      for (gsize i = 0; entries != NULL && entries[i].long_name != NULL; i++)
+        if (g_str_equal (entries[i].long_name, "timeout"))
+          own_timeout = TRUE;
+      if (own_timeout)
+        common_entries[G_N_ELEMENTS (common_entries) - 2] = (GOptionEntry) G_OPTION_ENTRY_NULL;
 
       common->parallel = 32;
       g_option_context_add_main_entries (context, common_entries, NULL);

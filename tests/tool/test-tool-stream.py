@@ -441,6 +441,62 @@ def call_fanout_20():
 
 
 @test
+def fanout_timeout():
+    # --timeout: each target gets at most S seconds, connect included; one
+    # past it ends with 124 and says so, the others are unaffected, and the
+    # summary counts the timeouts.
+    start = time.monotonic()
+    rc, out, err = run("call", "--timeout", "1.5", *local_targets(2, "slow"), "mitogen.sleep", "[30]")
+    elapsed = time.monotonic() - start
+    assert rc == 124, (rc, err)
+    errs = sorted(err.splitlines())
+    assert errs == sorted([f"mitogen: local?remote_name=slow{i}: timed out after 1.5 s (--timeout)" for i in range(2)] +
+                          ["mitogen: 2 targets: 0 succeeded, 2 failed (2 timed out)"]), errs
+    assert elapsed < 15, elapsed
+
+    rc, out, err = run("call", "--timeout", "60", *local_targets(3), "mitogen.sleep", "[0.1]")
+    assert rc == OK and err == "mitogen: 3 targets: 3 succeeded, 0 failed\n", (rc, err)
+
+    # An agent that stops answering (SIGSTOP) mid-run: that target times
+    # out, the other completes; the tool exits, the agent goes once resumed.
+    proc = subprocess.Popen([TOOL, "run", "--timeout", "4", *local_targets(2, "r"), "--", "sh", "-c",
+                             "echo ready; sleep 1; echo done"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV)
+    agents = []
+    stopped = None
+    try:
+        seen = b""
+        while seen.count(b"ready\n") < 2:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, (seen, proc.wait())
+            seen += chunk
+        agents = children_of(proc.pid)
+        assert len(agents) == 2, agents
+        os.kill(agents[0], signal.SIGSTOP)
+        stopped = agents[0]
+        out, err = proc.communicate(timeout=60)
+    finally:
+        for a in agents:
+            try:
+                os.kill(a, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = (seen + out).decode()
+    err = err.decode()
+    assert proc.returncode == 124, (proc.returncode, out, err)
+    assert out.count(": done") == 1, out
+    errs = err.splitlines()
+    assert len([e for e in errs if e.endswith(": timed out after 4 s (--timeout)")]) == 1, errs
+    assert errs[-1] == "mitogen: 2 targets: 1 succeeded, 1 failed (1 timed out)", errs
+    assert not wait_gone([stopped]), "the stopped agent is gone once resumed"
+
+    expect_error(["call", "--timeout", "-1", "-t", "local", "os.getpid"], USAGE, "--timeout must not be negative")
+
+
+@test
 def run_fanout_20():
     start = time.monotonic()
     rc, out, err = run("run", *local_targets(20), "--", "sh", "-c", "sleep 1; echo hello; echo oops >&2")
@@ -473,7 +529,7 @@ def fanout_targets_file_and_failures():
         names = sorted(line.split(": ")[0] for line in out.decode().splitlines())
         assert names == ["local?remote_name=w1", "local?remote_name=w1#2", "local?remote_name=w2"], names
         assert "mitogen: local?agent_path=%2Fnonexistent%2Fagent: " in err, err
-        assert err.splitlines()[-1] == "mitogen: 4 targets: 3 succeeded, 1 failed", err
+        assert err.splitlines()[-1] == "mitogen: 4 targets: 3 succeeded, 1 failed (1 could not connect)", err
 
         rc, out, err = run("call", "--json", "-t", f"@{path}", "mitogen.fail", '["boom"]')
         results = [json.loads(line) for line in out.decode().splitlines()]
