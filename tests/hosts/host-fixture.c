@@ -51,10 +51,10 @@ host_fixture_unavailable (gboolean need_netns)
 
 /* Runs @argv (searched in PATH) with @input on stdin; fails on a non-zero
  * exit, with its stderr in the message. */
-static gboolean
-run (const char * const  *argv,
-     const char          *input,
-     GError             **error)
+gboolean
+host_fixture_run (const char * const  *argv,
+                  const char          *input,
+                  GError             **error)
 {
   g_autoptr(GSubprocess) process = NULL;
   g_autofree char *err = NULL;
@@ -77,6 +77,8 @@ run (const char * const  *argv,
   return TRUE;
 }
 
+#define run host_fixture_run
+#define note_cleanup host_fixture_note_cleanup
 #define RUN(error, ...) run ((const char * const[]) { __VA_ARGS__, NULL }, NULL, error)
 
 gboolean
@@ -115,8 +117,8 @@ read_ppid (const char *pid)
 
 /* SIGKILLs @root and every process below it. sshd's per-connection
  * children call setsid (), so a process group would miss them. */
-static void
-kill_tree (GPid root)
+void
+host_fixture_kill_tree (GPid root)
 {
   for (int pass = 0; pass < 5; pass++)
     {
@@ -171,6 +173,42 @@ kill_tree (GPid root)
     }
 }
 
+GArray *
+host_fixture_netns_pids (const char *netns)
+{
+  g_autofree char *path = g_strdup_printf ("/run/netns/%s", netns);
+  g_autofree char *want = NULL;
+  GArray *pids;
+  struct stat st;
+  DIR *dir;
+  struct dirent *entry;
+
+  if (stat (path, &st) < 0)
+    return NULL;
+  want = g_strdup_printf ("net:[%lu]", (unsigned long) st.st_ino);
+  pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  dir = opendir ("/proc");
+  if (dir == NULL)
+    return pids;
+  while ((entry = readdir (dir)) != NULL)
+    {
+      g_autofree char *link = NULL;
+      g_autofree char *target = NULL;
+      GPid pid;
+
+      if (!g_ascii_isdigit (entry->d_name[0]))
+        continue;
+      link = g_strdup_printf ("/proc/%s/ns/net", entry->d_name);
+      target = g_file_read_link (link, NULL);
+      if (target == NULL || strcmp (target, want) != 0)
+        continue;
+      pid = atoi (entry->d_name);
+      g_array_append_val (pids, pid);
+    }
+  closedir (dir);
+  return pids;
+}
+
 void
 host_fixture_cleanup_file (const char *path)
 {
@@ -192,23 +230,25 @@ host_fixture_cleanup_file (const char *path)
           continue;
         arg = lines[i] + strlen (kinds[k]);
         if (k == 0)
-          kill_tree (atoi (arg));
+          host_fixture_kill_tree (atoi (arg));
         else if (k == 1)
           RUN (NULL, "ip", "link", "del", arg);
         else if (k == 2)
-          RUN (NULL, "ip", "netns", "del", arg);
+          {
+            /* Whatever still runs in it (a stopped agent, say) goes too. */
+            g_autoptr(GArray) pids = host_fixture_netns_pids (arg);
+
+            for (guint p = 0; pids != NULL && p < pids->len; p++)
+              kill (g_array_index (pids, GPid, p), SIGKILL);
+            RUN (NULL, "ip", "netns", "del", arg);
+          }
         else if (g_str_has_prefix (arg, "/tmp/") || g_str_has_prefix (arg, g_get_tmp_dir ()))
           RUN (NULL, "rm", "-rf", "--", arg);
       }
 }
 
-static void
-note_cleanup (HostSshd   *sshd,
-              const char *format,
-              ...) G_GNUC_PRINTF (2, 3);
-
-static void
-note_cleanup (HostSshd   *sshd,
+void
+host_fixture_note_cleanup (HostSshd   *sshd,
               const char *format,
               ...)
 {
@@ -531,18 +571,15 @@ copy_file (const char  *from,
   return TRUE;
 }
 
-char *
-host_fixture_public_agent (const char  *path,
-                           HostSshd   **holder,
-                           GError     **error)
+HostSshd *
+host_fixture_scratch_new (const char  *template,
+                          GError     **error)
 {
   HostSshd *scratch = g_new0 (HostSshd, 1);
-  const char *suffixes[] = { "", ".gz", ".xz" };
-  char *copy = NULL;
 
   scratch->index = -1;
   scratch->reaper_pipe = -1;
-  scratch->dir = g_dir_make_tmp ("mitogen-agent-XXXXXX", error);
+  scratch->dir = g_dir_make_tmp (template, error);
   if (scratch->dir == NULL)
     goto fail;
   chmod (scratch->dir, 0755);
@@ -550,6 +587,24 @@ host_fixture_public_agent (const char  *path,
   note_cleanup (scratch, "dir %s", scratch->dir);
   if (!start_reaper (scratch, error))
     goto fail;
+  return scratch;
+
+fail:
+  host_sshd_stop (scratch);
+  return NULL;
+}
+
+char *
+host_fixture_public_agent (const char  *path,
+                           HostSshd   **holder,
+                           GError     **error)
+{
+  HostSshd *scratch = host_fixture_scratch_new ("mitogen-agent-XXXXXX", error);
+  const char *suffixes[] = { "", ".gz", ".xz" };
+  char *copy = NULL;
+
+  if (scratch == NULL)
+    return NULL;
 
   copy = g_build_filename (scratch->dir, "mitogen-agent", NULL);
   /* In this order: the compressed images must not be older than the raw one. */

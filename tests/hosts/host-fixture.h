@@ -91,4 +91,25 @@ guint64     host_self_example_bytes   (const char          *output,
  * the home directory, or .mitogen-cache-UID in the temp dirs). */
 void        host_clear_self_cache     (const char          *user);
 
+/* --- parts the fleet fixture (fleet-fixture.h) shares ---------------- */
+
+/* Runs @argv (searched in PATH) with @input (nullable) on stdin; fails on
+ * a non-zero exit, with its stderr in the message. */
+gboolean    host_fixture_run          (const char * const  *argv,
+                                       const char          *input,
+                                       GError             **error);
+/* A HostSshd holding only a temp dir (from @template) and a reaper:
+ * lines added with host_fixture_note_cleanup () are undone by
+ * host_sshd_stop () or, at the latest, the reaper. */
+HostSshd   *host_fixture_scratch_new  (const char          *template,
+                                       GError             **error);
+void        host_fixture_note_cleanup (HostSshd            *sshd,
+                                       const char          *format,
+                                       ...) G_GNUC_PRINTF (2, 3);
+/* SIGKILLs @root and every process below it (by parent pid). */
+void        host_fixture_kill_tree    (GPid                 root);
+/* The processes in network namespace @netns (/run/netns/NAME), or NULL
+ * if there is no such namespace. */
+GArray     *host_fixture_netns_pids   (const char          *netns);
+
 G_END_DECLS
