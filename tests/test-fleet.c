@@ -1,6 +1,6 @@
 /* test-fleet.c — one master and many ssh hosts (suite 'reliability')
  *
- * A fleet of MITOGEN_TEST_FLEET_HOSTS (default 100) network namespaces,
+ * A fleet of MITOGEN_TEST_FLEET_HOSTS (default 100, 20 to 250) network namespaces,
  * each with its own sshd (tests/hosts/fleet-fixture.h), is started once.
  *
  * /fleet/healthy: one router connects to every host through the API
@@ -86,7 +86,8 @@ n_hosts_wanted (void)
 {
   const char *env = g_getenv ("MITOGEN_TEST_FLEET_HOSTS");
 
-  return env != NULL ? (guint) CLAMP (g_ascii_strtoull (env, NULL, 10), 1, 250) : 100;
+  /* At least 20: every kind of fault on at least one host. */
+  return env != NULL ? (guint) CLAMP (g_ascii_strtoull (env, NULL, 10), 20, 250) : 100;
 }
 
 /* --- what the ssh plugin logs ------------------------------------------------ */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -297,7 +298,61 @@ fleet_stop (Fleet *fleet)
     return;
 
   if (fleet->holder != NULL && fleet->holder->cleanup_file != NULL)
-    host_fixture_cleanup_file (fleet->holder->cleanup_file);
+    {
+      /* The generic cleanup (the reaper's, if the test dies) walks /proc
+       * once per sshd and runs `ip` once per namespace; this is the same
+       * work in two passes over /proc and one `ip` command. The file is
+       * then cut down to the directory. */
+      g_autoptr(GHashTable) inodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_autoptr(GString) batch = g_string_new (NULL);
+
+      for (guint i = 0; i < fleet->n_hosts; i++)
+        {
+          g_autofree char *path = NULL;
+          struct stat st;
+
+          if (fleet->hosts[i].netns == NULL)
+            continue;
+          path = g_strdup_printf ("/run/netns/%s", fleet->hosts[i].netns);
+          if (stat (path, &st) == 0)
+            {
+              g_hash_table_add (inodes, g_strdup_printf ("net:[%lu]", (unsigned long) st.st_ino));
+              g_string_append_printf (batch, "netns del %s\n", fleet->hosts[i].netns);
+            }
+        }
+      for (int pass = 0; pass < 2 && g_hash_table_size (inodes) > 0; pass++)
+        {
+          DIR *dir = opendir ("/proc");
+          struct dirent *entry;
+
+          while (dir != NULL && (entry = readdir (dir)) != NULL)
+            {
+              g_autofree char *link = NULL;
+              g_autofree char *target = NULL;
+
+              if (!g_ascii_isdigit (entry->d_name[0]))
+                continue;
+              link = g_strdup_printf ("/proc/%s/ns/net", entry->d_name);
+              target = g_file_read_link (link, NULL);
+              if (target != NULL && g_hash_table_contains (inodes, target))
+                kill (atoi (entry->d_name), SIGKILL);
+            }
+          if (dir != NULL)
+            closedir (dir);
+          for (guint i = 0; i < fleet->n_hosts; i++)
+            if (fleet->hosts[i].pid > 0)
+              {
+                int status;
+                while (waitpid (fleet->hosts[i].pid, &status, 0) < 0 && errno == EINTR)
+                  ;
+                fleet->hosts[i].pid = 0;
+              }
+        }
+      if (fleet->bridge != NULL)
+        g_string_append_printf (batch, "link del %s\n", fleet->bridge);
+      if (batch->len > 0)
+        host_fixture_run ((const char * const[]) { "ip", "-force", "-batch", "-", NULL }, batch->str, NULL);
+    }
   for (guint i = 0; i < fleet->n_hosts; i++)
     {
       FleetHost *host = &fleet->hosts[i];
