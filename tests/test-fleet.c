@@ -1,6 +1,6 @@
 /* test-fleet.c — one master and many ssh hosts (suite 'reliability')
  *
- * A fleet of MITOGEN_TEST_FLEET_HOSTS (default 100) network namespaces,
+ * A fleet of MITOGEN_TEST_FLEET_HOSTS (default 100, 20 to 250) network namespaces,
  * each with its own sshd (tests/hosts/fleet-fixture.h), is started once.
  *
  * /fleet/healthy: one router connects to every host through the API
@@ -46,7 +46,8 @@
 #define SMALL_DISK_BYTES (256 * 1024)
 #define SMALL_FILE_BYTES (64 * 1024)
 #define BIG_FILE_BYTES   (1024 * 1024)
-#define CALL_DEADLINE    8.0    /* s: a call that has not answered by then failed */
+#define SLEEP            6.0    /* s: the call every host is in when the faults come */
+#define CALL_DEADLINE    12.0   /* s: a call that has not answered by then failed */
 #define COPY_DEADLINE    20.0   /* s: the same for a copy */
 #define KEEPALIVE        1.0    /* s, x KEEPALIVE_COUNT */
 #define KEEPALIVE_COUNT  3
@@ -85,7 +86,8 @@ n_hosts_wanted (void)
 {
   const char *env = g_getenv ("MITOGEN_TEST_FLEET_HOSTS");
 
-  return env != NULL ? (guint) CLAMP (g_ascii_strtoull (env, NULL, 10), 1, 250) : 100;
+  /* At least 20: every kind of fault on at least one host. */
+  return env != NULL ? (guint) CLAMP (g_ascii_strtoull (env, NULL, 10), 20, 250) : 100;
 }
 
 /* --- what the ssh plugin logs ------------------------------------------------ */
@@ -477,7 +479,7 @@ test_healthy (void)
   Connects *c;
   Calls calls = { 0 };
   double connect_seconds, call_seconds, seconds;
-  guint64 rss_sum = 0, hosts_measured = 0;
+  guint64 rss_sum = 0, pss_sum = 0, hosts_measured = 0;
   gint64 start;
   guint n = 0;
 
@@ -504,11 +506,14 @@ test_healthy (void)
 
       for (guint p = 0; p < pids->len; p++)
         if (g_array_index (pids, GPid, p) != fleet->hosts[i].pid)
-          rss_sum += fleet_pid_rss_kb (g_array_index (pids, GPid, p));
+          {
+            rss_sum += fleet_pid_rss_kb (g_array_index (pids, GPid, p));
+            pss_sum += fleet_pid_pss_kb (g_array_index (pids, GPid, p));
+          }
       hosts_measured++;
     }
-  g_test_message ("per connected host: %.1f MiB RSS in its sshd session processes and agent (sum of VmRSS)",
-                  rss_sum / 1024.0 / hosts_measured);
+  g_test_message ("per connected host: sshd session processes and agent: %.1f MiB VmRSS, %.1f MiB Pss",
+                  rss_sum / 1024.0 / hosts_measured, pss_sum / 1024.0 / hosts_measured);
 
   /* Every host at once. */
   main_context = g_main_context_new ();
@@ -723,7 +728,7 @@ host_run_thread (gpointer data)
   g_autofree char *dest = g_strdup_printf ("%s/big.bin", fleet->dest);
 
   run->stage_start = g_get_monotonic_time ();
-  slept = call_with_deadline (run->context, "mitogen.sleep", g_variant_new ("(d)", 3.0), &error);
+  slept = call_with_deadline (run->context, "mitogen.sleep", g_variant_new ("(d)", SLEEP), &error);
   if (slept == NULL)
     {
       fail_run (run, "call", error);
@@ -827,6 +832,7 @@ test_faults (void)
   g_autofree HostRun *runs = NULL;
   g_autofree GPid *agents = NULL;
   g_autofree gboolean *sshd_gone = NULL;
+  g_autofree gint64 *fault_times = NULL;
   GThread *deadline_runner;
   Connects *c;
   guint n, fds_before, fds_connected, fds_after;
@@ -850,6 +856,7 @@ test_faults (void)
   runs = g_new0 (HostRun, n);
   agents = g_new0 (GPid, n);
   sshd_gone = g_new0 (gboolean, n);
+  fault_times = g_new0 (gint64, n);
   big = make_file ("big.bin", BIG_FILE_BYTES);
 
   deadlines = g_main_context_new ();
@@ -889,31 +896,35 @@ test_faults (void)
       g_ptr_array_add (threads, g_thread_new ("fleet-host", host_run_thread, &runs[i]));
     }
 
-  /* One second in: everyone is inside its 3 s call. */
+  /* One second in: everyone is inside its SLEEP s call. Each host's
+   * fault time is taken right after its fault. */
   g_usleep (G_USEC_PER_SEC);
   fault_at = g_get_monotonic_time ();
   for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(GError) error = NULL;
+    if (fault_of (i) == FAULT_STOP)
+      {
+        g_assert_cmpint (kill (agents[i], SIGSTOP), ==, 0);
+        fault_times[i] = g_get_monotonic_time ();
+      }
+  {
+    g_autoptr(GArray) links = g_array_new (FALSE, FALSE, sizeof (guint));
+    g_autoptr(GError) error = NULL;
 
-      switch (fault_of (i))
-        {
-        case FAULT_LINK:
-          fleet_set_link (fleet, i, FALSE, &error);
-          g_assert_no_error (error);
-          break;
-        case FAULT_SSHD:
-          fleet_kill_sshd (fleet, i);
-          sshd_gone[i] = TRUE;
-          break;
-        case FAULT_STOP:
-          g_assert_cmpint (kill (agents[i], SIGSTOP), ==, 0);
-          break;
-        case FAULT_NONE:
-        case FAULT_DISK:  /* small all along */
-          break;
-        }
-    }
+    for (guint i = 0; i < n; i++)
+      if (fault_of (i) == FAULT_LINK)
+        g_array_append_val (links, i);
+    fleet_set_links (fleet, (guint *) (gpointer) links->data, links->len, FALSE, &error);
+    g_assert_no_error (error);
+    for (guint k = 0; k < links->len; k++)
+      fault_times[g_array_index (links, guint, k)] = g_get_monotonic_time ();
+  }
+  for (guint i = 0; i < n; i++)
+    if (fault_of (i) == FAULT_SSHD)
+      {
+        fleet_kill_sshd (fleet, i);
+        fault_times[i] = g_get_monotonic_time ();
+        sshd_gone[i] = TRUE;
+      }
   g_test_message ("faults injected in %.3f s", (g_get_monotonic_time () - fault_at) / 1e6);
 
   for (guint i = 0; i < threads->len; i++)
@@ -927,7 +938,7 @@ test_faults (void)
       Fault fault = fault_of (i);
       g_autofree char *lost = NULL;
       /* From the fault (or, for the disk, the copy's start) to the error. */
-      double detect = run->ok ? 0 : (run->failed_at - (fault == FAULT_DISK ? run->stage_start : fault_at)) / 1e6;
+      double detect = run->ok ? 0 : (run->failed_at - (fault == FAULT_DISK ? run->stage_start : fault_times[i])) / 1e6;
 
       if (fault == FAULT_NONE)
         {
@@ -962,8 +973,10 @@ test_faults (void)
         case FAULT_SSHD:
           g_assert_cmpuint (run->domain, ==, MITOGEN_ERROR);
           g_assert_cmpint (run->code, ==, MITOGEN_ERROR_CHANNEL);
+          /* libssh's words vary with the moment: "disconnected", or
+           * the errno of the last read ("Resource temporarily unavailable"). */
           g_assert_nonnull (lost);
-          g_assert_nonnull (strstr (lost, "disconnected"));
+          g_assert_nonnull (strstr (lost, "connection lost"));
           g_assert_cmpfloat (detect, <, 3);
           break;
         case FAULT_STOP:
@@ -971,7 +984,7 @@ test_faults (void)
           g_assert_cmpuint (run->domain, ==, MITOGEN_ERROR);
           g_assert_cmpint (run->code, ==, MITOGEN_ERROR_TIMEOUT);
           g_assert_cmpstr (run->stage, ==, "call");
-          g_assert_cmpfloat (detect, <, CALL_DEADLINE + 1);
+          g_assert_cmpfloat (detect, <, CALL_DEADLINE);
           break;
         case FAULT_DISK:
           g_assert_cmpstr (run->stage, ==, "copy");
@@ -1019,14 +1032,18 @@ test_faults (void)
                   fds_after, fds_before, fds_connected, rss_after / 1024.0, rss_before / 1024.0,
                   rss_connected / 1024.0, rss_untrimmed / 1024.0);
   g_assert_cmpuint (fds_after, <=, fds_before);
-  g_assert_cmpuint (rss_after, <, rss_before + 8 * 1024);
+  /* About the baseline: +5 MiB with 20 hosts, +7 MiB with 100 measured
+   * (docs/reliability.md); a per-context leak would grow with the fleet. */
+  g_assert_cmpuint (rss_after, <, rss_before + 16 * 1024);
   /* Silent links: sshd's ClientAlive (1 s x 2) ends those sessions. */
   g_assert_cmpuint (wait_hosts_idle (sshd_gone, 20), ==, 0);
 
   /* The tool over the same fleet: links still down, sshds still dead,
    * the small disks still small. */
   {
-    g_autofree char *targets = targets_file ("connect_timeout=5&keepalive_interval=1&keepalive_count=3");
+    /* connect_timeout: what finds the silent links here (generous: a
+     * healthy host may take seconds on a loaded 2-core machine). */
+    g_autofree char *targets = targets_file ("connect_timeout=20&keepalive_interval=1&keepalive_count=3");
     g_autofree char *targets_arg = g_strconcat ("@", targets, NULL);
     g_autofree char *big_path = g_build_filename (scratch, "big.bin", NULL);
     g_autofree char *dest_arg = g_strconcat (":", fleet->dest, "/tool-big.bin", NULL);
@@ -1037,9 +1054,9 @@ test_faults (void)
     double seconds;
     int status;
 
-    status = run_tool ((const char *[]) { "cp", "--parallel", "16", "--timeout", "30", "-t", targets_arg,
+    status = run_tool ((const char *[]) { "cp", "--parallel", "16", "--timeout", "60", "-t", targets_arg,
                                           big_path, dest_arg, NULL }, &out, &err, &seconds);
-    g_test_message ("mitogen cp --timeout 30 over the broken fleet: exit %d in %.2f s", status, seconds);
+    g_test_message ("mitogen cp --timeout 60 over the broken fleet: exit %d in %.2f s", status, seconds);
     lines = g_strsplit (g_strstrip (err), "\n", -1);
     for (guint l = 0; lines[l] != NULL; l++)
       {
@@ -1056,10 +1073,13 @@ test_faults (void)
           i = host_of_target (target);
         }
         g_assert_cmpint (i, >=, 0);
+        g_test_message ("host %u (%s): %s", i, fault_names[fault_of (i)], rest + 2);
         switch (fault_of (i))
           {
           case FAULT_LINK:
-            g_assert_nonnull (strstr (rest, "connect_timeout"));
+            /* Silent: ARP gets no answer (the kernel says "No route to
+             * host" after a few seconds), or connect_timeout first. */
+            g_assert_true (strstr (rest, "connect_timeout") != NULL || strstr (rest, g_strerror (EHOSTUNREACH)) != NULL);
             n_link++;
             break;
           case FAULT_SSHD:
@@ -1094,7 +1114,7 @@ test_faults (void)
                                n, n_ok, n - n_ok, n_link + n_sshd);
     g_assert_cmpstr (last_line (err), ==, summary);
     g_assert_cmpint (status, ==, 3);  /* the largest: could not connect */
-    g_assert_cmpfloat (seconds, <, 60);
+    g_assert_cmpfloat (seconds, <, 120);
   }
   g_assert_cmpuint (wait_hosts_idle (sshd_gone, 20), ==, 0);
 }
@@ -1107,6 +1127,7 @@ test_teardown (void)
   g_autofree char *dir = NULL;
   g_autofree char *bridge_path = NULL;
   g_auto(GStrv) netns = NULL;
+  g_autoptr(GHashTable) inodes = NULL;
   gint64 start;
   DIR *proc;
   struct dirent *entry;
@@ -1121,8 +1142,15 @@ test_teardown (void)
   dir = g_strdup (fleet->holder->dir);
   bridge_path = g_strdup_printf ("/sys/class/net/%s", fleet->bridge);
   netns = g_new0 (char *, fleet->n_hosts + 1);
+  inodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < fleet->n_hosts; i++)
-    netns[i] = g_strdup_printf ("/run/netns/%s", fleet->hosts[i].netns);
+    {
+      struct stat st;
+
+      netns[i] = g_strdup_printf ("/run/netns/%s", fleet->hosts[i].netns);
+      g_assert_cmpint (stat (netns[i], &st), ==, 0);
+      g_hash_table_add (inodes, g_strdup_printf ("net:[%lu]", (unsigned long) st.st_ino));
+    }
 
   start = g_get_monotonic_time ();
   fleet_stop (g_steal_pointer (&fleet));
@@ -1132,17 +1160,28 @@ test_teardown (void)
   g_assert_false (g_file_test (bridge_path, G_FILE_TEST_EXISTS));
   for (guint i = 0; netns[i] != NULL; i++)
     g_assert_false (g_file_test (netns[i], G_FILE_TEST_EXISTS));
-  /* No process mentions the fleet's directory (every sshd's -f did). */
+  /* No process runs in one of the hosts' network namespaces (they live
+   * on while one does), and none mentions the fleet's directory (every
+   * sshd's -f did). */
   proc = opendir ("/proc");
   g_assert_nonnull (proc);
   while ((entry = readdir (proc)) != NULL)
     {
       g_autofree char *path = NULL;
       g_autofree char *cmdline = NULL;
+      g_autofree char *ns_path = NULL;
+      g_autofree char *ns = NULL;
       gsize len = 0;
 
       if (!g_ascii_isdigit (entry->d_name[0]))
         continue;
+      ns_path = g_strdup_printf ("/proc/%s/ns/net", entry->d_name);
+      ns = g_file_read_link (ns_path, NULL);
+      if (ns != NULL && g_hash_table_contains (inodes, ns))
+        {
+          g_test_message ("left in a host's namespace: pid %s", entry->d_name);
+          left++;
+        }
       path = g_strdup_printf ("/proc/%s/cmdline", entry->d_name);
       if (!g_file_get_contents (path, &cmdline, &len, NULL) || len == 0)
         continue;
@@ -1186,7 +1225,7 @@ main (int    argc,
       static const guint small[] = { 7, 27, 47, 67, 87, 107, 127, 147, 167, 187, 207, 227, 247 };
       guint n = n_hosts_wanted ();
       guint n_small = 0;
-      guint64 rss = 0;
+      guint64 rss = 0, pss = 0;
 
       host_fixture_ensure_users (&error);
       g_assert_no_error (error);
@@ -1195,9 +1234,13 @@ main (int    argc,
       fleet = fleet_start (n, small, n_small, SMALL_DISK_BYTES, &error);
       g_assert_no_error (error);
       for (guint i = 0; i < n; i++)
-        rss += fleet_pid_rss_kb (fleet->hosts[i].pid);
+        {
+          rss += fleet_pid_rss_kb (fleet->hosts[i].pid);
+          pss += fleet_pid_pss_kb (fleet->hosts[i].pid);
+        }
       g_test_message ("fleet: %u hosts (sshd each, own netns and mount namespace) set up in %.2f s; "
-                      "sshd VmRSS %.1f MiB each on average", n, fleet->setup_seconds, rss / 1024.0 / n);
+                      "per listening sshd %.1f MiB VmRSS, %.2f MiB Pss", n, fleet->setup_seconds,
+                      rss / 1024.0 / n, pss / 1024.0 / n);
       scratch = g_build_filename (fleet->holder->dir, "scratch", NULL);
       g_assert_cmpint (g_mkdir (scratch, 0755), ==, 0);
     }

@@ -58,13 +58,16 @@ Fleet   *fleet_start          (guint         n_hosts,
 /* Kills everything, removes everything. NULL is fine. */
 void     fleet_stop           (Fleet        *fleet);
 
-/* Our end of host @i's veth down or up: the host goes silent (no FIN,
- * no RST: its packets are dropped) or comes back. */
-gboolean fleet_set_link       (Fleet        *fleet,
-                               guint         i,
+/* Our end of the veths of the @n hosts @hosts down or up (one `ip`
+ * command): those hosts go silent (no FIN, no RST: their packets are
+ * dropped) or come back. */
+gboolean fleet_set_links      (Fleet        *fleet,
+                               const guint  *hosts,
+                               guint         n,
                                gboolean      up,
                                GError      **error);
-/* SIGKILLs host @i's sshd and everything under it. */
+/* SIGKILLs host @i's sshd and everything under it (every process in its
+ * network namespace). */
 void     fleet_kill_sshd      (Fleet        *fleet,
                                guint         i);
 /* The processes running in host @i's network namespace (sshd, its
@@ -77,6 +80,9 @@ GArray  *fleet_host_pids_named (Fleet       *fleet,
                                 const char  *comm);
 /* Resident memory (kB, VmRSS) of @pid, or 0 if it is gone. */
 guint64  fleet_pid_rss_kb     (GPid          pid);
+/* Its proportional share (kB, Pss: shared pages divided among their
+ * users), or 0. */
+guint64  fleet_pid_pss_kb     (GPid          pid);
 /* The ssh options (a{sv}) of host @i for mitogen_router_connect (),
  * @extra_key/@extra_value pairs (NULL-terminated) added. */
 GVariant *fleet_ssh_options   (Fleet        *fleet,

@@ -75,7 +75,9 @@ char       *host_fixture_public_agent (const char  *path,
                                        GError     **error);
 
 /* Performs the cleanup listed in @path (lines "pid N", "link NAME",
- * "netns NAME", "dir PATH"); used by the reaper and by host_sshd_stop. */
+ * "netns NAME", "dir PATH": processes, then links, then namespaces, whatever
+ * still runs in one killed first, then dirs); used by the reaper and by
+ * host_sshd_stop. */
 void        host_fixture_cleanup_file (const char *path);
 
 /* Runs docs/examples/self-replicate with "-t TARGET" for each of
