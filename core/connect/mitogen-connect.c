@@ -384,6 +384,29 @@ spawned (GTask *task,
     await_greeting (task);
 }
 
+/* Broker thread: the transport waits for the application's interaction
+ * (or no longer does): connect_timeout stops meanwhile, and starts afresh
+ * with the answer. */
+static void
+connect_asking (gpointer data,
+                gboolean asking)
+{
+  GTask *task = data;
+  ConnectOp *op = g_task_get_task_data (task);
+
+  if (op->done)
+    return;
+  if (op->timeout != NULL)
+    {
+      g_source_destroy (op->timeout);
+      g_clear_pointer (&op->timeout, g_source_unref);
+    }
+  if (!asking)
+    op->timeout = mitogen_broker_attach_timeout (mitogen_router_get_broker (op->router),
+                                                 (guint) (mitogen_transport_get_connect_timeout (op->transport) * 1000),
+                                                 connect_timeout_cb, g_object_ref (task), g_object_unref);
+}
+
 /* Broker thread. */
 static void
 spawn_done_cb (GObject      *source,
@@ -397,6 +420,7 @@ spawn_done_cb (GObject      *source,
   int read_fd = -1, write_fd = -1, stderr_fd = -1;
 
   mitogen_assert_broker_thread (mitogen_router_get_broker (op->router));
+  mitogen_transport_set_interaction (op->transport, NULL, NULL, NULL, NULL);
   if (!klass->spawn_finish (op->transport, result, &read_fd, &write_fd, &stderr_fd, &op->pid, &error))
     {
       connect_fail (task, start_error (op, error));
@@ -462,6 +486,15 @@ connect_start_cb (gpointer data)
           connect_fail (task, error);
           return G_SOURCE_REMOVE;
         }
+      {
+        g_autoptr(MitogenInteraction) interaction = mitogen_router_dup_interaction (op->router);
+
+        /* Asked in the main context of whoever started the connect (a
+         * sync connect's own, which its thread iterates meanwhile). */
+        if (interaction != NULL)
+          mitogen_transport_set_interaction (op->transport, interaction, g_task_get_context (task),
+                                             connect_asking, task);
+      }
       if (klass->spawn_async != NULL)
         klass->spawn_async (op->transport, (const char * const *) argv, op->cancellable,
                             spawn_done_cb, g_object_ref (task));

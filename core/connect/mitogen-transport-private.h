@@ -21,4 +21,16 @@ void        mitogen_transport_command_spawn_async (MitogenTransport    *self,
                                                    GAsyncReadyCallback  callback,
                                                    gpointer             user_data);
 
+/* Called with TRUE when a request to the interaction starts waiting (none
+ * was), FALSE when the last one ended. Broker thread. */
+typedef void (*MitogenTransportAskingFunc) (gpointer data,
+                                            gboolean asking);
+
+/* Broker thread: what the transport's requests ask, and where. */
+void        mitogen_transport_set_interaction (MitogenTransport           *self,
+                                               MitogenInteraction         *interaction,
+                                               GMainContext               *ask_context,
+                                               MitogenTransportAskingFunc  asking,
+                                               gpointer                    asking_data);
+
 G_END_DECLS

@@ -27,6 +27,7 @@
 #include <glib-unix.h>
 
 #include "mitogen-frame-private.h"
+#include "mitogen-interaction-private.h"
 #include "mitogen-plugins-private.h"
 #include "mitogen-transport-private.h"
 
@@ -44,6 +45,12 @@ typedef struct
   char    *bootstrap_shell;   /* (owned) (nullable) */
   char    *bootstrap_format;  /* (owned) */
   char    *agent;             /* (owned) (nullable) NULL: the router's default */
+  /* Broker thread: set by the connect before spawn_async. */
+  MitogenInteraction *interaction;   /* (owned) (nullable) */
+  GMainContext       *ask_context;   /* (owned) (nullable) where it is asked */
+  MitogenTransportAskingFunc asking; /* (nullable) the connect pauses its timeout */
+  gpointer            asking_data;
+  guint               asks;          /* requests in flight */
 } MitogenTransportPrivate;
 
 typedef enum
@@ -185,8 +192,154 @@ mitogen_transport_finalize (GObject *object)
   g_clear_pointer (&priv->bootstrap_shell, g_free);
   g_clear_pointer (&priv->bootstrap_format, g_free);
   g_clear_pointer (&priv->agent, g_free);
+  g_clear_object (&priv->interaction);
+  g_clear_pointer (&priv->ask_context, g_main_context_unref);
 
   G_OBJECT_CLASS (mitogen_transport_parent_class)->finalize (object);
+}
+
+/* --- asking the application ---------------------------------------------- */
+
+/* Broker thread (the connect, before spawn_async; again with NULLs when it
+ * ends). */
+void
+mitogen_transport_set_interaction (MitogenTransport           *self,
+                                   MitogenInteraction         *interaction,
+                                   GMainContext               *ask_context,
+                                   MitogenTransportAskingFunc  asking,
+                                   gpointer                    asking_data)
+{
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+
+  g_set_object (&priv->interaction, interaction);
+  g_clear_pointer (&priv->ask_context, g_main_context_unref);
+  if (ask_context != NULL)
+    priv->ask_context = g_main_context_ref (ask_context);
+  priv->asking = asking;
+  priv->asking_data = asking_data;
+}
+
+/**
+ * mitogen_transport_get_interaction:
+ * @self: a transport
+ *
+ * The [class@Mitogen.Interaction] this connect may ask (the router's), so
+ * that a transport can tell whether asking is worth trying. Broker thread.
+ *
+ * Returns: (transfer none) (nullable): the interaction, or %NULL
+ */
+MitogenInteraction *
+mitogen_transport_get_interaction (MitogenTransport *self)
+{
+  MitogenTransportPrivate *priv;
+
+  g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), NULL);
+  priv = mitogen_transport_get_instance_private (self);
+  return priv->ask_context != NULL ? priv->interaction : NULL;
+}
+
+/* Broker thread. */
+static void
+ask_done_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MitogenTransport *self = g_task_get_source_object (task);
+  MitogenTransportPrivate *priv = mitogen_transport_get_instance_private (self);
+  GError *error = NULL;
+  MitogenInteractionResult r = mitogen_interaction_invoke_finish (result, &error);
+
+  if (--priv->asks == 0 && priv->asking != NULL)
+    priv->asking (priv->asking_data, FALSE);
+  if (r == MITOGEN_INTERACTION_FAILED)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, r);
+}
+
+/**
+ * mitogen_transport_ask_async:
+ * @self: a transport
+ * @request: (type GObject): a [class@Mitogen.SecretRequest],
+ *   [class@Mitogen.HostKeyRequest] or [class@Mitogen.QuestionsRequest]
+ * @cancellable: (nullable): the connect's #GCancellable (spawn_async's)
+ * @callback: (scope async): called in the thread-default main context of
+ *   the caller (the broker's)
+ * @user_data: data for @callback
+ *
+ * Asks the application's [class@Mitogen.Interaction] (the router's) what
+ * the transport's options do not say. Broker thread, from `spawn_async`
+ * or what it started; it does not block. The request is asked in the main
+ * context of whoever started the connect. While it waits, the core's
+ * `connect_timeout` is stopped (and restarted from zero with the answer),
+ * so a transport with a deadline of its own stops it likewise.
+ *
+ * When the connect has no interaction, the request completes with
+ * %MITOGEN_INTERACTION_UNHANDLED.
+ */
+void
+mitogen_transport_ask_async (MitogenTransport    *self,
+                             gpointer             request,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  MitogenTransportPrivate *priv;
+  g_autoptr(GTask) task = NULL;
+  MitogenInteraction *interaction;
+
+  g_return_if_fail (MITOGEN_IS_TRANSPORT (self));
+  g_return_if_fail (G_IS_OBJECT (request));
+
+  priv = mitogen_transport_get_instance_private (self);
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, mitogen_transport_ask_async);
+
+  interaction = mitogen_transport_get_interaction (self);
+  if (interaction == NULL)
+    {
+      g_task_return_int (task, MITOGEN_INTERACTION_UNHANDLED);
+      return;
+    }
+  if (priv->asks++ == 0 && priv->asking != NULL)
+    priv->asking (priv->asking_data, TRUE);
+  mitogen_interaction_invoke_async (interaction, request, priv->ask_context, cancellable,
+                                    ask_done_cb, g_steal_pointer (&task));
+}
+
+/**
+ * mitogen_transport_ask_finish:
+ * @self: a transport
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Completes [method@Mitogen.Transport.ask_async].
+ *
+ * Returns: %MITOGEN_INTERACTION_HANDLED (the answer is in the request),
+ *   %MITOGEN_INTERACTION_UNHANDLED, or %MITOGEN_INTERACTION_FAILED with
+ *   @error set: the interaction's error, %MITOGEN_ERROR_TIMEOUT (no answer
+ *   within its timeout) or %G_IO_ERROR_CANCELLED. The transport turns
+ *   anything but HANDLED into its own error naming the target
+ *   (%MITOGEN_ERROR_PASSWORD for a password).
+ */
+MitogenInteractionResult
+mitogen_transport_ask_finish (MitogenTransport  *self,
+                              GAsyncResult      *result,
+                              GError           **error)
+{
+  GError *local = NULL;
+  gssize value;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), MITOGEN_INTERACTION_FAILED);
+
+  value = g_task_propagate_int (G_TASK (result), &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return MITOGEN_INTERACTION_FAILED;
+    }
+  return (MitogenInteractionResult) value;
 }
 
 /* What mitogen_transport_return_spawned () hands the default spawn_finish. */

@@ -61,6 +61,7 @@ struct _MitogenRouter
   gint            debug_default;    /* (atomic) enable_debug (): contexts started from now on debug */
   gint            profiling_default; /* (atomic) set_profiling () */
   const char     *default_agent;   /* (atomic) (nullable) interned: set_default_agent (); NULL is "stock" */
+  MitogenInteraction *interaction; /* (owned) (nullable) guarded by @lock */
   gboolean        disposed;
 };
 
@@ -80,6 +81,13 @@ struct _MitogenRouter
  * its contexts: dropping the last reference shuts the tree down.
  */
 G_DEFINE_FINAL_TYPE (MitogenRouter, mitogen_router, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_INTERACTION = 1,
+};
+
+static GParamSpec *router_props[PROP_INTERACTION + 1];
 
 static void add_route_handlers (MitogenRouter *self);
 
@@ -209,6 +217,7 @@ mitogen_router_finalize (GObject *object)
   g_clear_pointer (&self->contexts, g_hash_table_unref);
   g_clear_pointer (&self->parent_ids, g_array_unref);
   g_clear_pointer (&self->name, g_free);
+  g_clear_object (&self->interaction);
   g_clear_object (&self->broker);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->ids.lock);
@@ -218,12 +227,61 @@ mitogen_router_finalize (GObject *object)
 }
 
 static void
+mitogen_router_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_INTERACTION:
+      g_value_take_object (value, mitogen_router_dup_interaction (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+mitogen_router_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  MitogenRouter *self = MITOGEN_ROUTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_INTERACTION:
+      mitogen_router_set_interaction (self, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 mitogen_router_class_init (MitogenRouterClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = mitogen_router_dispose;
   object_class->finalize = mitogen_router_finalize;
+  object_class->get_property = mitogen_router_get_property;
+  object_class->set_property = mitogen_router_set_property;
+
+  /**
+   * MitogenRouter:interaction: (getter get_interaction) (setter set_interaction)
+   *
+   * What connects started from now on ask when their options do not
+   * answer (a password, an unknown host key), or %NULL.
+   */
+  router_props[PROP_INTERACTION] =
+    g_param_spec_object ("interaction", NULL, NULL, MITOGEN_TYPE_INTERACTION,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, G_N_ELEMENTS (router_props), router_props);
 }
 
 static void
@@ -1529,4 +1587,71 @@ mitogen_message_reply (MitogenMessage  *self,
 
   reply = mitogen_message_new (self->header.src_id, self->header.reply_to, value);
   return mitogen_router_route (self->router, reply, error);
+}
+
+/**
+ * mitogen_router_set_interaction:
+ * @self: a router
+ * @interaction: (nullable): what to ask, or %NULL
+ *
+ * Sets the [class@Mitogen.Interaction] that connects started from now on
+ * ask for what their options do not say: a password at sudo's prompt or
+ * for ssh, whether to trust an unknown or changed ssh host key, answers to
+ * keyboard-interactive prompts. It is asked in the main context of the
+ * thread that starts each connect. Any thread.
+ */
+void
+mitogen_router_set_interaction (MitogenRouter      *self,
+                                MitogenInteraction *interaction)
+{
+  gboolean changed;
+
+  g_return_if_fail (MITOGEN_IS_ROUTER (self));
+  g_return_if_fail (interaction == NULL || MITOGEN_IS_INTERACTION (interaction));
+
+  g_mutex_lock (&self->lock);
+  changed = g_set_object (&self->interaction, interaction);
+  g_mutex_unlock (&self->lock);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), router_props[PROP_INTERACTION]);
+}
+
+/**
+ * mitogen_router_get_interaction:
+ * @self: a router
+ *
+ * Returns: (transfer none) (nullable): the router's interaction; use it on
+ *   the thread that set it (other threads: see the C-only
+ *   mitogen_router_dup_interaction ())
+ */
+MitogenInteraction *
+mitogen_router_get_interaction (MitogenRouter *self)
+{
+  MitogenInteraction *interaction;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+  g_mutex_lock (&self->lock);
+  interaction = self->interaction;
+  g_mutex_unlock (&self->lock);
+  return interaction;
+}
+
+/**
+ * mitogen_router_dup_interaction: (skip)
+ * @self: a router
+ *
+ * Any thread.
+ *
+ * Returns: (transfer full) (nullable): the router's interaction
+ */
+MitogenInteraction *
+mitogen_router_dup_interaction (MitogenRouter *self)
+{
+  MitogenInteraction *interaction;
+
+  g_return_val_if_fail (MITOGEN_IS_ROUTER (self), NULL);
+  g_mutex_lock (&self->lock);
+  interaction = self->interaction != NULL ? g_object_ref (self->interaction) : NULL;
+  g_mutex_unlock (&self->lock);
+  return interaction;
 }

@@ -103,4 +103,12 @@ void            mitogen_router_set_default_agent (MitogenRouter        *self,
 MITOGEN_AVAILABLE_IN_ALL
 const char     *mitogen_router_get_default_agent (MitogenRouter        *self);
 
+MITOGEN_AVAILABLE_IN_ALL
+void                mitogen_router_set_interaction   (MitogenRouter       *self,
+                                                      MitogenInteraction  *interaction);
+MITOGEN_AVAILABLE_IN_ALL
+MitogenInteraction *mitogen_router_get_interaction   (MitogenRouter       *self);
+MITOGEN_AVAILABLE_IN_ALL
+MitogenInteraction *mitogen_router_dup_interaction   (MitogenRouter       *self);
+
 G_END_DECLS

@@ -242,4 +242,17 @@ const char       *mitogen_transport_get_bootstrap_format (MitogenTransport *self
 MITOGEN_AVAILABLE_IN_ALL
 const char       *mitogen_transport_get_agent          (MitogenTransport  *self);
 
+MITOGEN_AVAILABLE_IN_ALL
+MitogenInteraction *mitogen_transport_get_interaction (MitogenTransport   *self);
+MITOGEN_AVAILABLE_IN_ALL
+void              mitogen_transport_ask_async          (MitogenTransport    *self,
+                                                        gpointer             request,
+                                                        GCancellable        *cancellable,
+                                                        GAsyncReadyCallback  callback,
+                                                        gpointer             user_data);
+MITOGEN_AVAILABLE_IN_ALL
+MitogenInteractionResult mitogen_transport_ask_finish         (MitogenTransport    *self,
+                                                        GAsyncResult        *result,
+                                                        GError             **error);
+
 G_END_DECLS

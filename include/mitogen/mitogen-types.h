@@ -21,5 +21,6 @@ typedef struct _MitogenCall      MitogenCall;
 typedef struct _MitogenSelect    MitogenSelect;
 typedef struct _MitogenSender    MitogenSender;
 typedef struct _MitogenChannel   MitogenChannel;
+typedef struct _MitogenInteraction MitogenInteraction;
 
 G_END_DECLS

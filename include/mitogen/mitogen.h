@@ -14,6 +14,7 @@
 #include <mitogen/mitogen-stream.h>
 #include <mitogen/mitogen-receiver.h>
 #include <mitogen/mitogen-context.h>
+#include <mitogen/mitogen-interaction.h>
 #include <mitogen/mitogen-router.h>
 #include <mitogen/mitogen-transport.h>
 #include <mitogen/mitogen-call.h>

@@ -9,6 +9,16 @@
  *   → AUTH_NONE → AUTH_PUBKEY (agent, identity_file, default keys)
  *   → AUTH_PASSWORD → AUTH_KBDINT → CHANNEL_OPEN → EXEC → BRIDGE
  *
+ * Where the options do not answer, the router's MitogenInteraction is
+ * asked (mitogen_transport_ask_async): an unknown host key under
+ * check_host_keys=enforce or a changed one (refuse / accept once / accept
+ * and record as accept-new does), the password for password
+ * authentication, keyboard-interactive prompts as they are (with the
+ * password option, hidden prompts get it as before). While it is asked no
+ * step runs, nothing is read, and connect_timeout stops (it restarts with
+ * the answer). A key's passphrase is not asked: libssh asks for it through
+ * a synchronous callback, which would block the broker thread.
+ *
  * The spawn task completes when the exec request succeeded. From then on
  * the source bridges the channel to one end of a socketpair (the core
  * holds the other) and the channel's stderr to a second socketpair, with
@@ -166,6 +176,10 @@ typedef struct
   int               methods;         /* SSH_AUTH_METHOD_* the server offers */
   guint             tried;           /* Tried */
   guint             kbdint_rounds;
+  gboolean          waiting;         /* the application's interaction is asked: no step runs */
+  gboolean          asked_password;  /* it was asked for the password (answered or not) */
+  GError           *host_key_error;  /* (owned) (nullable) what refusing the host key fails with */
+  GObject          *request;         /* (owned) (nullable) what the interaction is asked */
 
   int               local_fd;        /* our end of the data socketpair, or -1 */
   int               err_fd;          /* our end of the stderr socketpair, or -1 */
@@ -373,6 +387,86 @@ dup_known_hosts_path (SshConnection *conn)
   return g_build_filename (g_get_home_dir (), ".ssh", "known_hosts", NULL);
 }
 
+/* The transport whose connect this is (the spawn task's source), while
+ * the connect runs. */
+static MitogenTransport *
+conn_transport (SshConnection *conn)
+{
+  return conn->task != NULL ? g_task_get_source_object (conn->task) : NULL;
+}
+
+static gboolean
+can_ask (SshConnection *conn)
+{
+  MitogenTransport *transport = conn_transport (conn);
+
+  return transport != NULL && mitogen_transport_get_interaction (transport) != NULL;
+}
+
+static gboolean connect_timeout_cb (gpointer data);
+
+/* connect_timeout, from now: a little before the core's own deadline, so
+ * that the error names the step that hung. */
+static void
+arm_connect_timeout (SshConnection *conn)
+{
+  destroy_source (&conn->timeout_source);
+  conn->timeout_source = g_timeout_source_new ((guint) ((conn->params.connect_timeout -
+                                                         MIN (0.25, conn->params.connect_timeout * 0.05)) * 1000));
+  g_source_set_static_name (conn->timeout_source, "mitogen-ssh connect-timeout");
+  g_source_set_callback (conn->timeout_source, connect_timeout_cb, conn, NULL);
+  g_source_attach (conn->timeout_source, conn->context);
+}
+
+/* Broker thread: asks the application's interaction; no step runs and
+ * connect_timeout stops until @callback (which gets a reference on the
+ * source as its data). */
+static void
+conn_ask (SshConnection       *conn,
+          gpointer             request,
+          GAsyncReadyCallback  callback)
+{
+  conn->waiting = TRUE;
+  g_set_object (&conn->request, request);
+  destroy_source (&conn->timeout_source);
+  mitogen_transport_ask_async (conn_transport (conn), request, conn->cancellable, callback,
+                               g_source_ref (&conn->source));
+}
+
+/* Broker thread: the interaction answered; FALSE if the connection is gone
+ * meanwhile (then nothing is to be done). */
+static gboolean
+conn_answered (SshConnection *conn)
+{
+  conn->waiting = FALSE;
+  if (conn->step == STEP_CLOSED || conn->task == NULL)
+    return FALSE;
+  arm_connect_timeout (conn);
+  return TRUE;
+}
+
+/* An interaction's failure as the connect's error: cancelled stays so,
+ * anything else is @code naming the target. Takes @error. */
+static GError *
+asked_error (SshConnection *conn,
+             GError        *error,
+             int            code,
+             const char    *what)
+{
+  GError *result;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return error;
+  result = g_error_new (MITOGEN_ERROR, code, "ssh: %s: %s: the interaction gave no answer: %s",
+                        what, conn->target, error->message);
+  g_error_free (error);
+  return result;
+}
+
+static void host_key_answered_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+/* FALSE with @error: refused. FALSE without: the interaction is asked
+ * (@conn->host_key_error is the refusal's error). */
 static gboolean
 verify_host_key (SshConnection  *conn,
                  GError        **error)
@@ -465,8 +559,93 @@ verify_host_key (SshConnection  *conn,
       break;
     }
 
+  if (!ok && error != NULL && *error != NULL && can_ask (conn) &&
+      (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER ||
+       ((state == SSH_KNOWN_HOSTS_UNKNOWN || state == SSH_KNOWN_HOSTS_NOT_FOUND) &&
+        conn->params.check_host_keys != MITOGEN_SSH_HOST_KEY_ACCEPT_NEW)))
+    {
+      /* The policy refuses; the application may know better. */
+      char *value = NULL;
+      unsigned int port = 22;
+      g_autofree char *host = NULL;
+      g_autoptr(MitogenHostKeyRequest) request = NULL;
+
+      if (ssh_options_get (conn->session, SSH_OPTIONS_HOST, &value) == SSH_OK && value != NULL)
+        {
+          host = g_strdup (value);
+          ssh_string_free_char (value);
+        }
+      else
+        host = g_strdup (conn->params.hostname);
+      if (ssh_options_get_port (conn->session, &port) != SSH_OK || port == 0)
+        port = 22;
+      request = mitogen_host_key_request_new (host, port, type, fp,
+                                              state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER,
+                                              file);
+      g_clear_error (&conn->host_key_error);
+      conn->host_key_error = g_steal_pointer (error);
+      g_debug ("ssh: %s: asking the interaction about its %s key %s", conn->target, type, fp);
+      conn_ask (conn, request, host_key_answered_cb);
+    }
+
   ssh_key_free (key);
   return ok;
+}
+
+/* Broker thread. */
+static void
+host_key_answered_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  SshConnection *conn = user_data;
+  g_autoptr(GError) error = NULL;
+  MitogenInteractionResult r = mitogen_transport_ask_finish (MITOGEN_TRANSPORT (source), result, &error);
+  MitogenHostKeyAnswer answer = MITOGEN_HOST_KEY_ANSWER_REFUSE;
+
+  if (!conn_answered (conn))
+    goto out;
+  if (r == MITOGEN_INTERACTION_FAILED && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      conn_fail (conn, g_steal_pointer (&error));
+      goto out;
+    }
+  if (r == MITOGEN_INTERACTION_HANDLED)
+    answer = mitogen_host_key_request_get_answer (MITOGEN_HOST_KEY_REQUEST (conn->request));
+  switch (answer)
+    {
+    case MITOGEN_HOST_KEY_ANSWER_ACCEPT_ALWAYS:
+      if (ssh_session_update_known_hosts (conn->session) != SSH_OK)
+        {
+          g_autofree char *detail = session_error (conn);
+          conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                        "ssh: host key verification: %s: the interaction accepted the key, "
+                                        "but it could not be recorded: %s", conn->target, detail));
+          goto out;
+        }
+      g_info ("ssh: %s: the interaction accepted its host key; recorded", conn->target);
+      G_GNUC_FALLTHROUGH;
+    case MITOGEN_HOST_KEY_ANSWER_ACCEPT_ONCE:
+      g_clear_error (&conn->host_key_error);
+      conn->step = STEP_AUTH_NONE;
+      conn_run (conn);
+      break;
+    case MITOGEN_HOST_KEY_ANSWER_REFUSE:
+    default:
+      {
+        g_autoptr(GError) refusal = g_steal_pointer (&conn->host_key_error);
+
+        conn_fail (conn, g_error_new (refusal->domain, refusal->code, "%s (the interaction %s%s)",
+                                      refusal->message,
+                                      r == MITOGEN_INTERACTION_HANDLED ? "refused the key"
+                                      : r == MITOGEN_INTERACTION_UNHANDLED ? "did not answer"
+                                      : "failed: ",
+                                      r == MITOGEN_INTERACTION_FAILED ? error->message : ""));
+      }
+      break;
+    }
+out:
+  g_source_unref (&conn->source);
 }
 
 /* --- authentication ---------------------------------------------------- */
@@ -477,13 +656,17 @@ static gboolean
 auth_choose (SshConnection *conn)
 {
   const char *password = conn->params.password;
+  /* Without the option the application's interaction may answer. */
+  gboolean may_ask = password == NULL && can_ask (conn);
   g_autofree char *user = NULL;
 
   if ((conn->methods & SSH_AUTH_METHOD_PUBLICKEY) && !(conn->tried & TRIED_PUBKEY))
     conn->step = STEP_AUTH_PUBKEY;
-  else if ((conn->methods & SSH_AUTH_METHOD_PASSWORD) && password != NULL && !(conn->tried & TRIED_PASSWORD))
+  else if ((conn->methods & SSH_AUTH_METHOD_PASSWORD) && !(conn->tried & TRIED_PASSWORD) &&
+           (password != NULL || (may_ask && !conn->asked_password)))
     conn->step = STEP_AUTH_PASSWORD;
-  else if ((conn->methods & SSH_AUTH_METHOD_INTERACTIVE) && password != NULL && !(conn->tried & TRIED_KBDINT))
+  else if ((conn->methods & SSH_AUTH_METHOD_INTERACTIVE) && !(conn->tried & TRIED_KBDINT) &&
+           (password != NULL || may_ask))
     conn->step = STEP_AUTH_KBDINT;
   else
     {
@@ -495,8 +678,9 @@ auth_choose (SshConnection *conn)
       else if (conn->methods & (SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE))
         conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD,
                                       "ssh: authentication: ssh requires a password (%s@%s): "
-                                      "no key was accepted and no password was given",
-                                      user, conn->target));
+                                      "no key was accepted and no password was given%s",
+                                      user, conn->target,
+                                      conn->asked_password ? " (the interaction did not answer)" : ""));
       else
         conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                                       "ssh: authentication: %s@%s accepted none of our keys "
@@ -506,6 +690,121 @@ auth_choose (SshConnection *conn)
       return FALSE;
     }
   return TRUE;
+}
+
+/* Broker thread. */
+static void
+password_answered_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  SshConnection *conn = user_data;
+  g_autoptr(GError) error = NULL;
+  MitogenInteractionResult r = mitogen_transport_ask_finish (MITOGEN_TRANSPORT (source), result, &error);
+  const char *answer;
+
+  if (!conn_answered (conn))
+    goto out;
+  conn->asked_password = TRUE;
+  if (r == MITOGEN_INTERACTION_FAILED)
+    {
+      conn_fail (conn, asked_error (conn, g_steal_pointer (&error), MITOGEN_ERROR_PASSWORD, "authentication"));
+      goto out;
+    }
+  answer = mitogen_secret_request_get_answer (MITOGEN_SECRET_REQUEST (conn->request));
+  if (r == MITOGEN_INTERACTION_HANDLED && answer != NULL)
+    conn->params.password = g_strdup (answer);
+  else
+    {
+      /* Unhandled: on to the next method, or the "requires a password"
+       * error (asked_password keeps the password method from asking
+       * again). */
+      if (!auth_choose (conn))
+        goto out;
+    }
+  conn_run (conn);
+out:
+  g_source_unref (&conn->source);
+}
+
+/* Broker thread: the password for password authentication. */
+static void
+ask_password (SshConnection *conn)
+{
+  g_autofree char *user = dup_user (conn);
+  g_autofree char *target = g_strdup_printf ("%s@%s", user, conn->target);
+  g_autofree char *prompt = g_strdup_printf ("%s's password: ", target);
+  g_autoptr(MitogenSecretRequest) request = mitogen_secret_request_new ("ssh", MITOGEN_SECRET_KIND_PASSWORD,
+                                                                        target, user, prompt);
+
+  conn_ask (conn, request, password_answered_cb);
+}
+
+/* Broker thread. */
+static void
+questions_answered_cb (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  SshConnection *conn = user_data;
+  g_autoptr(GError) error = NULL;
+  MitogenInteractionResult r = mitogen_transport_ask_finish (MITOGEN_TRANSPORT (source), result, &error);
+  const char * const *answers;
+
+  if (!conn_answered (conn))
+    goto out;
+  if (r == MITOGEN_INTERACTION_FAILED)
+    {
+      conn_fail (conn, asked_error (conn, g_steal_pointer (&error), MITOGEN_ERROR_PASSWORD, "authentication"));
+      goto out;
+    }
+  answers = mitogen_questions_request_get_answers (MITOGEN_QUESTIONS_REQUEST (conn->request));
+  if (r != MITOGEN_INTERACTION_HANDLED || answers == NULL)
+    {
+      g_autofree char *user = dup_user (conn);
+      conn_fail (conn, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD,
+                                    "ssh: authentication: %s@%s asks keyboard-interactive questions, "
+                                    "and the interaction did not answer them", user, conn->target));
+      goto out;
+    }
+  for (guint i = 0; answers[i] != NULL; i++)
+    ssh_userauth_kbdint_setanswer (conn->session, i, answers[i]);
+  conn_run (conn);
+out:
+  g_source_unref (&conn->source);
+}
+
+/* Broker thread: a keyboard-interactive round of @n prompts, put to the
+ * interaction as they are. */
+static void
+ask_questions (SshConnection *conn,
+               int            n)
+{
+  g_autofree char *user = dup_user (conn);
+  g_autofree char *target = g_strdup_printf ("%s@%s", user, conn->target);
+  g_autoptr(GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
+  g_autofree gboolean *echo = g_new0 (gboolean, MAX (n, 0) + 1);
+  g_autoptr(MitogenQuestionsRequest) request = NULL;
+
+  for (int i = 0; i < n; i++)
+    {
+      char e = 0;
+      const char *prompt = ssh_userauth_kbdint_getprompt (conn->session, (unsigned) i, &e);
+
+      g_ptr_array_add (prompts, g_utf8_make_valid (prompt != NULL ? prompt : "", -1));
+      echo[i] = e != 0;
+    }
+  g_ptr_array_add (prompts, NULL);
+  {
+    const char *name = ssh_userauth_kbdint_getname (conn->session);
+    const char *instruction = ssh_userauth_kbdint_getinstruction (conn->session);
+    g_autofree char *valid_name = g_utf8_make_valid (name != NULL ? name : "", -1);
+    g_autofree char *valid_instruction = g_utf8_make_valid (instruction != NULL ? instruction : "", -1);
+
+    request = mitogen_questions_request_new ("ssh", target, valid_name, valid_instruction,
+                                             (const char * const *) prompts->pdata, echo);
+  }
+  conn_ask (conn, request, questions_answered_cb);
 }
 
 /* Returns FALSE if the connection failed. */
@@ -585,7 +884,9 @@ update_events (SshConnection *conn)
   if (conn->step == STEP_CLOSED)
     return;
 
-  want = G_IO_IN;
+  /* While the interaction is asked nothing reads: a packet the server
+   * sends meanwhile waits in the socket. */
+  want = conn->waiting ? 0 : G_IO_IN;
   if (conn->session != NULL && (ssh_get_status (conn->session) & SSH_WRITE_PENDING))
     want |= G_IO_OUT;
   set_events (conn, conn->ssh_tag, &conn->ssh_events, want);
@@ -953,6 +1254,9 @@ conn_advance (SshConnection *conn)
   g_autoptr(GError) error = NULL;
   int rc;
 
+  if (conn->waiting)
+    return;
+
   for (;;)
     {
       switch (conn->step)
@@ -980,7 +1284,8 @@ conn_advance (SshConnection *conn)
         case STEP_HOST_KEY:
           if (!verify_host_key (conn, &error))
             {
-              conn_fail (conn, g_steal_pointer (&error));
+              if (error != NULL)
+                conn_fail (conn, g_steal_pointer (&error));
               return;
             }
           conn->step = STEP_AUTH_NONE;
@@ -1003,6 +1308,11 @@ conn_advance (SshConnection *conn)
           break;
 
         case STEP_AUTH_PASSWORD:
+          if (conn->params.password == NULL)
+            {
+              ask_password (conn);
+              return;
+            }
           rc = ssh_userauth_password (conn->session, NULL, conn->params.password);
           if (rc == SSH_AUTH_AGAIN)
             return;
@@ -1024,6 +1334,11 @@ conn_advance (SshConnection *conn)
                                                 "ssh: authentication: %s keeps asking keyboard-interactive "
                                                 "questions (%u rounds); giving up",
                                                 conn->target, KBDINT_ROUNDS_MAX));
+                  return;
+                }
+              if (conn->params.password == NULL)
+                {
+                  ask_questions (conn, n);
                   return;
                 }
               for (int i = 0; i < n; i++)
@@ -1128,6 +1443,8 @@ conn_finalize (GSource *source)
    * (its task cannot complete in a context that is gone). */
   conn_close (conn);
   g_clear_object (&conn->task);
+  g_clear_error (&conn->host_key_error);
+  g_clear_object (&conn->request);
   mitogen_ssh_params_clear (&conn->params);
   g_free (conn->command);
   g_free (conn->target);
@@ -1370,13 +1687,7 @@ mitogen_ssh_connection_start (MitogenSshParams *params,
       return;
     }
 
-  /* A little before the core's own deadline, so that the error names
-   * the step that hung. */
-  conn->timeout_source = g_timeout_source_new ((guint) ((conn->params.connect_timeout -
-                                                         MIN (0.25, conn->params.connect_timeout * 0.05)) * 1000));
-  g_source_set_static_name (conn->timeout_source, "mitogen-ssh connect-timeout");
-  g_source_set_callback (conn->timeout_source, connect_timeout_cb, conn, NULL);
-  g_source_attach (conn->timeout_source, context);
+  arm_connect_timeout (conn);
   if (cancellable != NULL)
     {
       conn->cancellable = g_object_ref (cancellable);

@@ -16,7 +16,11 @@
  * no prompt was needed, or the password was accepted) — we poll for
  * readability without reading, so the core reads everything — or fails:
  *
- * - a prompt and no password option: MITOGEN_ERROR_PASSWORD at once;
+ * - a prompt and no password option: the router's MitogenInteraction is
+ *   asked (mitogen_transport_ask_async; our deadline stops meanwhile and
+ *   restarts with the answer, which is typed like the option);
+ *   MITOGEN_ERROR_PASSWORD when it does not answer (no interaction,
+ *   unhandled, failed, its timeout), G_IO_ERROR_CANCELLED if cancelled;
  * - a second prompt or "Sorry, try again" after we typed the password:
  *   MITOGEN_ERROR_PASSWORD at once;
  * - sudo exits before running the command: MITOGEN_ERROR_STREAM with what
@@ -395,6 +399,10 @@ typedef struct
   gsize         scan_from;       /* where in @output to look for the prompt next */
   guint         prompts;         /* prompts seen */
   gboolean      typed;           /* the password was typed */
+  gboolean      asking;          /* the application's interaction is asked for the password */
+  gboolean      asked;           /* ... and answered it: the password is the interaction's */
+  gint64        deadline;        /* monotonic: when the command must have started */
+  double        timeout;         /* seconds from start (or an answer) to @deadline: a little under connect_timeout */
   gsize         typed_at;        /* where in @output sudo's answer to it starts */
   gboolean      done;            /* the task has been completed */
 } SudoSpawn;
@@ -585,6 +593,120 @@ spawn_succeed (GTask *task)
   s->pid = 0;
 }
 
+/* Types the password at sudo's prompt. FALSE: the attempt failed. */
+static gboolean
+type_password (GTask *task)
+{
+  SudoSpawn *s = g_task_get_task_data (task);
+  g_autofree char *line = g_strconcat (s->password, "\n", NULL);
+  gsize len = strlen (line), off = 0;
+
+  g_debug ("sudo: prompt seen, typing the password");
+  while (off < len)
+    {
+      gssize n = write (s->pty_fd, line + off, len - off);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int saved = errno;
+          memset (line, 0, len);
+          spawn_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                                         "typing the password: %s", g_strerror (saved)));
+          return FALSE;
+        }
+      off += (gsize) n;
+    }
+  memset (line, 0, len);
+  s->typed = TRUE;
+  s->typed_at = s->scan_from;
+  return TRUE;
+}
+
+static void scan_output (GTask *task);
+static gboolean on_timeout_cb (gpointer user_data);
+
+static void
+arm_timeout (SudoSpawn *s,
+             GTask     *task)
+{
+  clear_source (&s->timeout_source);
+  s->timeout_source = g_timeout_source_new (0);
+  g_source_set_ready_time (s->timeout_source, s->deadline);
+  g_source_set_callback (s->timeout_source, on_timeout_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (s->timeout_source, "[mitogen] sudo timeout");
+  g_source_attach (s->timeout_source, s->context);
+}
+
+/* Broker thread: the interaction answered (or not). */
+static void
+password_answered_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SudoSpawn *s = g_task_get_task_data (task);
+  MitogenTransport *transport = MITOGEN_TRANSPORT (source);
+  MitogenSecretRequest *request = g_object_get_data (G_OBJECT (task), "mitogen-sudo-request");
+  g_autoptr(GError) error = NULL;
+  MitogenInteractionResult r = mitogen_transport_ask_finish (transport, result, &error);
+  const char *who = g_object_get_data (G_OBJECT (task), "mitogen-sudo-target");
+
+  s->asking = FALSE;
+  if (s->done)
+    return;
+  if (r == MITOGEN_INTERACTION_FAILED && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      spawn_fail (task, g_steal_pointer (&error));
+      return;
+    }
+  if (r == MITOGEN_INTERACTION_FAILED)
+    {
+      spawn_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD,
+                                     "sudo password is required (%s): the interaction gave none: %s",
+                                     who, error->message));
+      return;
+    }
+  if (r != MITOGEN_INTERACTION_HANDLED || mitogen_secret_request_get_answer (request) == NULL)
+    {
+      spawn_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD,
+                                     "sudo password is required (%s): no password option, and the "
+                                     "interaction did not answer", who));
+      return;
+    }
+  s->password = g_strdup (mitogen_secret_request_get_answer (request));
+  s->asked = TRUE;
+  /* The command's time starts again from the answer. */
+  s->deadline = g_get_monotonic_time () + (gint64) (s->timeout * G_USEC_PER_SEC);
+  arm_timeout (s, task);
+  if (!type_password (task))
+    return;
+  /* What sudo printed meanwhile. */
+  scan_output (task);
+}
+
+/* Asks the application's interaction for the password: sudo waits at
+ * its prompt meanwhile, and so does our deadline. */
+static void
+ask_password (GTask *task)
+{
+  SudoSpawn *s = g_task_get_task_data (task);
+  MitogenSudoTransport *self = g_task_get_source_object (task);
+  const char *me = g_get_user_name ();
+  g_autofree char *target = g_strdup_printf ("sudo -u %s", self->username != NULL ? self->username : "root");
+  g_autofree char *prompt = g_strdup_printf ("[sudo] password for %s: ", me);
+  g_autoptr(MitogenSecretRequest) request = mitogen_secret_request_new ("sudo", MITOGEN_SECRET_KIND_PASSWORD,
+                                                                        target, me, prompt);
+
+  g_debug ("sudo: prompt seen, no password option: asking the interaction");
+  s->asking = TRUE;
+  clear_source (&s->timeout_source);
+  g_object_set_data_full (G_OBJECT (task), "mitogen-sudo-request", g_object_ref (request), g_object_unref);
+  g_object_set_data_full (G_OBJECT (task), "mitogen-sudo-target", g_steal_pointer (&target), g_free);
+  mitogen_transport_ask_async (MITOGEN_TRANSPORT (self), request, g_task_get_cancellable (task),
+                               password_answered_cb, g_object_ref (task));
+}
+
 /* Looks for our prompt in what sudo printed since the last look, and
  * answers it. */
 static void
@@ -593,11 +715,10 @@ scan_output (GTask *task)
   SudoSpawn *s = g_task_get_task_data (task);
   gsize plen = strlen (s->prompt);
 
-  while (!s->done && s->output->len >= s->scan_from + plen)
+  while (!s->done && !s->asking && s->output->len >= s->scan_from + plen)
     {
       const char *hit = memmem (s->output->str + s->scan_from, s->output->len - s->scan_from,
                                 s->prompt, plen);
-      g_autofree char *line = NULL;
 
       if (hit == NULL)
         {
@@ -608,48 +729,28 @@ scan_output (GTask *task)
       s->scan_from = (gsize) (hit - s->output->str) + plen;
       s->prompts++;
 
-      if (s->password == NULL)
-        {
-          fail_password (task, "sudo password is required");
-          return;
-        }
       if (s->prompts > 1)
         {
-          fail_password (task, "sudo password is incorrect");
+          fail_password (task, s->asked ? "sudo password is incorrect (the interaction's answer)"
+                                        : "sudo password is incorrect");
           return;
         }
-
-      g_debug ("sudo: prompt seen, typing the password");
-      line = g_strconcat (s->password, "\n", NULL);
-      {
-        gsize len = strlen (line), off = 0;
-
-        while (off < len)
-          {
-            gssize n = write (s->pty_fd, line + off, len - off);
-            if (n < 0 && errno == EINTR)
-              continue;
-            if (n <= 0)
-              {
-                int saved = errno;
-                memset (line, 0, len);
-                spawn_fail (task, g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
-                                               "typing the password: %s", g_strerror (saved)));
-                return;
-              }
-            off += (gsize) n;
-          }
-        memset (line, 0, len);
-      }
-      s->typed = TRUE;
-      s->typed_at = s->scan_from;
+      if (s->password == NULL)
+        {
+          /* The option did not say: the application may. */
+          ask_password (task);
+          return;
+        }
+      if (!type_password (task))
+        return;
     }
 
   /* sudo says so before it asks again: fail at once. */
   if (!s->done && s->typed &&
       memmem (s->output->str + s->typed_at, s->output->len - s->typed_at,
               "Sorry, try again", strlen ("Sorry, try again")) != NULL)
-    fail_password (task, "sudo password is incorrect");
+    fail_password (task, s->asked ? "sudo password is incorrect (the interaction's answer)"
+                                  : "sudo password is incorrect");
 }
 
 /* Reads what is there on the PTY. FALSE: it is closed (EIO once every
@@ -822,8 +923,8 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
    * target printed, is the one reported: a twentieth of it earlier, at
    * least 0.2 s (but no more than half of it). */
   timeout = mitogen_transport_get_connect_timeout (transport);
-  deadline = g_get_monotonic_time () +
-             (gint64) ((timeout - MIN (MAX (timeout * 0.05, 0.2), timeout * 0.5)) * G_USEC_PER_SEC);
+  timeout -= MIN (MAX (timeout * 0.05, 0.2), timeout * 0.5);
+  deadline = g_get_monotonic_time () + (gint64) (timeout * G_USEC_PER_SEC);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_sudo_transport_spawn_async);
@@ -836,6 +937,8 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
   nonce = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   s->prompt = g_strdup_printf ("mitogen-sudo-password-%s:", nonce);
   s->password = g_strdup (self->password);
+  s->deadline = deadline;
+  s->timeout = timeout;
   g_task_set_task_data (task, s, sudo_spawn_free);
 
   full = build_argv (self, s->prompt, argv, &error);
@@ -860,11 +963,7 @@ mitogen_sudo_transport_spawn_async (MitogenTransport    *transport,
     }
   g_debug ("sudo: started %s (pid %d)", (const char *) g_ptr_array_index (full, 0), (int) s->pid);
 
-  s->timeout_source = g_timeout_source_new (0);
-  g_source_set_ready_time (s->timeout_source, deadline);
-  g_source_set_callback (s->timeout_source, on_timeout_cb, g_object_ref (task), g_object_unref);
-  g_source_set_static_name (s->timeout_source, "[mitogen] sudo timeout");
-  g_source_attach (s->timeout_source, s->context);
+  arm_timeout (s, task);
 
   if (cancellable != NULL)
     {
