@@ -30,6 +30,7 @@
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
 
 #include "mitogen-test.h"
 #include "host-fixture.h"
@@ -38,12 +39,18 @@
 #define TARGET    "mitogen-becometgt"
 #define DOAS_CONF "/etc/doas.conf"
 #define DOAS_KEEP "/etc/doas.conf.mitogen-test-saved"
+#define POLKIT_RULES "/etc/polkit-1/rules.d/00-mitogen-test-become.rules"
+#define SYSTEM_BUS_SOCKET "/run/dbus/system_bus_socket"
+#define POLKITD "/usr/lib/polkit-1/polkitd"
 
 static const char *skip_reason;  /* NULL: the users are there */
 static char *fixture_dir;        /* (owned) */
 static char *netns_name;         /* (owned) */
 static GPid guardian_pid;
 static int guardian_pipe = -1;
+static char *polkit_skip;        /* (owned) NULL: pkexec can be tested */
+static GPid bus_pid;             /* the system bus we started, or 0 */
+static GPid polkitd_pid;         /* the polkitd we started, or 0 */
 
 /* --- fixture (parent, as root) ---------------------------------------------- */
 
@@ -80,12 +87,14 @@ start_guardian (void)
 {
   g_autofree char *script =
     g_strdup_printf ("exec >/dev/null 2>&1; cat; "
+                     "for f in polkitd.pid bus.pid; do [ -f '%s'/$f ] && kill \"$(cat '%s'/$f)\"; done; "
+                     "[ -f '%s'/own-socket ] && rm -f " SYSTEM_BUS_SOCKET "; rm -f " POLKIT_RULES "; "
                      "if [ -e " DOAS_KEEP " ]; then mv -f " DOAS_KEEP " " DOAS_CONF "; else rm -f " DOAS_CONF "; fi; "
                      "ip netns del '%s'; "
                      "for u in " BECOMER " " TARGET "; do "
                      "  for i in 1 2 3 4 5; do userdel -f \"$u\" && break; "
                      "    getent passwd \"$u\" >/dev/null || break; sleep 1; done; "
-                     "done; rm -rf '%s'", netns_name, fixture_dir);
+                     "done; rm -rf '%s'", fixture_dir, fixture_dir, fixture_dir, netns_name, fixture_dir);
   const char *argv[] = { "/bin/sh", "-c", script, "mitogen-test-become-guardian", NULL };
   g_autoptr(GError) error = NULL;
   int fds[2];
@@ -163,6 +172,180 @@ set_up_fixture (void)
       chmod (DOAS_CONF, 0600);
     }
   return NULL;
+}
+
+
+/* --- polkit (parent, as root) ----------------------------------------------- */
+
+static const char bus_conf[] =
+  "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+  " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+  "<busconfig>\n"
+  "  <type>system</type>\n"
+  "  <listen>unix:path=" SYSTEM_BUS_SOCKET "</listen>\n"
+  "  <auth>EXTERNAL</auth>\n"
+  "  <policy context=\"default\">\n"
+  "    <allow user=\"*\"/>\n"
+  "    <allow own=\"*\"/>\n"
+  "    <allow send_type=\"method_call\"/>\n"
+  "    <allow send_type=\"signal\"/>\n"
+  "    <allow send_type=\"method_return\"/>\n"
+  "    <allow send_type=\"error\"/>\n"
+  "    <allow receive_type=\"method_call\"/>\n"
+  "    <allow receive_type=\"signal\"/>\n"
+  "    <allow receive_type=\"method_return\"/>\n"
+  "    <allow receive_type=\"error\"/>\n"
+  "  </policy>\n"
+  "</busconfig>\n";
+
+/* BECOMER may run anything as nobody without authenticating, as TARGET
+ * after authenticating as itself, and never as daemon. */
+static const char polkit_rules[] =
+  "polkit.addRule(function(action, subject) {\n"
+  "  if (action.id == \"org.freedesktop.policykit.exec\" && subject.user == \"" BECOMER "\") {\n"
+  "    if (action.lookup(\"user\") == \"nobody\") return polkit.Result.YES;\n"
+  "    if (action.lookup(\"user\") == \"" TARGET "\") return polkit.Result.AUTH_SELF;\n"
+  "    if (action.lookup(\"user\") == \"daemon\") return polkit.Result.NO;\n"
+  "  }\n"
+  "});\n";
+
+static GDBusConnection *
+system_bus (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_test (SYSTEM_BUS_SOCKET, G_FILE_TEST_EXISTS))
+    return NULL;
+  return g_dbus_connection_new_for_address_sync ("unix:path=" SYSTEM_BUS_SOCKET,
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+}
+
+static gboolean
+polkit_owned (GDBusConnection *bus)
+{
+  g_autoptr(GVariant) reply =
+    g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                 "NameHasOwner", g_variant_new ("(s)", "org.freedesktop.PolicyKit1"),
+                                 G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+  gboolean owned = FALSE;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  return owned;
+}
+
+static GPid
+spawn_daemon (const char * const *argv,
+              const char         *pidfile)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = g_build_filename (fixture_dir, pidfile, NULL);
+  g_autofree char *text = NULL;
+  GPid pid = 0;
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                         -1, -1, -1, NULL, NULL, 0, &pid, NULL, NULL, NULL, &error))
+    {
+      g_test_message ("%s: %s", argv[0], error->message);
+      return 0;
+    }
+  text = g_strdup_printf ("%d", (int) pid);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  return pid;
+}
+
+/* A system bus (ours if there is none) with polkitd on it (ours if there
+ * is none), and our rules. NULL if up, else why not (owned). */
+static char *
+set_up_polkit (void)
+{
+  g_autofree char *pkexec = g_find_program_in_path ("pkexec");
+  g_autofree char *dbus_daemon = g_find_program_in_path ("dbus-daemon");
+  g_autoptr(GDBusConnection) bus = NULL;
+
+  if (skip_reason != NULL)
+    return g_strdup (skip_reason);
+  if (pkexec == NULL || !g_file_test (POLKITD, G_FILE_TEST_IS_EXECUTABLE))
+    return g_strdup ("pkexec or polkitd is not installed (apt-get install pkexec polkitd)");
+  if (!g_file_set_contents (POLKIT_RULES, polkit_rules, -1, NULL))
+    return g_strdup ("cannot write " POLKIT_RULES);
+
+  bus = system_bus ();
+  if (bus == NULL && g_file_test (SYSTEM_BUS_SOCKET, G_FILE_TEST_EXISTS))
+    return g_strdup (SYSTEM_BUS_SOCKET " exists but does not answer (a stale system bus)");
+  if (bus == NULL)
+    {
+      g_autofree char *conf = g_build_filename (fixture_dir, "bus.conf", NULL);
+      g_autofree char *arg = g_strconcat ("--config-file=", conf, NULL);
+      g_autofree char *mark = g_build_filename (fixture_dir, "own-socket", NULL);
+
+      if (dbus_daemon == NULL)
+        return g_strdup ("no system bus, and dbus-daemon is not installed");
+      g_assert_true (g_file_set_contents (conf, bus_conf, -1, NULL));
+      g_mkdir_with_parents ("/run/dbus", 0755);
+      g_assert_true (g_file_set_contents (mark, "", -1, NULL));
+      bus_pid = spawn_daemon ((const char * const[]) { dbus_daemon, "--nofork", "--nopidfile", arg, NULL }, "bus.pid");
+      for (int i = 0; i < 500 && bus == NULL && bus_pid != 0; i++)
+        {
+          g_usleep (10 * 1000);
+          bus = system_bus ();
+        }
+      if (bus == NULL)
+        return g_strdup ("dbus-daemon --system did not start");
+    }
+  if (!polkit_owned (bus))
+    {
+      polkitd_pid = spawn_daemon ((const char * const[]) { POLKITD, "--no-debug", NULL }, "polkitd.pid");
+      for (int i = 0; i < 500 && polkitd_pid != 0 && !polkit_owned (bus); i++)
+        g_usleep (10 * 1000);
+      if (!polkit_owned (bus))
+        return g_strdup ("polkitd did not take its name on the system bus");
+    }
+  else
+    /* A running polkitd picks the rules file up by itself; give it time. */
+    g_usleep (500 * 1000);
+  return NULL;
+}
+
+static void
+stop_daemon (GPid       *pid,
+             const char *pidfile)
+{
+  g_autofree char *path = NULL;
+
+  if (*pid == 0)
+    return;
+  /* The guardian must not kill whoever gets the pid next. */
+  path = g_build_filename (fixture_dir, pidfile, NULL);
+  g_unlink (path);
+  kill (*pid, SIGTERM);
+  waitpid (*pid, NULL, 0);
+  g_spawn_close_pid (*pid);
+  *pid = 0;
+}
+
+/* Observed with polkitd 122 here: after one authentication through
+ * pkexec's internal agent has ended, the next one's helper never reports
+ * (pkexec waits past connect_timeout; cause not found). Each
+ * authenticating test gets a fresh polkitd when it is ours. */
+static void
+restart_polkitd (void)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+
+  if (polkitd_pid == 0)
+    return;
+  stop_daemon (&polkitd_pid, "polkitd.pid");
+  bus = system_bus ();
+  g_assert_nonnull (bus);
+  for (int i = 0; i < 500 && polkit_owned (bus); i++)
+    g_usleep (10 * 1000);
+  polkitd_pid = spawn_daemon ((const char * const[]) { POLKITD, "--no-debug", NULL }, "polkitd.pid");
+  for (int i = 0; i < 500 && polkitd_pid != 0 && !polkit_owned (bus); i++)
+    g_usleep (10 * 1000);
+  g_assert_true (polkit_owned (bus));
 }
 
 /* --- the child's side ----------------------------------------------------------- */
@@ -786,6 +969,167 @@ test_setns_pid (void)
   }
 }
 
+/* --- pkexec ----------------------------------------------------------------- */
+
+static gboolean
+pkexec_skipped (void)
+{
+  if (polkit_skip != NULL)
+    {
+      g_test_skip (polkit_skip);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_pkexec_allowed (void)
+{
+  g_test_summary ("pkexec where polkit's rules say yes: no prompt, no password; the context runs "
+                  "as the target user; through a local context too; a rule that says no is "
+                  "MITOGEN_ERROR_STREAM quoting pkexec ('Not authorized').");
+  if (pkexec_skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(MitogenContext) local = NULL;
+      g_autoptr(TestAnswerer) answerer = NULL;
+      g_autoptr(GError) error = NULL;
+
+      become_becomer ();
+      router = mitogen_router_new ();
+      answerer = test_answerer_new ("never-needed");
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (answerer));
+      context = connect_timed (router, "pkexec", options ("nobody", NULL, 30), NULL, "nobody", "pkexec (rule: yes)");
+      g_clear_object (&context);
+      local = mitogen_test_local (router);
+      context = connect_timed (router, "pkexec", options ("nobody", NULL, 30), local, "nobody", "pkexec via local");
+      g_clear_object (&context);
+      g_assert_cmpuint (answerer->asked, ==, 0);
+
+      context = mitogen_router_connect (router, "pkexec", options ("daemon", NULL, 30), NULL, NULL, &error);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+      g_assert_nonnull (strstr (error->message, "Not authorized"));
+      g_assert_cmpuint (answerer->asked, ==, 0);
+      g_clear_object (&local);
+      mitogen_router_shutdown (router);
+      return;
+    }
+  run_as_becomer ();
+}
+
+static void
+test_pkexec_auth (void)
+{
+  g_test_summary ("pkexec where polkit's rules want us to authenticate: pkexec's text agent asks "
+                  "on its terminal; the interaction is asked for our password. The right password "
+                  "starts the context, except with polkit < 124, whose internal agent cannot "
+                  "answer for a setuid pkexec (polkit-org/polkit#423: 'No session for cookie'), "
+                  "which must then be the error.");
+  if (pkexec_skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(TestAnswerer) answerer = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 start;
+
+      become_becomer ();
+      router = mitogen_router_new ();
+      answerer = test_answerer_new (BECOMER_PW);
+      mitogen_router_set_interaction (router, MITOGEN_INTERACTION (answerer));
+      start = g_get_monotonic_time ();
+      context = mitogen_router_connect (router, "pkexec", options (TARGET, NULL, 20), NULL, NULL, &error);
+      g_assert_cmpuint (answerer->asked, ==, 1);
+      g_assert_cmpstr (answerer->method, ==, "pkexec");
+      g_assert_cmpstr (answerer->user, ==, BECOMER);
+      if (context != NULL)
+        {
+          g_printerr ("# pkexec, authenticated: started in %.1f ms\n", (g_get_monotonic_time () - start) / 1000.0);
+          assert_uid (context, TARGET);
+          g_clear_object (&context);
+        }
+      else
+        {
+          g_printerr ("# pkexec, authenticated: %s\n", error->message);
+          g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+          g_assert_nonnull (strstr (error->message, "No session for cookie"));
+          g_clear_error (&error);
+        }
+      mitogen_router_shutdown (router);
+      return;
+    }
+  restart_polkitd ();
+  run_as_becomer ();
+}
+
+static void
+test_pkexec_wrong (void)
+{
+  g_test_summary ("pkexec where polkit's rules want us to authenticate, with a wrong password: "
+                  "MITOGEN_ERROR_PASSWORD as soon as PAM refuses it; no password and no "
+                  "interaction: 'required' at once.");
+  if (pkexec_skipped ())
+    return;
+  if (g_test_subprocess ())
+    {
+      g_autoptr(MitogenRouter) router = NULL;
+      g_autoptr(MitogenContext) context = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 start;
+
+      become_becomer ();
+      router = mitogen_router_new ();
+      start = g_get_monotonic_time ();
+      context = mitogen_router_connect (router, "pkexec", options (TARGET, "not-the-password", 30), NULL, NULL, &error);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      g_assert_nonnull (strstr (error->message, "pkexec password is incorrect"));
+      g_assert_null (strstr (error->message, "not-the-password"));
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+      g_clear_error (&error);
+
+      context = mitogen_router_connect (router, "pkexec", options (TARGET, NULL, 30), NULL, NULL, &error);
+      g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_PASSWORD);
+      g_assert_nonnull (strstr (error->message, "required"));
+      mitogen_router_shutdown (router);
+      return;
+    }
+  restart_polkitd ();
+  run_as_becomer ();
+}
+
+static void
+test_pkexec_no_polkit (void)
+{
+  g_test_summary ("pkexec with no polkitd on the system bus: MITOGEN_ERROR_STREAM quoting pkexec, "
+                  "well before connect_timeout (run last: it stops the polkitd the test started).");
+  if (pkexec_skipped ())
+    return;
+  if (polkitd_pid == 0)
+    {
+      g_test_skip ("polkitd was running before the test: it is not ours to stop");
+      return;
+    }
+  stop_daemon (&polkitd_pid, "polkitd.pid");
+  {
+    g_autoptr(MitogenRouter) router = mitogen_router_new ();
+    g_autoptr(MitogenContext) context = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 start = g_get_monotonic_time ();
+
+    context = mitogen_router_connect (router, "pkexec", options ("nobody", NULL, 20), NULL, NULL, &error);
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "pkexec exited before running the command"));
+    g_assert_cmpint (g_get_monotonic_time () - start, <, 15 * G_USEC_PER_SEC);
+    mitogen_router_shutdown (router);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -800,6 +1144,9 @@ main (int   argc,
       skip_reason = set_up_fixture ();
       if (skip_reason != NULL)
         g_printerr ("# become tests skip: %s\n", skip_reason);
+      polkit_skip = set_up_polkit ();
+      if (polkit_skip != NULL)
+        g_printerr ("# pkexec tests skip: %s\n", polkit_skip);
       /* The master side of su and doas runs as BECOMER, who may not reach
        * the build tree: give it a copy of the agent. */
       if (skip_reason == NULL && g_getenv ("MITOGEN_AGENT_PATH") == NULL)
@@ -821,11 +1168,17 @@ main (int   argc,
   g_test_add_func ("/become/doas/nopass", test_doas_nopass);
   g_test_add_func ("/become/setns/netns", test_setns_netns);
   g_test_add_func ("/become/setns/pid", test_setns_pid);
+  g_test_add_func ("/become/pkexec/allowed", test_pkexec_allowed);
+  g_test_add_func ("/become/pkexec/wrong", test_pkexec_wrong);
+  g_test_add_func ("/become/pkexec/auth", test_pkexec_auth);
+  g_test_add_func ("/become/pkexec/no-polkit", test_pkexec_no_polkit);
 
   status = g_test_run ();
   if (!g_test_subprocess ())
     {
       host_sshd_stop (agent_holder);
+      stop_daemon (&polkitd_pid, "polkitd.pid");
+      stop_daemon (&bus_pid, "bus.pid");
       stop_guardian ();
     }
   return status;

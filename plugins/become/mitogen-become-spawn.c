@@ -144,8 +144,8 @@ become_spawn_free (gpointer data)
   g_free (s);
 }
 
-/* What the program printed, fit for a message: control characters
- * dropped, the password masked should anything have echoed it, at most
+/* What the program printed, fit for a message: control characters and
+ * escape sequences dropped, the password masked should anything have echoed it, at most
  * the last 600 bytes. */
 static char *
 printed_text (BecomeSpawn *s)
@@ -157,6 +157,14 @@ printed_text (BecomeSpawn *s)
     {
       char c = s->output->str[i];
 
+      /* Colour and other CSI sequences (pkexec's agent uses them). */
+      if (c == 0x1b && i + 1 < s->output->len && s->output->str[i + 1] == '[')
+        {
+          i += 2;
+          while (i < s->output->len && !g_ascii_isalpha (s->output->str[i]))
+            i++;
+          continue;
+        }
       if (c == '\n' || c == '\t')
         {
           if (text->len > 0 && text->str[text->len - 1] != ' ')

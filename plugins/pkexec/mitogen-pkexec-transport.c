@@ -2,7 +2,7 @@
  *
  * polkit's pkexec (no counterpart in the seed). We run
  *
- *   pkexec --user USER sh -c STAGE1 ...
+ *   pkexec [--keep-cwd] --user USER sh -c STAGE1 ...
  *
  * through the start shared with su and doas
  * (plugins/become/mitogen-become-spawn.c). polkitd (on the system bus)
@@ -34,6 +34,7 @@ struct _MitogenPkexecTransport
   char     *username;   /* (owned) (nullable) NULL: root */
   char     *pkexec_path;  /* (owned) (nullable) NULL: pkexec from PATH */
   char     *password;   /* (owned) (nullable) write-only, wiped when freed */
+  gboolean  keep_cwd;
 };
 
 typedef enum
@@ -41,14 +42,16 @@ typedef enum
   PROP_USERNAME = 1,
   PROP_PKEXEC_PATH,
   PROP_PASSWORD,
+  PROP_KEEP_CWD,
 } MitogenPkexecTransportProperty;
 
-static GParamSpec *props[PROP_PASSWORD + 1];
+static GParamSpec *props[PROP_KEEP_CWD + 1];
 
 G_DEFINE_DYNAMIC_TYPE (MitogenPkexecTransport, mitogen_pkexec_transport, MITOGEN_TYPE_TRANSPORT)
 
-/* What pkexec's text agent and pkexec say when authentication failed. */
-static const char * const pkexec_rejected[] = { "AUTHENTICATION FAILED", "Not authorized", NULL };
+/* What polkit-agent-helper-1 says when PAM refused the password (pkexec
+ * then says "Not authorized", which polkit's rules also say). */
+static const char * const pkexec_rejected[] = { "pam_authenticate failed", NULL };
 
 /* The command line, or NULL with MITOGEN_ERROR_INVALID_ARGUMENT. */
 static GPtrArray *
@@ -70,6 +73,8 @@ build_argv (MitogenPkexecTransport  *self,
       return NULL;
     }
   g_ptr_array_add (full, g_strdup (self->pkexec_path != NULL ? self->pkexec_path : "pkexec"));
+  if (self->keep_cwd)
+    g_ptr_array_add (full, g_strdup ("--keep-cwd"));
   g_ptr_array_add (full, g_strdup ("--user"));
   g_ptr_array_add (full, g_strdup (user));
   for (gsize i = 0; argv[i] != NULL; i++)
@@ -129,6 +134,9 @@ mitogen_pkexec_transport_get_property (GObject    *object,
       g_value_set_string (value, self->pkexec_path != NULL ? self->pkexec_path : "pkexec");
       break;
 
+    case PROP_KEEP_CWD:
+      g_value_set_boolean (value, self->keep_cwd);
+      break;
     case PROP_PASSWORD:  /* write-only */
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -162,6 +170,9 @@ mitogen_pkexec_transport_set_property (GObject      *object,
     case PROP_PASSWORD:
       mitogen_become_wipe (self->password);
       self->password = g_value_dup_string (value);
+      break;
+    case PROP_KEEP_CWD:
+      self->keep_cwd = g_value_get_boolean (value);
       break;
 
     default:
@@ -208,6 +219,11 @@ mitogen_pkexec_transport_class_init (MitogenPkexecTransportClass *klass)
                          "The password typed when pkexec's text agent asks (the user polkit's "
                          "rules name; never logged); without it the router's interaction is asked",
                          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  props[PROP_KEEP_CWD] =
+    g_param_spec_boolean ("keep-cwd", NULL,
+                          "Stay in our working directory (pkexec --keep-cwd); without it pkexec "
+                          "changes to the target user's home and fails if there is none",
+                          TRUE, rw);
   g_object_class_install_properties (object_class, G_N_ELEMENTS (props), props);
 }
 
@@ -221,6 +237,7 @@ mitogen_pkexec_transport_init (MitogenPkexecTransport *self)
 {
   /* See plugins/sudo: the base class cannot see needs_bootstrap from its
    * own instance init. */
+  self->keep_cwd = TRUE;
   g_object_set (self, "bootstrap", TRUE, NULL);
 }
 
