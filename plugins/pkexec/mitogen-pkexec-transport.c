@@ -12,9 +12,11 @@
  * controlling terminal, a PTY of ours: it prints who must authenticate
  * and "Password: ", where we type the password (the password option, or
  * the router's MitogenInteraction); polkit-agent-helper-1 checks it with
- * PAM. A wrong password is MITOGEN_ERROR_PASSWORD once pkexec says
- * "AUTHENTICATION FAILED" or "Not authorized"; no polkitd (or no system
- * bus) is MITOGEN_ERROR_STREAM quoting pkexec.
+ * PAM. A wrong password is MITOGEN_ERROR_PASSWORD once the helper says
+ * PAM refused it; a rule that says no, no polkitd (or no system bus) and
+ * polkit < 124's "No session for cookie" (its internal agent cannot
+ * complete an authentication for a setuid pkexec, polkit-org/polkit#423)
+ * are MITOGEN_ERROR_STREAM quoting pkexec.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
