@@ -326,10 +326,11 @@ stop_daemon (GPid       *pid,
   *pid = 0;
 }
 
-/* Observed with polkitd 122 here: after one authentication through
- * pkexec's internal agent has ended, the next one's helper never reports
- * (pkexec waits past connect_timeout; cause not found). Each
- * authenticating test gets a fresh polkitd when it is ours. */
+/* Observed with polkitd 122 here (before the pkexec transport waited a
+ * little before typing, which may have been the cause): after one
+ * authentication through pkexec's internal agent had ended, the next one
+ * never completed. Each authenticating test gets a fresh polkitd when it
+ * is ours: cheap, and one test cannot leave polkitd's state to another. */
 static void
 restart_polkitd (void)
 {

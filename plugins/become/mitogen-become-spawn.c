@@ -55,6 +55,8 @@ typedef struct
   char                    *target;         /* (owned) */
   char                    *user;           /* (owned) */
   gboolean                 password_on_stdin;
+  guint                    type_delay_ms;
+  GSource                 *type_source;    /* (owned) (nullable) typing after type_delay_ms */
   const char * const      *rejected;       /* static, the plugin's */
   char                    *password;       /* (owned) (nullable) wiped when freed */
   int                      stdin_fd;
@@ -116,6 +118,7 @@ become_spawn_free (gpointer data)
   clear_source (&s->stdout_source);
   clear_source (&s->timeout_source);
   clear_source (&s->cancel_source);
+  clear_source (&s->type_source);
   if (s->stdin_fd >= 0)
     close (s->stdin_fd);
   if (s->stdout_fd >= 0)
@@ -203,6 +206,7 @@ spawn_fail (GTask  *task,
   clear_source (&s->stdout_source);
   clear_source (&s->timeout_source);
   clear_source (&s->cancel_source);
+  clear_source (&s->type_source);
   g_debug ("%s: %s", s->method, error->message);
   g_task_return_error (task, error);
 }
@@ -229,6 +233,7 @@ spawn_succeed (GTask *task)
   clear_source (&s->stdout_source);
   clear_source (&s->timeout_source);
   clear_source (&s->cancel_source);
+  clear_source (&s->type_source);
   mitogen_transport_return_spawned (task, s->stdout_fd, s->stdin_fd, s->pty_fd, s->pid);
   s->stdout_fd = s->stdin_fd = s->pty_fd = -1;
   s->pid = 0;
@@ -266,6 +271,40 @@ type_password (GTask *task)
 
 static void scan_output (GTask *task);
 static gboolean on_timeout_cb (gpointer user_data);
+
+static gboolean
+on_type_cb (gpointer user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GTask) hold = g_object_ref (task);
+  BecomeSpawn *s = g_task_get_task_data (task);
+
+  g_clear_pointer (&s->type_source, g_source_unref);
+  if (!s->done && type_password (task))
+    scan_output (task);
+  return G_SOURCE_REMOVE;
+}
+
+/* Types the password now, or type_delay_ms after the prompt: a program
+ * that prints its prompt and then sets up its terminal with TCSAFLUSH
+ * would throw away what came too soon. */
+static void
+type_password_soon (GTask *task)
+{
+  BecomeSpawn *s = g_task_get_task_data (task);
+
+  if (s->type_delay_ms == 0)
+    {
+      if (type_password (task))
+        scan_output (task);
+      return;
+    }
+  clear_source (&s->type_source);
+  s->type_source = g_timeout_source_new (s->type_delay_ms);
+  g_source_set_callback (s->type_source, on_type_cb, g_object_ref (task), g_object_unref);
+  g_source_set_static_name (s->type_source, "[mitogen] become typing");
+  g_source_attach (s->type_source, s->context);
+}
 
 static void
 arm_timeout (BecomeSpawn *s,
@@ -316,9 +355,7 @@ password_answered_cb (GObject      *source,
   s->asked = TRUE;
   s->deadline = g_get_monotonic_time () + (gint64) (s->timeout * G_USEC_PER_SEC);
   arm_timeout (s, task);
-  if (!type_password (task))
-    return;
-  scan_output (task);
+  type_password_soon (task);
 }
 
 static void
@@ -404,7 +441,7 @@ scan_output (GTask *task)
       ask_password (task, prompt);
       return;
     }
-  type_password (task);
+  type_password_soon (task);
 }
 
 /* FALSE: the PTY is closed (EIO once every holder of its terminal side
@@ -566,6 +603,7 @@ mitogen_become_spawn_async (MitogenTransport        *transport,
   s = g_new0 (BecomeSpawn, 1);
   s->context = g_main_context_ref_thread_default ();
   s->password_on_stdin = spec->password_on_stdin;
+  s->type_delay_ms = spec->type_delay_ms;
   s->rejected = spec->rejected;
   s->method = g_strdup (spec->method);
   s->target = g_strdup (spec->target);

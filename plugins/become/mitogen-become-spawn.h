@@ -17,6 +17,7 @@ typedef struct
   const char         *user;               /* whose password is asked for */
   gboolean            password_on_stdin;  /* typed on stdin (su: PAM's misc_conv reads it)
                                            * rather than on the terminal */
+  guint               type_delay_ms;      /* wait this long after the prompt before typing */
   const char * const *rejected;           /* (static) text printed when a typed password was refused */
 } MitogenBecomeSpec;
 

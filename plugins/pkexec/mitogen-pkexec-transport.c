@@ -113,6 +113,9 @@ mitogen_pkexec_transport_spawn_async (MitogenTransport    *transport,
   spec.user = g_get_user_name ();
   spec.password_on_stdin = FALSE;
   spec.rejected = pkexec_rejected;
+  /* Typed at once, the password was sometimes lost (the agent waited
+   * for it past connect_timeout, 1 run in 3 here). */
+  spec.type_delay_ms = 100;
   mitogen_become_spawn_async (transport, (const char * const *) full->pdata, self->password, &spec,
                               cancellable, callback, user_data);
 }
