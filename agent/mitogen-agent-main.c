@@ -21,6 +21,11 @@
 #include "mitogen-ssh-transport.h"
 #include "mitogen-sudo-transport.h"
 #include "mitogen-docker-transport.h"
+#include "mitogen-su-transport.h"
+#include "mitogen-doas-transport.h"
+#include "mitogen-pkexec-transport.h"
+#include "mitogen-setns-transport.h"
+#include "mitogen-podman-transport.h"
 #include "mitogen-fakessh-client.h"
 
 #include <stdio.h>
@@ -32,6 +37,11 @@ static const MitogenBuiltinTransport builtin_transports[] = {
   { "ssh", mitogen_ssh_transport_register, mitogen_ssh_transport_get_type },
   { "sudo", mitogen_sudo_transport_register, mitogen_sudo_transport_get_type },
   { "docker", mitogen_docker_transport_register, mitogen_docker_transport_get_type },
+  { "su", mitogen_su_transport_register, mitogen_su_transport_get_type },
+  { "doas", mitogen_doas_transport_register, mitogen_doas_transport_get_type },
+  { "pkexec", mitogen_pkexec_transport_register, mitogen_pkexec_transport_get_type },
+  { "setns", mitogen_setns_transport_register, mitogen_setns_transport_get_type },
+  { "podman", mitogen_podman_transport_register, mitogen_podman_transport_get_type },
   { NULL, NULL, NULL },
 };
 

@@ -479,6 +479,125 @@ test_via (void)
   mitogen_router_shutdown (router);
 }
 
+/* --- podman, natively: `podman exec -i` (the shim is podman with the
+ * fixture's store and configuration; its file name is docker's only for
+ * the docker method) -------------------------------------------------------- */
+
+static GVariant *
+podman_options (const char *container,
+                const char *username,
+                const char *workdir)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "podman_path", g_variant_new_string (shim));
+  g_variant_builder_add (&b, "{sv}", "container", g_variant_new_string (container));
+  if (username != NULL)
+    g_variant_builder_add (&b, "{sv}", "username", g_variant_new_string (username));
+  if (workdir != NULL)
+    g_variant_builder_add (&b, "{sv}", "workdir", g_variant_new_string (workdir));
+  g_variant_builder_add (&b, "{sv}", "connect_timeout", g_variant_new_double (30));
+  return g_variant_builder_end (&b);
+}
+
+static MitogenContext *
+podman_connect (MitogenRouter  *router,
+                GVariant       *options,
+                MitogenContext *via,
+                const char     *what)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  MitogenContext *context = mitogen_router_connect (router, "podman", options, via, NULL, &error);
+
+  g_assert_no_error (error);
+  g_printerr ("# %s: started in %.1f ms\n", what, (g_get_monotonic_time () - start) / 1000.0);
+  return context;
+}
+
+static void
+test_podman_container (void)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(MitogenContext) local = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *hostname = NULL;
+  g_autoptr(GVariant) name = NULL;
+
+  g_test_summary ("The podman method: podman exec -i runs the bootstrap in a running container, "
+                  "the context is in there (its root, its host name, root); through a local "
+                  "context too.");
+  if (skipped_stock ())
+    return;
+  g_assert_true (DOCKER (&hostname, "inspect", "--format", "{{.Config.Hostname}}", BOX));
+  g_strstrip (hostname);
+
+  router = mitogen_router_new ();
+  context = podman_connect (router, podman_options (BOX, NULL, NULL), NULL, "podman");
+  assert_in_busybox_root (context);
+  g_assert_cmpuint (call_getuid (context), ==, 0);
+  name = mitogen_context_call (context, "socket.gethostname", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_string (name, NULL), ==, hostname);
+  g_clear_object (&context);
+
+  local = mitogen_router_local (router, NULL, NULL, &error);
+  g_assert_no_error (error);
+  context = podman_connect (router, podman_options (BOX, NULL, NULL), local, "podman via local");
+  assert_in_busybox_root (context);
+  g_clear_object (&context);
+  g_clear_object (&local);
+  mitogen_router_shutdown (router);
+  assert_only_box_left ();
+}
+
+static void
+test_podman_user_workdir (void)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) cwd = NULL;
+
+  g_test_summary ("podman's username and workdir options: --user and --workdir of podman exec.");
+  if (skipped_stock ())
+    return;
+  router = mitogen_router_new ();
+  context = podman_connect (router, podman_options (BOX, "4321:4321", "/bin"), NULL, "podman --user --workdir");
+  g_assert_cmpuint (call_getuid (context), ==, 4321);
+  cwd = mitogen_context_call (context, "os.getcwd", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_string (cwd, NULL), ==, "/bin");
+  g_clear_object (&context);
+  mitogen_router_shutdown (router);
+}
+
+static void
+test_podman_missing (void)
+{
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("podman into a container that does not exist fails quoting podman; no "
+                  "container refuses at once.");
+  if (skipped ())
+    return;
+  router = mitogen_router_new ();
+  context = mitogen_router_connect (router, "podman", podman_options ("mitogen-test-nonesuch", NULL, NULL),
+                                    NULL, NULL, &error);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_true (error->domain == MITOGEN_ERROR);
+  g_assert_nonnull (strstr (error->message, "mitogen-test-nonesuch"));
+  g_clear_error (&error);
+  context = mitogen_router_connect (router, "podman", NULL, NULL, NULL, &error);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT);
+  mitogen_router_shutdown (router);
+}
+
 static void
 test_options (void)
 {
@@ -576,6 +695,9 @@ main (int   argc,
   g_test_add_func ("/docker/image-failure", test_image_failure);
   g_test_add_func ("/docker/via-local", test_via);
   g_test_add_func ("/docker/self-replicate", test_self_replicate);
+  g_test_add_func ("/docker/podman/container", test_podman_container);
+  g_test_add_func ("/docker/podman/user-workdir", test_podman_user_workdir);
+  g_test_add_func ("/docker/podman/missing", test_podman_missing);
 
   status = g_test_run ();
   stop_guardian ();

@@ -4,7 +4,7 @@
  * mitogen-chain.c): --ask-pass prompts on the terminal without echo,
  * --password-file FILE (or MITOGEN_PASSWORD_FILE) reads the first line of
  * a file. The password goes to every hop whose method has a `password`
- * option (ssh, sudo).
+ * option (ssh, sudo, su, doas, pkexec).
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */

@@ -20,6 +20,7 @@ void        mitogen_transport_command_spawn_async (MitogenTransport    *self,
                                                    GCancellable        *cancellable,
                                                    GAsyncReadyCallback  callback,
                                                    gpointer             user_data);
+
 /* Called with TRUE when a request to the interaction starts waiting (none
  * was), FALSE when the last one ended. Broker thread. */
 typedef void (*MitogenTransportAskingFunc) (gpointer data,

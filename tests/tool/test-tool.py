@@ -205,6 +205,8 @@ def short_form():
     assert declared["ssh"] == "hostname" and declared["sudo"] == "username", declared
     assert declared["docker"] == "container" and declared["local"] == "remote_name", declared
     assert declared["fakessh"] is None, declared
+    assert declared["su"] == declared["doas"] == declared["pkexec"] == "username", declared
+    assert declared["setns"] == "target" and declared["podman"] == "container", declared
     rc, out, err = run("methods", "--describe")
     assert rc == OK and "ssh  (ssh:VALUE sets hostname)" in out.splitlines(), out
     # local:NAME names the context: its argv[0] is mitogen:NAME.
@@ -312,6 +314,34 @@ def multi_hop():
     ident = call_json("call", "-t", "local/local/local", "mitogen.identity")
     assert len(ident["parent_ids"]) == 3, ident
     expect_error(("call", "-t", "local/nosuch", "os.uname"), CONNECT, "hop 2", "nosuch")
+
+
+@test
+def become_chains():
+    # su and setns hops in chains, from root (su asks root nothing; setns
+    # needs CAP_SYS_ADMIN). The password cases are tests/test-become.c's.
+    rc, out, err = run("methods", "--describe")
+    for line in ("su  (su:VALUE sets username)", "doas  (doas:VALUE sets username)",
+                 "pkexec  (pkexec:VALUE sets username)", "setns  (setns:VALUE sets target)",
+                 "podman  (podman:VALUE sets container)"):
+        assert line in out.splitlines(), (line, out)
+    if os.getuid() != 0:
+        print("  (become chains need root: only the listing was checked)")
+        return
+    ident = call_json("call", "-t", "local:a/su:root", "mitogen.identity")
+    assert len(ident["parent_ids"]) == 2, ident
+    assert call_json("call", "-t", "su:root?shell=%2Fbin%2Fsh", "os.getuid") == 0
+    expect_error(("call", "-t", "local/su:-x", "os.uname"), CONNECT, "hop 2", "invalid username")
+    netns = f"mitogen-tool-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        mine = os.stat("/proc/self/ns/net").st_ino
+        theirs = os.stat(f"/run/netns/{netns}").st_ino
+        got = call_json("call", "-t", f"local/setns:{netns}", "os.stat", '["/proc/self/ns/net"]')
+        assert got["st_ino"] == theirs != mine, (got, theirs, mine)
+        expect_error(("call", "-t", "setns:mitogen-no-such-netns", "os.uname"), CONNECT, "nsenter")
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=True)
 
 
 def children_of(pid):

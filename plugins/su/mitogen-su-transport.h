@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include <mitogen/mitogen.h>
+
+G_BEGIN_DECLS
+
+#define MITOGEN_TYPE_SU_TRANSPORT (mitogen_su_transport_get_type ())
+G_DECLARE_FINAL_TYPE (MitogenSuTransport, mitogen_su_transport, MITOGEN, SU_TRANSPORT, MitogenTransport)
+
+/* Registers the transport's type with @module (a GIOModule, or the static
+ * agent's own module). Call once, before using the type. */
+void mitogen_su_transport_register (GTypeModule *module);
+
+G_END_DECLS
