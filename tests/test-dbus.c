@@ -9,7 +9,9 @@
  *
  * Sudo to nobody (as root, no password) shows the bus authenticates the
  * agent's uid, not the master's: the agent rewrites GDBus's EXTERNAL
- * identity (docs/dbus.md). Skipped when not root or without sudo.
+ * identity (docs/dbus.md). Skipped when not root or without sudo. So
+ * does ssh to a host in a network namespace (tests/hosts/host-fixture.c:
+ * needs root, sshd and iproute2; skipped otherwise).
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -714,6 +716,9 @@ test_bad_address (void)
     { "unix:tmpdir=/tmp", "unix:tmpdir= is not supported" },
     { "nonsense", "not a D-Bus address" },
     { "unix:path=", "no path= or abstract=" },
+    { "unix:path=/tmp/a%00b", "NUL byte in path=" },
+    { "unix:path=/tmp/%zz", "Bad escape" },
+    { "unix:path=/a,abstract=b", "more than one of path= and abstract=" },
     { "unix:abstract=mitogen-test-no-such-bus", "Cannot connect to D-Bus at 'unix:abstract=mitogen-test-no-such-bus'" },
   };
   g_autoptr(GDBusConnection) bus = NULL;
@@ -953,6 +958,66 @@ test_sudo (void)
 }
 
 static void
+test_ssh_netns (void)
+{
+  const char *why = host_fixture_unavailable (TRUE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autofree char *pong = NULL;
+  GVariantBuilder options;
+  HostSshd *sshd;
+  struct passwd *user;
+  guint before;
+
+  g_test_summary ("Over ssh to a host in a network namespace: the bus socket path is reached "
+                  "there and the bus sees the ssh user; the test's abstract socket (bound in "
+                  "our network namespace) is not reachable from there.");
+  if (why != NULL)
+    {
+      g_test_skip (why);
+      return;
+    }
+  host_fixture_ensure_users (&error);
+  g_assert_no_error (error);
+  user = getpwnam (HOST_KEY_USER);
+  g_assert_nonnull (user);
+  sshd = host_sshd_start (TRUE, &error);
+  g_assert_no_error (error);
+
+  before = count_connections ();
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "hostname", g_variant_new_string (sshd->address));
+  g_variant_builder_add (&options, "{sv}", "port", g_variant_new_int32 (sshd->port));
+  g_variant_builder_add (&options, "{sv}", "known_hosts_file", g_variant_new_string (sshd->known_hosts));
+  g_variant_builder_add (&options, "{sv}", "ssh_config", g_variant_new_boolean (FALSE));
+  g_variant_builder_add (&options, "{sv}", "username", g_variant_new_string (HOST_KEY_USER));
+  g_variant_builder_add (&options, "{sv}", "identity_file", g_variant_new_string (sshd->client_key));
+  router = mitogen_router_new ();
+  context = mitogen_router_connect (router, "ssh", g_variant_builder_end (&options), NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  bus = open_ok (context, path_address);
+  g_assert_cmpuint (who_am_i (bus), ==, user->pw_uid);
+  pong = ping (bus, "ssh");
+  g_assert_cmpstr (pong, ==, "pong: ssh");
+  close_and_wait (bus, before);
+  g_clear_object (&bus);
+
+  bus = mitogen_context_open_dbus (context, G_BUS_TYPE_SESSION, abstract_address, NULL, &error);
+  g_assert_null (bus);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "Connection refused"));
+  g_clear_error (&error);
+
+  mitogen_router_shutdown (router);
+  g_clear_object (&context);
+  g_clear_object (&router);
+  host_sshd_stop (sshd);
+}
+
+static void
 test_no_daemon (void)
 {
   g_test_skip ("dbus-daemon is not installed (package dbus-daemon)");
@@ -997,6 +1062,7 @@ main (int   argc,
   g_test_add_func ("/dbus/flow-control/stalled-bus", test_stalled_bus);
   g_test_add_func ("/dbus/context-killed", test_context_killed);
   g_test_add_func ("/dbus/sudo-nobody", test_sudo);
+  g_test_add_func ("/dbus/ssh-netns", test_ssh_netns);
 
   status = g_test_run ();
   stop_bus ();
