@@ -25,6 +25,7 @@
 
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <gio/gunixfdlist.h>
 
 #include "mitogen-test.h"
 #include "host-fixture.h"
@@ -315,12 +316,17 @@ count_connections (void)
   return n;
 }
 
-/* Waits (up to 20 s) until @n unique names are on the bus. */
+/* Waits (up to 20 s) until @n unique names are on the bus, running the
+ * default main context meanwhile (where GDBus emits ::closed). */
 static void
 assert_connections (guint n)
 {
   for (int i = 0; i < 400 && count_connections () != n; i++)
-    g_usleep (50 * 1000);
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (50 * 1000);
+    }
   g_assert_cmpuint (count_connections (), ==, n);
 }
 
@@ -433,9 +439,30 @@ test_basics (void)
 
   close_and_wait (bus, before);
   g_assert_true (g_dbus_connection_is_closed (bus));
-  /* The context serves on. */
   g_clear_object (&proxy);
   g_clear_object (&bus);
+
+  /* A message carrying a descriptor: GDBus does not send it (no fd
+   * capability); GLib 2.74's worker then closes the connection itself.
+   * The tunnel and the bus see a plain close; the context serves on. */
+  bus = open_ok (context, path_address);
+  {
+    g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+    g_autoptr(GVariant) reply = NULL;
+
+    g_assert_cmpint (g_unix_fd_list_append (fds, 0, &error), ==, 0);
+    g_assert_no_error (error);
+    reply = g_dbus_connection_call_with_unix_fd_list_sync (bus, SERVICE_NAME, SERVICE_PATH, SERVICE_IFACE, "Ping",
+                                                           g_variant_new ("(s)", "fd"), NULL, G_DBUS_CALL_FLAGS_NONE,
+                                                           30000, fds, NULL, NULL, &error);
+    g_assert_null (reply);
+    g_assert_nonnull (error);
+    g_test_message ("a descriptor through the tunnel: %s", error->message);
+    g_clear_error (&error);
+  }
+  g_clear_object (&bus);
+  assert_connections (before);
+  /* The context serves on. */
   bus = open_ok (context, abstract_address);
   g_clear_pointer (&pong, g_free);
   pong = ping (bus, "abstract");
@@ -523,6 +550,74 @@ on_tick (GDBusConnection *connection,
   ticks->next = i + 1;
   ticks->count++;
   ticks->bytes += len;
+}
+
+/* A local context whose agent runs behind `env @args...`. */
+static MitogenContext *
+local_with_env (MitogenRouter      *router,
+                const char * const *args)
+{
+  g_autoptr(GStrvBuilder) wrapper = g_strv_builder_new ();
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder options;
+  MitogenContext *context;
+
+  g_strv_builder_add (wrapper, "env");
+  g_strv_builder_addv (wrapper, (const char **) args);
+  argv = g_strv_builder_end (wrapper);
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "wrapper", g_variant_new_strv ((const char * const *) argv, -1));
+  context = mitogen_router_local (router, g_variant_builder_end (&options), NULL, &error);
+  g_assert_no_error (error);
+  return context;
+}
+
+static void
+test_default_buses (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autofree char *runtime = g_strdup_printf ("XDG_RUNTIME_DIR=%s", bus_dir);
+  g_autofree char *system = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s", abstract_address);
+  g_autofree char *session = g_strdup_printf ("DBUS_SESSION_BUS_ADDRESS=%s", abstract_address);
+  const char *first[] = { "-u", "DBUS_SESSION_BUS_ADDRESS", runtime, system, NULL };
+  const char *second[] = { session, NULL };
+  const char *none[] = { "-u", "DBUS_SESSION_BUS_ADDRESS", "-u", "XDG_RUNTIME_DIR", NULL };
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  guint before = count_connections ();
+
+  g_test_summary ("No address: the session bus is DBUS_SESSION_BUS_ADDRESS in the context's "
+                  "environment, else $XDG_RUNTIME_DIR/bus, else a clear error; the system bus "
+                  "is DBUS_SYSTEM_BUS_ADDRESS there.");
+  context = local_with_env (router, first);
+  bus = mitogen_context_open_dbus (context, G_BUS_TYPE_SESSION, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_free (ping (bus, "XDG_RUNTIME_DIR"));
+  close_and_wait (bus, before);
+  g_clear_object (&bus);
+  bus = mitogen_context_open_dbus (context, G_BUS_TYPE_SYSTEM, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_free (ping (bus, "DBUS_SYSTEM_BUS_ADDRESS"));
+  close_and_wait (bus, before);
+  g_clear_object (&bus);
+  g_clear_object (&context);
+
+  context = local_with_env (router, second);
+  bus = mitogen_context_open_dbus (context, G_BUS_TYPE_SESSION, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_free (ping (bus, "DBUS_SESSION_BUS_ADDRESS"));
+  close_and_wait (bus, before);
+  g_clear_object (&bus);
+  g_clear_object (&context);
+
+  context = local_with_env (router, none);
+  bus = mitogen_context_open_dbus (context, G_BUS_TYPE_SESSION, NULL, NULL, &error);
+  g_assert_null (bus);
+  g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_CALL);
+  g_assert_nonnull (strstr (error->message, "No session bus here"));
+  mitogen_router_shutdown (router);
 }
 
 static void
@@ -1053,6 +1148,7 @@ main (int   argc,
 
   g_test_add_func ("/dbus/basics", test_basics);
   g_test_add_func ("/dbus/resources", test_resources);
+  g_test_add_func ("/dbus/default-buses", test_default_buses);
   g_test_add_func ("/dbus/signal", test_signal);
   g_test_add_func ("/dbus/via", test_via);
   g_test_add_func ("/dbus/async-and-cancel", test_async);
