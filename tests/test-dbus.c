@@ -392,6 +392,10 @@ memory_kib (GPid        pid,
   return g_ascii_strtoull (line + strlen (key), NULL, 10);
 }
 
+/* Whether memory bounds are asserted: not in -Db_sanitize builds, whose
+ * allocator keeps freed memory in quarantine (the figures are printed). */
+#define CHECK_MEMORY (!MITOGEN_TEST_SANITIZED)
+
 /* --- tests -------------------------------------------------------------------- */
 
 static void
@@ -895,8 +899,11 @@ test_big (void)
                   " KiB, agent %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " KiB",
                   (g_get_monotonic_time () - start) / 1e6, master_before, master_after, agent_before, agent_after);
   /* A tunnel that buffered the traffic would grow by ~100 MiB. */
-  g_assert_cmpuint (agent_after - agent_before, <, 16 * 1024);
-  g_assert_cmpuint (master_after - master_before, <, 48 * 1024);
+  if (CHECK_MEMORY)
+    {
+      g_assert_cmpuint (agent_after - agent_before, <, 16 * 1024);
+      g_assert_cmpuint (master_after - master_before, <, 48 * 1024);
+    }
   close_and_wait (bus, before);
   mitogen_router_shutdown (router);
 }
@@ -957,7 +964,8 @@ test_stalled_bus (void)
   g_test_message ("agent VmHWM %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " KiB with the bus stopped",
                   agent_before, agent_stalled);
   g_assert_cmpuint (echoes.replies, ==, 0);
-  g_assert_cmpuint (agent_stalled - agent_before, <, 8 * 1024);
+  if (CHECK_MEMORY)
+    g_assert_cmpuint (agent_stalled - agent_before, <, 8 * 1024);
 
   deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
   while (echoes.replies < calls && g_get_monotonic_time () < deadline)
@@ -998,7 +1006,8 @@ test_signal_storm (void)
                   G_GUINT64_FORMAT " KiB", ticks.count, ticks.bytes, agent_before, agent_after);
   g_assert_cmpuint (ticks.count, ==, count);
   g_assert_false (ticks.bad);
-  g_assert_cmpuint (agent_after - agent_before, <, 16 * 1024);
+  if (CHECK_MEMORY)
+    g_assert_cmpuint (agent_after - agent_before, <, 16 * 1024);
   g_dbus_connection_signal_unsubscribe (bus, subscription);
   close_and_wait (bus, before);
   mitogen_router_shutdown (router);
