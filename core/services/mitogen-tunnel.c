@@ -525,6 +525,11 @@ mitogen_tunnel_run (MitogenTunnel *self,
   while (g_main_context_iteration (self->context, FALSE))
     ;
   g_main_context_pop_thread_default (self->context);
+  /* What may hold the tunnel on (the master's connection watchers, until
+   * GDBus lets its connection go) holds no descriptor: the inbox and the
+   * main context (its wakeup eventfd) go now. */
+  g_clear_object (&self->inbox);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   if (bytes_in != NULL)
     *bytes_in = self->bytes_in;
