@@ -127,6 +127,44 @@ typedef struct
 
 static void new_connection_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
+static void
+connection_closed_cb (GDBusConnection *connection,
+                      gboolean         remote_peer_vanished,
+                      GError          *error,
+                      gpointer         user_data)
+{
+  mitogen_tunnel_stop (user_data);
+}
+
+static void
+unref_tunnel_closure (gpointer  data,
+                      GClosure *closure)
+{
+  mitogen_tunnel_unref (data);
+}
+
+static void
+connection_finalized_cb (gpointer  data,
+                         GObject  *where_the_object_was)
+{
+  mitogen_tunnel_stop (data);
+  mitogen_tunnel_unref (data);
+}
+
+/* The tunnel ends with the connection even when GDBus leaves the socket
+ * open: GLib 2.74 marks a connection closed after a failed write (such
+ * as a message carrying a descriptor, which it refuses without fd
+ * passing) without closing its stream, and keeps the stream until
+ * finalization or longer. */
+static void
+watch_connection (GDBusConnection *connection,
+                  MitogenTunnel   *tunnel)
+{
+  g_signal_connect_data (connection, "closed", G_CALLBACK (connection_closed_cb),
+                         mitogen_tunnel_ref (tunnel), unref_tunnel_closure, 0);
+  g_object_weak_ref (G_OBJECT (connection), connection_finalized_cb, mitogen_tunnel_ref (tunnel));
+}
+
 static GError *
 prefixed (OpenData *open,
           GError   *error)
@@ -204,6 +242,7 @@ new_connection_cb (GObject      *source,
         g_task_return_error (task, prefixed (open, error));
       return;
     }
+  watch_connection (connection, open->tunnel);
   g_task_return_pointer (task, connection, g_object_unref);
 }
 
@@ -574,6 +613,8 @@ mitogen_context_open_dbus (MitogenContext  *self,
       mitogen_tunnel_stop (open->tunnel);
       if (error != NULL && !g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_prefix_error (error, "D-Bus through context '%s': ", mitogen_context_get_name (self));
+      return NULL;
     }
+  watch_connection (connection, open->tunnel);
   return connection;
 }

@@ -147,6 +147,12 @@ connect_entry (const char  *entry,
                    "D-Bus address '%s': no path= or abstract=", entry);
       return -1;
     }
+  if (!abstract && memchr (path, '\0', path_len) != NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "D-Bus address '%s': NUL byte in path=", entry);
+      return -1;
+    }
   if (path_len + (abstract ? 1 : 0) > sizeof sun.sun_path - (abstract ? 0 : 1))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

@@ -97,7 +97,8 @@ void            mitogen_tunnel_run              (MitogenTunnel       *self,
                                                  GError             **error);
 /* Any thread: ends the tunnel soon: at once if the peer's inbox is known
  * (the peer is told), else once it is (a `started` still on its way gets
- * the dead marker) or the peer's final reply came. */
+ * the dead marker) or the peer's final reply came. Nothing once the
+ * tunnel has ended. */
 void            mitogen_tunnel_stop             (MitogenTunnel       *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MitogenTunnel, mitogen_tunnel_unref)

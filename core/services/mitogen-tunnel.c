@@ -58,6 +58,8 @@ struct _MitogenTunnel
   gsize                offset;       /* into the head */
 
   gint                 stopping;     /* (atomic) mitogen_tunnel_stop () */
+  GMutex               lock;         /* guards finished */
+  gboolean             finished;     /* mitogen_tunnel_run () returned: nothing runs the context */
   gboolean             peer_done;    /* the peer's final reply came */
   gboolean             ended;
   gboolean             peer_gone;    /* dead or lost: nothing more is sent to it */
@@ -93,6 +95,7 @@ tunnel_clear (gpointer data)
   g_clear_object (&self->peer);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_error (&self->end_error);
+  g_mutex_clear (&self->lock);
 }
 
 MitogenTunnel *
@@ -380,6 +383,7 @@ mitogen_tunnel_new (MitogenContext  *peer,
       return NULL;
     }
   self = g_atomic_rc_box_new0 (MitogenTunnel);
+  g_mutex_init (&self->lock);
   self->context = g_main_context_new ();
   self->peer = g_object_ref (peer);
   self->peer_handle = peer_handle;
@@ -472,11 +476,17 @@ mitogen_tunnel_stop (MitogenTunnel *self)
 
   if (g_atomic_int_exchange (&self->stopping, TRUE))
     return;
-  source = g_idle_source_new ();
-  g_source_set_callback (source, stop_cb, mitogen_tunnel_ref (self), (GDestroyNotify) mitogen_tunnel_unref);
-  g_source_set_static_name (source, "[mitogen] tunnel stop");
-  g_source_attach (source, self->context);
-  g_source_unref (source);
+  g_mutex_lock (&self->lock);
+  /* Once the loop is over, a source would never run (nor be freed). */
+  if (!self->finished)
+    {
+      source = g_idle_source_new ();
+      g_source_set_callback (source, stop_cb, mitogen_tunnel_ref (self), (GDestroyNotify) mitogen_tunnel_unref);
+      g_source_set_static_name (source, "[mitogen] tunnel stop");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+    }
+  g_mutex_unlock (&self->lock);
 }
 
 void
@@ -508,10 +518,18 @@ mitogen_tunnel_run (MitogenTunnel *self,
   self->inbox_handler = 0;
   mitogen_receiver_close (self->inbox);
   /* Deliveries still queued for the inbox reference nothing of ours; the
-   * stop callback holds its own reference. */
+   * stop callback holds its own reference (none is attached after this). */
+  g_mutex_lock (&self->lock);
+  self->finished = TRUE;
+  g_mutex_unlock (&self->lock);
   while (g_main_context_iteration (self->context, FALSE))
     ;
   g_main_context_pop_thread_default (self->context);
+  /* What may hold the tunnel on (the master's connection watchers, until
+   * GDBus lets its connection go) holds no descriptor: the inbox and the
+   * main context (its wakeup eventfd) go now. */
+  g_clear_object (&self->inbox);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   if (bytes_in != NULL)
     *bytes_in = self->bytes_in;
