@@ -160,7 +160,7 @@ mitogen_command_transport_options_for (const char  *method,
   if (klass->spawn_async != NULL || klass->build_command == NULL)
     return NULL;
 
-  transport = mitogen_transport_new_for_method (method, g_variant_ref (options), error);
+  transport = mitogen_transport_new_for_method (method, options, error);
   if (transport == NULL)
     return NULL;
   command = klass->build_command (transport, mark, error);

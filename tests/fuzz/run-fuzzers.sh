@@ -10,6 +10,12 @@
 # executions, the corpus before and after. RESULTS (optional): a file of
 # meson testlog.json lines, one per target, for .ci/summarize.py.
 #
+# FUZZ_SEED (default 1): libFuzzer's -seed. A fixed seed makes a CI run
+# reproducible: the same inputs are tried in the same order, so a
+# failure in CI fails the same way on a developer's machine and a clean
+# run does not turn red by chance on the next commit. FUZZ_SEED=0 is a
+# random seed: use it (with a longer SECONDS) to explore.
+#
 # A reproducer replays with `BUILDDIR/tests/fuzz/fuzz-TARGET FILE`; once
 # fixed, it goes in tests/fuzz/regressions/TARGET/ (test-fuzz-replay).
 set -uo pipefail
@@ -20,6 +26,7 @@ if [ $# -lt 2 ] || [ $# -gt 3 ]; then
 fi
 builddir=$(cd "$1" && pwd) || exit 2
 seconds=$2
+seed=${FUZZ_SEED:-1}
 results=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 targets=(frame stream protocol report chain json fakessh-args)
@@ -55,7 +62,7 @@ for target in "${targets[@]}"; do
     result=FAIL
   else
     rm -f "$artifacts"/*
-    "$program" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+    "$program" -seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
       -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" "$corpus" > "$log" 2>&1
     status=$?
     if [ $status -ne 0 ] || [ -n "$(ls -A "$artifacts")" ]; then
