@@ -549,8 +549,13 @@ test_large_write_bounded (Fixture *f, gconstpointer data)
   g_test_message ("48 MiB written in %.2f s; this process +%" G_GUINT64_FORMAT " KiB at most, "
                   "the context's peak RSS %" G_GUINT64_FORMAT " KiB",
                   (written.at - start) / 1e6, ours_peak - ours_before, agent_peak);
-  g_assert_cmpuint (ours_peak - ours_before, <, 16 * 1024);
-  g_assert_cmpuint (agent_peak, <, 24 * 1024);
+  /* Not under a sanitizer: ASan's quarantine and shadow memory inflate
+   * both figures (the agent's peak was 80 MiB there). */
+  if (!MITOGEN_TEST_SANITIZED)
+    {
+      g_assert_cmpuint (ours_peak - ours_before, <, 16 * 1024);
+      g_assert_cmpuint (agent_peak, <, 24 * 1024);
+    }
 
   read_all_async (f, process, out);
   g_byte_array_append (out, (const guint8 *) "", 1);
