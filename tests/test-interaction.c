@@ -77,13 +77,17 @@ check_thread (TestInteraction *self)
     self->wrong_thread = TRUE;
 }
 
+/* As an async operation must: a cancelled request still completes, with
+ * G_IO_ERROR_CANCELLED (any thread: the core cancels on its broker). */
 static void
 never_cancelled_cb (GCancellable *cancellable,
                     gpointer      data)
 {
-  TestInteraction *self = data;
+  GTask *task = data;
+  TestInteraction *self = g_task_get_source_object (task);
 
   g_atomic_int_set (&self->saw_cancel, TRUE);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request was cancelled");
 }
 
 /* The core cancels what it gave the interaction when it stops waiting (on
@@ -143,9 +147,9 @@ ask_password_async (MitogenInteraction   *interaction,
       G_GNUC_FALLTHROUGH;
     case MODE_NEVER:
       /* The core cancels what it gave us once it stops waiting; the task
-       * is dropped unanswered. */
+       * then ends cancelled (otherwise the core's wait for it would leak). */
       g_assert_nonnull (cancellable);
-      g_cancellable_connect (cancellable, G_CALLBACK (never_cancelled_cb), self, NULL);
+      g_cancellable_connect (cancellable, G_CALLBACK (never_cancelled_cb), g_object_ref (task), g_object_unref);
       break;
     }
 }
@@ -350,6 +354,17 @@ become_sudoer (void)
   g_assert_cmpint (chdir ("/"), ==, 0);
 }
 
+/* @dict initialised from the floating @options (which g_variant_dict_init ()
+ * would not sink). */
+static void
+dict_init_from (GVariantDict *dict,
+                GVariant     *options)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (options);
+
+  g_variant_dict_init (dict, sunk);
+}
+
 static GVariant *
 sudo_options (double timeout)
 {
@@ -442,13 +457,14 @@ test_sudo_option_first (void)
       g_autoptr(MitogenContext) context = NULL;
       g_autoptr(TestInteraction) ia = NULL;
       g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) base = g_variant_ref_sink (sudo_options (30));
       GVariantDict dict;
 
       become_sudoer ();
       router = mitogen_router_new ();
       ia = test_interaction_new (MODE_ANSWER, "not this one");
       mitogen_router_set_interaction (router, MITOGEN_INTERACTION (ia));
-      g_variant_dict_init (&dict, sudo_options (30));
+      g_variant_dict_init (&dict, base);
       g_variant_dict_insert (&dict, "password", "s", the_password ());
       context = mitogen_router_connect (router, "sudo", g_variant_dict_end (&dict), NULL, NULL, &error);
       g_assert_no_error (error);
@@ -1009,7 +1025,7 @@ test_ssh_passphrase (Fixture *f, gconstpointer data)
 
   key = encrypted_key (f, "Ia-passphrase-1");
   mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (ia));
-  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  dict_init_from (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
   g_variant_dict_insert (&dict, "identity_file", "s", key);
   context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
   g_assert_no_error (error);
@@ -1020,7 +1036,7 @@ test_ssh_passphrase (Fixture *f, gconstpointer data)
   g_clear_object (&context);
 
   mitogen_router_set_interaction (f->router, MITOGEN_INTERACTION (wrong));
-  g_variant_dict_init (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
+  dict_init_from (&dict, ssh_options (f, f->sshd->known_hosts, TRUE));
   g_variant_dict_insert (&dict, "identity_file", "s", key);
   context = mitogen_router_connect (f->router, "ssh", g_variant_dict_end (&dict), NULL, NULL, &error);
   g_assert_null (context);

@@ -37,6 +37,15 @@
 
 #define DROPIN "/etc/sudoers.d/mitogen-test-tool-hosts"
 
+/* Whether @name is on PATH. */
+static gboolean
+have_program (const char *name)
+{
+  g_autofree char *path = g_find_program_in_path (name);
+
+  return path != NULL;
+}
+
 static const char trap_script[] =
   "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
 
@@ -292,7 +301,7 @@ test_run_sudo (Fixture       *f,
                   "runs and its status 7 is the tool's.");
   if (f->sshd == NULL)
     return;
-  if (g_find_program_in_path ("sudo") == NULL)
+  if (!have_program ("sudo"))
     {
       g_test_skip ("needs sudo");
       return;
