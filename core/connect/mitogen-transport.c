@@ -1524,3 +1524,56 @@ mitogen_transport_command_spawn_async (MitogenTransport    *self,
     }
   mitogen_transport_return_spawned (task, read_fd, write_fd, stderr_fd, pid);
 }
+
+static void
+reap_cb (GPid     pid,
+         int      status,
+         gpointer data)
+{
+  g_spawn_close_pid (pid);
+}
+
+/**
+ * mitogen_transport_reap_later: (skip)
+ * @pid: a child of this process that was not handed to the core
+ * @context: (nullable): where to wait for it, or %NULL for the global
+ *   default main context
+ *
+ * Reaps @pid once it exits, without waiting: for a plugin that gives up a
+ * child it spawned (after a failed start, usually once it has sent it
+ * SIGKILL), so that no zombie is left.
+ */
+void
+mitogen_transport_reap_later (GPid          pid,
+                              GMainContext *context)
+{
+  GSource *watch;
+
+  g_return_if_fail (pid > 0);
+
+  watch = g_child_watch_source_new (pid);
+  g_source_set_callback (watch, G_SOURCE_FUNC (reap_cb), NULL, NULL);
+  g_source_set_static_name (watch, "[mitogen] transport reaper");
+  g_source_attach (watch, context);
+  g_source_unref (watch);
+}
+
+/**
+ * mitogen_transport_wipe_secret: (skip)
+ * @secret: (nullable) (transfer full): a password or passphrase
+ *
+ * Overwrites @secret with zeros, then frees it: for the copies of
+ * passwords a plugin keeps while a start types them.
+ */
+void
+mitogen_transport_wipe_secret (char *secret)
+{
+  if (secret != NULL)
+    {
+      volatile char *p = secret;
+
+      while (*p != '\0')
+        *p++ = '\0';
+      g_free (secret);
+    }
+}

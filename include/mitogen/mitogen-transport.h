@@ -259,4 +259,10 @@ MitogenInteractionResult mitogen_transport_ask_finish         (MitogenTransport 
                                                         GAsyncResult        *result,
                                                         GError             **error);
 
+MITOGEN_AVAILABLE_IN_ALL
+void              mitogen_transport_reap_later         (GPid                 pid,
+                                                        GMainContext        *context);
+MITOGEN_AVAILABLE_IN_ALL
+void              mitogen_transport_wipe_secret        (char                *secret);
+
 G_END_DECLS

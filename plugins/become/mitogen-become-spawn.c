@@ -79,18 +79,6 @@ typedef struct
   double                   timeout;
 } BecomeSpawn;
 
-void
-mitogen_become_wipe (char *secret)
-{
-  if (secret != NULL)
-    {
-      volatile char *p = secret;
-      while (*p != '\0')
-        *p++ = '\0';
-      g_free (secret);
-    }
-}
-
 static void
 clear_source (GSource **source)
 {
@@ -99,14 +87,6 @@ clear_source (GSource **source)
       g_source_destroy (*source);
       g_clear_pointer (source, g_source_unref);
     }
-}
-
-static void
-reap_cb (GPid     pid,
-         int      status,
-         gpointer data)
-{
-  g_spawn_close_pid (pid);
 }
 
 static void
@@ -129,16 +109,10 @@ become_spawn_free (gpointer data)
     {
       /* Not handed over: make sure it goes (closing the PTY hangs up its
        * terminal, which reaches it when the kill is not permitted). */
-      GSource *watch;
-
       kill (s->pid, SIGKILL);
-      watch = g_child_watch_source_new (s->pid);
-      g_source_set_callback (watch, G_SOURCE_FUNC (reap_cb), NULL, NULL);
-      g_source_set_static_name (watch, "[mitogen] become reaper");
-      g_source_attach (watch, s->context);
-      g_source_unref (watch);
+      mitogen_transport_reap_later (s->pid, s->context);
     }
-  mitogen_become_wipe (s->password);
+  mitogen_transport_wipe_secret (s->password);
   g_free (s->method);
   g_free (s->target);
   g_free (s->user);

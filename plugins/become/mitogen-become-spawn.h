@@ -29,6 +29,4 @@ void mitogen_become_spawn_async (MitogenTransport        *transport,
                                  GAsyncReadyCallback      callback,
                                  gpointer                 user_data);
 
-void mitogen_become_wipe (char *secret);
-
 G_END_DECLS

@@ -163,7 +163,7 @@ mitogen_doas_transport_set_property (GObject      *object,
       set_string (&self->doas_path, value);
       break;
     case PROP_PASSWORD:
-      mitogen_become_wipe (self->password);
+      mitogen_transport_wipe_secret (self->password);
       self->password = g_value_dup_string (value);
       break;
     case PROP_NON_INTERACTIVE:
@@ -181,7 +181,7 @@ mitogen_doas_transport_finalize (GObject *object)
 
   g_clear_pointer (&self->username, g_free);
   g_clear_pointer (&self->doas_path, g_free);
-  mitogen_become_wipe (g_steal_pointer (&self->password));
+  mitogen_transport_wipe_secret (g_steal_pointer (&self->password));
   G_OBJECT_CLASS (mitogen_doas_transport_parent_class)->finalize (object);
 }
 

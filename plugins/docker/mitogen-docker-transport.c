@@ -96,26 +96,6 @@ clear_source (GSource **source)
     }
 }
 
-static void
-reap_cb (GPid     pid,
-         int      status,
-         gpointer data)
-{
-  g_spawn_close_pid (pid);
-}
-
-static void
-reap_later (GMainContext *context,
-            GPid          pid)
-{
-  GSource *watch = g_child_watch_source_new (pid);
-
-  g_source_set_callback (watch, G_SOURCE_FUNC (reap_cb), NULL, NULL);
-  g_source_set_static_name (watch, "[mitogen] docker reaper");
-  g_source_attach (watch, context);
-  g_source_unref (watch);
-}
-
 /* `docker rm -f NAME`, not waited for: the container of a failed start
  * goes whatever state it reached. */
 static void
@@ -134,7 +114,7 @@ remove_container (DockerSpawn *s)
   else
     {
       g_debug ("docker: removing container %s (pid %d)", s->name, (int) pid);
-      reap_later (s->context, pid);
+      mitogen_transport_reap_later (pid, s->context);
     }
   if (null_fd >= 0)
     close (null_fd);
@@ -160,7 +140,7 @@ docker_spawn_free (gpointer data)
     {
       /* Not handed over: the client goes, and is reaped. */
       kill (s->pid, SIGKILL);
-      reap_later (s->context, s->pid);
+      mitogen_transport_reap_later (s->pid, s->context);
     }
   if (s->failed && s->name != NULL)
     remove_container (s);

@@ -173,7 +173,7 @@ mitogen_pkexec_transport_set_property (GObject      *object,
       set_string (&self->pkexec_path, value);
       break;
     case PROP_PASSWORD:
-      mitogen_become_wipe (self->password);
+      mitogen_transport_wipe_secret (self->password);
       self->password = g_value_dup_string (value);
       break;
     case PROP_KEEP_CWD:
@@ -192,7 +192,7 @@ mitogen_pkexec_transport_finalize (GObject *object)
 
   g_clear_pointer (&self->username, g_free);
   g_clear_pointer (&self->pkexec_path, g_free);
-  mitogen_become_wipe (g_steal_pointer (&self->password));
+  mitogen_transport_wipe_secret (g_steal_pointer (&self->password));
   G_OBJECT_CLASS (mitogen_pkexec_transport_parent_class)->finalize (object);
 }
 

@@ -179,7 +179,7 @@ mitogen_su_transport_set_property (GObject      *object,
       set_string (&self->su_path, value);
       break;
     case PROP_PASSWORD:
-      mitogen_become_wipe (self->password);
+      mitogen_transport_wipe_secret (self->password);
       self->password = g_value_dup_string (value);
       break;
     case PROP_SHELL:
@@ -200,7 +200,7 @@ mitogen_su_transport_finalize (GObject *object)
 
   g_clear_pointer (&self->username, g_free);
   g_clear_pointer (&self->su_path, g_free);
-  mitogen_become_wipe (g_steal_pointer (&self->password));
+  mitogen_transport_wipe_secret (g_steal_pointer (&self->password));
   g_clear_pointer (&self->shell, g_free);
   G_OBJECT_CLASS (mitogen_su_transport_parent_class)->finalize (object);
 }

@@ -408,18 +408,6 @@ typedef struct
 } SudoSpawn;
 
 static void
-wipe (char *secret)
-{
-  if (secret != NULL)
-    {
-      volatile char *p = secret;
-      while (*p != '\0')
-        *p++ = '\0';
-      g_free (secret);
-    }
-}
-
-static void
 clear_source (GSource **source)
 {
   if (*source != NULL)
@@ -427,14 +415,6 @@ clear_source (GSource **source)
       g_source_destroy (*source);
       g_clear_pointer (source, g_source_unref);
     }
-}
-
-static void
-reap_cb (GPid     pid,
-         int      status,
-         gpointer data)
-{
-  g_spawn_close_pid (pid);
 }
 
 static void
@@ -457,16 +437,10 @@ sudo_spawn_free (gpointer data)
       /* Not handed over: make sure it goes, and reap it. Closing the PTY
        * hangs up sudo's terminal (SIGHUP), which reaches sudo even when
        * the kill is not permitted. */
-      GSource *watch;
-
       kill (s->pid, SIGKILL);
-      watch = g_child_watch_source_new (s->pid);
-      g_source_set_callback (watch, G_SOURCE_FUNC (reap_cb), NULL, NULL);
-      g_source_set_static_name (watch, "[mitogen] sudo reaper");
-      g_source_attach (watch, s->context);
-      g_source_unref (watch);
+      mitogen_transport_reap_later (s->pid, s->context);
     }
-  wipe (s->password);
+  mitogen_transport_wipe_secret (s->password);
   g_free (s->prompt);
   g_string_free (s->output, TRUE);
   g_string_free (s->head, TRUE);
@@ -1048,7 +1022,7 @@ mitogen_sudo_transport_set_property (GObject      *object,
       set_string (&self->sudo_path, value);
       break;
     case PROP_PASSWORD:
-      wipe (self->password);
+      mitogen_transport_wipe_secret (self->password);
       self->password = g_value_dup_string (value);
       break;
     case PROP_PRESERVE_ENV:
@@ -1082,7 +1056,7 @@ mitogen_sudo_transport_finalize (GObject *object)
 
   g_clear_pointer (&self->username, g_free);
   g_clear_pointer (&self->sudo_path, g_free);
-  wipe (g_steal_pointer (&self->password));
+  mitogen_transport_wipe_secret (g_steal_pointer (&self->password));
   g_clear_pointer (&self->selinux_role, g_free);
   g_clear_pointer (&self->selinux_type, g_free);
   g_clear_pointer (&self->sudo_args, g_strfreev);
