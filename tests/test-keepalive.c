@@ -14,7 +14,9 @@
 
 #include "mitogen-test.h"
 #include "mitogen-context-private.h"
+#include "mitogen-buffer-pool-private.h"
 #include "mitogen-frame-private.h"
+#include "mitogen-message-private.h"
 #include "mitogen-stream-private.h"
 
 #define MiB (1024u * 1024u)
@@ -536,6 +538,93 @@ test_big_frame_lazy (void)
   fake_child_clear (&f);
 }
 
+static void
+test_big_frame_recycled (void)
+{
+  g_autoptr(MitogenRouter) router = router_with_keepalive (0, 3);
+  g_autoptr(MitogenReceiver) receiver = mitogen_receiver_new (router, 0, TRUE, NULL);
+  g_autofree guint8 *zeros = g_malloc0 (MiB);
+  const guint8 *seen[3];
+  FakeChild f;
+
+  g_test_summary ("The buffer a big frame was read into goes back to the buffer pool when its "
+                  "message is freed, and the next big frame of that size is read into it.");
+
+  fake_child_init (&f, router);
+  mitogen_buffer_pool_clear ();
+  for (guint i = 0; i < G_N_ELEMENTS (seen); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MitogenMessage) message = NULL;
+      gsize size = 0;
+
+      fake_send (&f, 0, mitogen_receiver_get_handle (receiver),
+                 g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, zeros, MiB, 1));
+      message = mitogen_receiver_get (receiver, 10, &error);
+      g_assert_no_error (error);
+      seen[i] = g_bytes_get_data (message->payload, &size);
+      g_assert_cmpuint (size, >, MiB);
+      /* 16-byte aligned: GVariant copies misaligned data. */
+      g_assert_cmpuint (GPOINTER_TO_SIZE (seen[i]) % 16, ==, 0);
+      if (i > 0)
+        g_assert_true (seen[i] == seen[0]);
+      g_clear_pointer (&message, mitogen_message_unref);
+      g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), >=, MiB);
+    }
+  fake_child_clear (&f);
+  mitogen_buffer_pool_clear ();
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 0);
+}
+
+static void
+test_buffer_pool_bounds (void)
+{
+  guint8 *buffers[MITOGEN_BUFFER_POOL_COUNT + 2];
+
+  g_test_summary ("The buffer pool keeps at most MITOGEN_BUFFER_POOL_COUNT buffers and "
+                  "MITOGEN_BUFFER_POOL_BYTES bytes, nothing small, and hands out only "
+                  "buffers of about the size asked for.");
+
+  mitogen_buffer_pool_clear ();
+  g_assert_null (mitogen_buffer_pool_try_take (MiB));
+
+  /* Too small to keep. */
+  mitogen_buffer_pool_give (mitogen_buffer_pool_alloc (1024));
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 0);
+
+  for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
+    buffers[i] = mitogen_buffer_pool_alloc (MITOGEN_BUFFER_POOL_MIN);
+  for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
+    mitogen_buffer_pool_give (buffers[i]);
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, MITOGEN_BUFFER_POOL_COUNT * MITOGEN_BUFFER_POOL_MIN);
+
+  /* A buffer more than twice the size asked for is not handed out. */
+  g_assert_null (mitogen_buffer_pool_try_take (MITOGEN_BUFFER_POOL_MIN * 3));
+  buffers[0] = mitogen_buffer_pool_try_take (MITOGEN_BUFFER_POOL_MIN);
+  g_assert_nonnull (buffers[0]);
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, (MITOGEN_BUFFER_POOL_COUNT - 1) * MITOGEN_BUFFER_POOL_MIN);
+  mitogen_buffer_pool_give (buffers[0]);
+  mitogen_buffer_pool_clear ();
+
+  /* Bytes: two 5 MiB buffers do not fit in 8 MiB. */
+  buffers[0] = mitogen_buffer_pool_alloc (5 * MiB);
+  buffers[1] = mitogen_buffer_pool_alloc (5 * MiB);
+  mitogen_buffer_pool_give (buffers[0]);
+  mitogen_buffer_pool_give (buffers[1]);
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 5 * MiB);
+  buffers[0] = mitogen_buffer_pool_try_take (4 * MiB);
+  g_assert_nonnull (buffers[0]);
+  g_assert_cmpuint (mitogen_buffer_pool_capacity (buffers[0]), ==, 5 * MiB);
+  /* Growing keeps the contents. */
+  memset (buffers[0], 0xab, 5 * MiB);
+  buffers[0] = mitogen_buffer_pool_grow (buffers[0], 6 * MiB);
+  g_assert_cmpuint (mitogen_buffer_pool_capacity (buffers[0]), ==, 6 * MiB);
+  g_assert_cmpuint (buffers[0][5 * MiB - 1], ==, 0xab);
+  mitogen_buffer_pool_give (buffers[0]);
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 6 * MiB);
+  mitogen_buffer_pool_clear ();
+}
+
 /* --- peers that stop reading ------------------------------------------------ */
 
 typedef struct
@@ -685,5 +774,7 @@ main (int   argc,
   g_test_add_func ("/keepalive/options", test_options);
   g_test_add_func ("/keepalive/wire", test_wire);
   g_test_add_func ("/keepalive/big-frame-lazy", test_big_frame_lazy);
+  g_test_add_func ("/keepalive/big-frame-recycled", test_big_frame_recycled);
+  g_test_add_func ("/keepalive/buffer-pool-bounds", test_buffer_pool_bounds);
   return g_test_run ();
 }

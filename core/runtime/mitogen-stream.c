@@ -29,6 +29,7 @@
 #include <glib-unix.h>
 
 #include "mitogen-broker-private.h"
+#include "mitogen-buffer-pool-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-protocol-private.h"
 #include "mitogen-stream-private.h"
@@ -71,6 +72,7 @@ struct _MitogenStream
   guint8             *big_buf;       /* (owned) (nullable) grows as the frame arrives */
   gsize               big_len;
   gsize               big_cap;       /* bytes allocated at big_buf */
+  gboolean            header_first;  /* the last frame was big: read the next header alone */
   gint64              last_rx;       /* monotonic time the last bytes were read */
   double              ka_interval;   /* keepalive: seconds; 0 off */
   guint               ka_count;
@@ -137,7 +139,7 @@ mitogen_stream_finalize (GObject *object)
   if (self->write_fd >= 0 && self->write_fd != self->read_fd)
     close (self->write_fd);
   g_clear_pointer (&self->rbuf, g_free);
-  g_clear_pointer (&self->big_buf, g_free);
+  g_clear_pointer (&self->big_buf, mitogen_buffer_pool_give);
   g_assert (self->ka_source == NULL);
   g_clear_pointer (&self->fed_by, g_ptr_array_unref);
   if (self->stderr_source != NULL)
@@ -885,19 +887,30 @@ parse_buffer (MitogenStream *self)
             ? g_bytes_new (self->rbuf + pos + MITOGEN_FRAME_HEADER_SIZE, header.length)
             : NULL;
           pos += need;
+          self->header_first = FALSE;
           alive = dispatch (self, &header, payload);
         }
       else if (need > READ_BUFFER_SIZE)
         {
           /* Too large for the buffer: read the rest straight into its own
-           * allocation. The length was checked against the limit above;
-           * the allocation grows as the bytes arrive (a peer announcing
-           * big frames and sending nothing costs little). */
+           * allocation, which becomes the payload. The length was checked
+           * against the limit above. A recycled buffer of about the size
+           * is taken if the pool has one (its pages are mapped already:
+           * fresh ones fault on every first touch, which made bulk
+           * transfers slower than the copies); else the allocation grows
+           * as the bytes arrive (a peer announcing big frames and sending
+           * nothing costs little). */
           self->big_header = header;
           self->big_len = have - MITOGEN_FRAME_HEADER_SIZE;
-          self->big_cap = MIN ((gsize) header.length, MAX (self->big_len, READ_BUFFER_SIZE));
+          self->big_buf = mitogen_buffer_pool_try_take (MIN ((gsize) header.length, BIG_GROW_LIMIT));
+          if (self->big_buf != NULL)
+            self->big_cap = MIN ((gsize) header.length, mitogen_buffer_pool_capacity (self->big_buf));
+          else
+            {
+              self->big_cap = MIN ((gsize) header.length, MAX (self->big_len, READ_BUFFER_SIZE));
+              self->big_buf = mitogen_buffer_pool_alloc (self->big_cap);
+            }
           g_atomic_int_set (&self->big_cap_seen, (gint) self->big_cap);
-          self->big_buf = g_malloc (self->big_cap);
           memcpy (self->big_buf, self->rbuf + pos + MITOGEN_FRAME_HEADER_SIZE, self->big_len);
           pos = self->rlen;
           break;
@@ -947,7 +960,7 @@ on_readable_cb (int          fd,
            * ever copied (big copies would stall the broker thread). */
           self->big_cap = self->big_cap * 2 > BIG_GROW_LIMIT ? (gsize) self->big_header.length
                                                               : MIN ((gsize) self->big_header.length, self->big_cap * 2);
-          self->big_buf = g_realloc (self->big_buf, self->big_cap);
+          self->big_buf = mitogen_buffer_pool_grow (self->big_buf, self->big_cap);
           g_atomic_int_set (&self->big_cap_seen, (gint) self->big_cap);
         }
       want = self->big_cap - self->big_len;
@@ -963,10 +976,15 @@ on_readable_cb (int          fd,
           self->big_len += (gsize) n;
           if (self->big_len == self->big_header.length)
             {
-              g_autoptr(GBytes) payload = g_bytes_new_take (g_steal_pointer (&self->big_buf),
-                                                            self->big_header.length);
+              g_autoptr(GBytes) payload = mitogen_buffer_pool_to_bytes (g_steal_pointer (&self->big_buf),
+                                                                        self->big_header.length);
               self->big_len = 0;
               self->big_cap = 0;
+              /* Bulk data tends to come in a row of big frames: reading
+               * the next header alone saves copying the first 256 KiB of
+               * the next one out of rbuf (a small frame costs one more
+               * read, once). */
+              self->header_first = TRUE;
               g_atomic_int_set (&self->big_cap_seen, 0);
               if (!dispatch (self, &self->big_header, payload))
                 return G_SOURCE_REMOVE;
@@ -976,8 +994,12 @@ on_readable_cb (int          fd,
     }
   else
     {
+      gsize want = READ_BUFFER_SIZE - self->rlen;
+
+      if (self->header_first && self->rlen < MITOGEN_FRAME_HEADER_SIZE)
+        want = MITOGEN_FRAME_HEADER_SIZE - self->rlen;
       do
-        n = read (self->read_fd, self->rbuf + self->rlen, READ_BUFFER_SIZE - self->rlen);
+        n = read (self->read_fd, self->rbuf + self->rlen, want);
       while (n < 0 && errno == EINTR);
 
       if (n > 0)
@@ -1092,7 +1114,7 @@ mitogen_stream_close (MitogenStream *self,
     }
   close (self->read_fd);
   self->read_fd = -1;
-  g_clear_pointer (&self->big_buf, g_free);
+  g_clear_pointer (&self->big_buf, mitogen_buffer_pool_give);
   self->big_cap = 0;
   g_atomic_int_set (&self->big_cap_seen, 0);
 
