@@ -341,6 +341,53 @@ test_pipelined (Fixture *f, gconstpointer data)
 }
 
 static void
+test_call_order (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) receivers = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) order = g_ptr_array_new ();
+
+  g_test_summary ("Calls to one context run in the order they were made: a quick built-in "
+                  "(run on the agent's broker thread when nothing else is queued) never "
+                  "overtakes a slow call made before it, and pipelined quick and slow calls "
+                  "reply in order.");
+
+  for (guint i = 0; i < 200; i++)
+    {
+      if (i % 50 == 0)
+        g_ptr_array_add (receivers, mitogen_context_begin_call (f->context, "mitogen.sleep",
+                                                                g_variant_new ("(d)", 0.05)));
+      else if (i % 2 == 0)
+        g_ptr_array_add (receivers, mitogen_context_begin_call (f->context, "os.getpid", NULL));
+      else
+        g_ptr_array_add (receivers, mitogen_context_begin_call (f->context, "mitogen.noop", NULL));
+    }
+
+  /* Whichever reply arrives, every earlier call has replied already. */
+  for (guint done = 0; done < receivers->len; )
+    {
+      for (guint i = 0; i < receivers->len; i++)
+        {
+          MitogenReceiver *receiver = g_ptr_array_index (receivers, i);
+          g_autoptr(GError) error = NULL;
+          g_autoptr(MitogenMessage) message = NULL;
+
+          if (g_ptr_array_find (order, receiver, NULL) || mitogen_receiver_empty (receiver))
+            continue;
+          for (guint j = 0; j < i; j++)
+            if (!g_ptr_array_find (order, g_ptr_array_index (receivers, j), NULL) &&
+                mitogen_receiver_empty (g_ptr_array_index (receivers, j)))
+              g_error ("call %u replied before call %u", i, j);
+          message = mitogen_receiver_get (receiver, 10, &error);
+          g_assert_no_error (error);
+          g_ptr_array_add (order, receiver);
+          done++;
+        }
+      g_usleep (200);
+    }
+  g_assert_cmpuint (order->len, ==, receivers->len);
+}
+
+static void
 test_receiver_timeout (Fixture *f, gconstpointer data)
 {
   g_autoptr(MitogenReceiver) receiver = mitogen_context_begin_call (f->context, "mitogen.sleep",
@@ -1048,6 +1095,7 @@ main (int   argc,
   ADD ("/local/call/concurrent", test_concurrent);
   ADD ("/local/call/bulk-64m", test_bulk);
   ADD ("/local/call/pipelined", test_pipelined);
+  ADD ("/local/call/order", test_call_order);
   ADD ("/local/call/async", test_call_async);
   ADD ("/local/call/async-cancel", test_call_async_cancel);
   ADD ("/local/call/cancel", test_call_cancel);

@@ -46,6 +46,7 @@ struct _MitogenReceiver
   GQueue                 pending;     /* (owned) PendingGet */
   guint64                next_pending_id;
   gboolean               closed;      /* closed locally, or a dead message arrived */
+  guint                  waiters;     /* threads in g_cond_wait (): a broadcast is a system call */
   MitogenReceiverNotify  notify;
   gpointer               notify_data;
 
@@ -241,7 +242,8 @@ mitogen_receiver_deliver (MitogenReceiver *self,
     {
       g_queue_push_tail (&self->queue, mitogen_message_ref (message));
       g_atomic_int_set (&self->queued, (gint) self->queue.length);
-      g_cond_broadcast (&self->cond);
+      if (self->waiters > 0)
+        g_cond_broadcast (&self->cond);
     }
 
   /* A dead message also ends every other pending get. */
@@ -487,14 +489,17 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
           g_mutex_lock (&self->lock);
           continue;
         }
+      self->waiters++;
       if (deadline < 0)
         g_cond_wait (&self->cond, &self->lock);
       else if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
         {
+          self->waiters--;
           message = g_queue_pop_head (&self->queue);
           timed_out = message == NULL;
           break;
         }
+      self->waiters--;
     }
   g_mutex_unlock (&self->lock);
 

@@ -39,6 +39,8 @@
 #define STDERR_TAIL      2048u
 #define MAX_IOV          64
 #define BIG_GROW_LIMIT   (8u * 1024u * 1024u)
+/* Write coalescing: see send_frame (). */
+#define COALESCE_USEC    20
 
 typedef struct
 {
@@ -96,6 +98,7 @@ struct _MitogenStream
   /* The write side: everything below is guarded by wlock. */
   GMutex              wlock;
   GCond               wcond;         /* queue drained below low water, or closed */
+  guint               wwaiters;      /* threads waiting on wcond (a broadcast is a system call) */
   int                 write_fd;      /* (owned unless == read_fd) -1 once closed */
   GQueue              out;           /* OutFrame */
   gsize               out_bytes;
@@ -104,6 +107,9 @@ struct _MitogenStream
   gboolean            write_paused;  /* stop_transmit: queue, do not write */
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
   gint64              last_tx;       /* monotonic time bytes were last written */
+  guint               rx_reads_at_tx;  /* rx_reads when bytes were last written */
+
+  gint                rx_reads;      /* (atomic) reads that returned bytes */
 };
 
 /**
@@ -554,18 +560,37 @@ attach_write_watch_locked (MitogenStream *self)
   g_source_attach (self->write_source, mitogen_broker_get_main_context (self->broker));
 }
 
-/* Broker thread. */
+/* Broker thread: writes what is queued, unless a writability watch is
+ * already there to do it; watches for writability if something is left. */
+static void
+flush_now (MitogenStream *self)
+{
+  gboolean write_now;
+
+  g_mutex_lock (&self->wlock);
+  write_now = !self->write_paused && !self->closed && self->write_source == NULL && self->out.length > 0;
+  if (self->write_paused || (self->out.length == 0 && self->write_source == NULL))
+    self->want_write_watch = FALSE;
+  g_mutex_unlock (&self->wlock);
+
+  /* The descriptor can usually take it now: write before polling. */
+  if (write_now && on_writable_cb (self->write_fd, G_IO_OUT, self) == G_SOURCE_CONTINUE)
+    {
+      g_mutex_lock (&self->wlock);
+      if (!self->write_paused && !self->closed)
+        {
+          self->want_write_watch = TRUE;
+          attach_write_watch_locked (self);
+        }
+      g_mutex_unlock (&self->wlock);
+    }
+}
+
+/* Broker thread: another thread queued frames for us to write. */
 static gboolean
 attach_write_watch_cb (gpointer data)
 {
-  MitogenStream *self = data;
-
-  g_mutex_lock (&self->wlock);
-  if (self->want_write_watch && !self->write_paused)
-    attach_write_watch_locked (self);
-  else if (self->write_paused)
-    self->want_write_watch = FALSE;
-  g_mutex_unlock (&self->wlock);
+  flush_now (data);
   return G_SOURCE_REMOVE;
 }
 
@@ -643,13 +668,17 @@ on_writable_cb (int          fd,
         }
       consume_queue (self, (gsize) n);
       if (n > 0)
-        self->last_tx = g_get_monotonic_time ();
+        {
+          self->last_tx = g_get_monotonic_time ();
+          self->rx_reads_at_tx = (guint) g_atomic_int_get (&self->rx_reads);
+        }
       mitogen_io_debug ("%s: wrote %" G_GSSIZE_FORMAT " queued bytes", self->name, n);
     }
 
   if (self->out_bytes < MITOGEN_STREAM_LOW_WATER)
     {
-      g_cond_broadcast (&self->wcond);
+      if (self->wwaiters > 0)
+        g_cond_broadcast (&self->wcond);
       fed_by = steal_fed_by_locked (self);
     }
 
@@ -756,28 +785,44 @@ send_frame (MitogenStream  *self,
                     message->header.auth_id, message->header.handle, message->header.reply_to,
                     message->header.length, self->write_paused ? " (paused)" : "");
 
+  on_broker = mitogen_broker_is_broker_thread (self->broker);
   if (self->out.length == 1 && !self->write_paused)
     {
-      /* Fast path: nothing ahead of us, write straight away. */
-      struct iovec iov[3];
-      int n_iov = gather_iov (self, iov, 3);
-      gssize n = write_iov (self, iov, n_iov);
+      gint64 now = g_get_monotonic_time ();
+      guint heard = (guint) g_atomic_int_get (&self->rx_reads);
 
-      if (n >= 0)
+      /* Fast path: nothing ahead of us, write straight away; unless a
+       * thread other than the broker sends again within COALESCE_USEC
+       * of the last write with nothing heard from the peer since: a
+       * burst (pipelined calls, a run of replies), whose frames then
+       * wait for the broker, which writes all that were queued by the
+       * time it runs in one writev (one system call and one wake-up of
+       * the peer for many frames). A lone frame, or one that answers
+       * what the peer just sent (a round trip), never waits. */
+      if (on_broker || heard != self->rx_reads_at_tx || now - self->last_tx >= COALESCE_USEC)
         {
-          consume_queue (self, (gsize) n);
-          if (n > 0)
-            self->last_tx = g_get_monotonic_time ();
-        }
-      else if (errno != EAGAIN && errno != EWOULDBLOCK)
-        {
-          fail_write_locked (self, errno);
-          g_mutex_unlock (&self->wlock);
-          return FALSE;
+          struct iovec iov[3];
+          int n_iov = gather_iov (self, iov, 3);
+          gssize n = write_iov (self, iov, n_iov);
+
+          if (n >= 0)
+            {
+              consume_queue (self, (gsize) n);
+              if (n > 0)
+                {
+                  self->last_tx = now;
+                  self->rx_reads_at_tx = heard;
+                }
+            }
+          else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            {
+              fail_write_locked (self, errno);
+              g_mutex_unlock (&self->wlock);
+              return FALSE;
+            }
         }
     }
 
-  on_broker = mitogen_broker_is_broker_thread (self->broker);
   if (self->out.length > 0 && !self->want_write_watch && !self->write_paused)
     {
       self->want_write_watch = TRUE;
@@ -790,7 +835,11 @@ send_frame (MitogenStream  *self,
 
   if (!on_broker)
     while (self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !self->closed)
-      g_cond_wait (&self->wcond, &self->wlock);
+      {
+        self->wwaiters++;
+        g_cond_wait (&self->wcond, &self->wlock);
+        self->wwaiters--;
+      }
 
   if (kind == SEND_FORWARD && from != NULL && from != self && !self->closed &&
       self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !g_ptr_array_find (self->fed_by, from, NULL))
@@ -973,6 +1022,7 @@ on_readable_cb (int          fd,
         {
           self->last_rx = g_get_monotonic_time ();
           self->ka_sent = 0;
+          g_atomic_int_inc (&self->rx_reads);
           self->big_len += (gsize) n;
           if (self->big_len == self->big_header.length)
             {
@@ -1006,6 +1056,7 @@ on_readable_cb (int          fd,
         {
           self->last_rx = g_get_monotonic_time ();
           self->ka_sent = 0;
+          g_atomic_int_inc (&self->rx_reads);
           self->rlen += (gsize) n;
           return parse_buffer (self) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
         }

@@ -49,5 +49,13 @@ void mitogen_call_set_missing_func (MitogenMissingFunc func);
  * function module's table too; NULL-name terminated). Any thread. */
 void mitogen_register_function_table (const MitogenFunctionInfo *table);
 
+/* Quick functions: built-ins that return at once, never block and touch
+ * no state of the main thread (os.getpid, mitogen.noop, ...). The agent
+ * runs a call to one on the broker thread when no other call is queued
+ * or running, saving the hand-off to its main thread (and back). Names
+ * registered again by anyone are no longer quick. Any thread. */
+void     mitogen_mark_functions_quick (const char * const *names);
+gboolean mitogen_function_is_quick    (const char         *name);
+
 
 G_END_DECLS

@@ -39,6 +39,7 @@ typedef struct
   MitogenFunc      func;
   gpointer         user_data;
   GDestroyNotify   destroy;      /* (nullable) frees user_data with the entry */
+  gboolean         quick;        /* guarded by registry_lock: mitogen_mark_functions_quick () */
 } Entry;
 
 static GMutex registry_lock;
@@ -258,6 +259,37 @@ register_entry (const char     *name,
   g_mutex_lock (&registry_lock);
   g_hash_table_replace (registry, entry->name, entry);
   g_mutex_unlock (&registry_lock);
+}
+
+/* Any thread. */
+void
+mitogen_mark_functions_quick (const char * const *names)
+{
+  ensure_table ();
+  g_mutex_lock (&registry_lock);
+  for (gsize i = 0; names[i] != NULL; i++)
+    {
+      Entry *entry = g_hash_table_lookup (registry, names[i]);
+
+      if (entry != NULL)
+        entry->quick = TRUE;
+    }
+  g_mutex_unlock (&registry_lock);
+}
+
+/* Any thread (the agent's broker). */
+gboolean
+mitogen_function_is_quick (const char *name)
+{
+  Entry *entry;
+  gboolean quick;
+
+  ensure_registry ();
+  g_mutex_lock (&registry_lock);
+  entry = g_hash_table_lookup (registry, name);
+  quick = entry != NULL && entry->quick;
+  g_mutex_unlock (&registry_lock);
+  return quick;
 }
 
 /* Registers without first registering the built-ins (they use this). */

@@ -553,6 +553,12 @@ fn_mitogen_channel_echo (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_new_uint32 (n);
 }
 
+/* Those that return at once and never block: the agent may run them on
+ * its broker thread (mitogen_mark_functions_quick ()). */
+const char * const mitogen_builtin_quick_functions[] = {
+  "os.getpid", "os.getuid", "mitogen.noop", "mitogen.identity", NULL,
+};
+
 const MitogenFunctionInfo mitogen_builtin_functions[] = {
   { "os.getpid", "()", "x", "The context's process id", fn_os_getpid },
   { "os.getuid", "()", "u", "The context's real user id", fn_os_getuid },

@@ -10,6 +10,7 @@ G_BEGIN_DECLS
 
 /* The tables, one per source file (NULL-name terminated). */
 extern const MitogenFunctionInfo mitogen_builtin_functions[];        /* mitogen-builtins.c */
+extern const char * const mitogen_builtin_quick_functions[];        /* mitogen-builtins.c */
 extern const MitogenFunctionInfo mitogen_process_serve_functions[];  /* mitogen-process-serve.c */
 extern const MitogenFunctionInfo mitogen_transfer_serve_functions[]; /* mitogen-transfer-serve.c */
 extern const MitogenFunctionInfo mitogen_dbus_serve_functions[];     /* mitogen-dbus-serve.c */

@@ -29,6 +29,7 @@ mitogen_services_register (void)
     {
       for (gsize i = 0; i < G_N_ELEMENTS (tables); i++)
         mitogen_register_function_table (tables[i]);
+      mitogen_mark_functions_quick (mitogen_builtin_quick_functions);
       g_once_init_leave (&once, 1);
     }
 }
