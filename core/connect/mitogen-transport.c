@@ -17,9 +17,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -1261,6 +1264,166 @@ spawn_child_setup (gpointer data)
     prctl (PR_SET_PDEATHSIG, setup->death_signal);
 }
 
+/* --- vfork + exec ----------------------------------------------------------
+ *
+ * g_spawn_async_with_pipes_and_fds () with a child_setup forks: the kernel
+ * copies the caller's page tables (and the broker's process may be large),
+ * the parent takes copy-on-write faults afterwards, and the exec tears the
+ * copy down again. A parallel start of 32 local contexts spent about a
+ * fifth of its CPU time there. vfork () shares our memory until the exec,
+ * so everything the child needs is prepared here first and the child makes
+ * system calls only. */
+
+extern char **environ;
+
+/* Prepared by the parent; the child reads it, and writes child_errno. */
+typedef struct
+{
+  const char   *path;            /* the program, resolved */
+  char * const *argv;
+  char * const *sh_argv;         /* /bin/sh PATH ARGS..., for ENOEXEC */
+  char * const *envp;
+  int           source_fds[3];
+  int           n_fds;
+  int           close_limit;     /* fallback when close_range () is missing */
+  ChildSetup    setup;
+  sigset_t      mask;            /* the caller's, restored before the exec */
+  volatile int  child_errno;
+} VforkSpawn;
+
+/* The vfork ()ed child: async-signal-safe system calls only, on its own
+ * part of the stack; never returns. */
+G_GNUC_NORETURN static void
+vfork_child (VforkSpawn *d)
+{
+  int tmp[3];
+  int sig;
+
+  /* Handlers are ours (and would run on our memory): defaults, as an exec
+   * leaves them anyway, and as GLib's spawn resets those five even when
+   * ignored. */
+  for (sig = 1; sig < NSIG; sig++)
+    {
+      struct sigaction sa;
+      gboolean reset = sig == SIGCHLD || sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGPIPE;
+
+      if (sigaction (sig, NULL, &sa) != 0)
+        continue;
+      if (reset || (sa.sa_flags & SA_SIGINFO) != 0 || (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN))
+        {
+          sa.sa_handler = SIG_DFL;
+          sa.sa_flags = 0;
+          sigemptyset (&sa.sa_mask);
+          sigaction (sig, &sa, NULL);
+        }
+    }
+
+  /* Above the targets first, so a source that is 0, 1 or 2 survives. */
+  for (int i = 0; i < d->n_fds; i++)
+    if ((tmp[i] = fcntl (d->source_fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+      goto fail;
+  for (int i = 0; i < d->n_fds; i++)
+    if (dup2 (tmp[i], i) < 0)
+      goto fail;
+#ifdef SYS_close_range
+  if (syscall (SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+    for (int fd = 3; fd < d->close_limit; fd++)
+      close (fd);
+
+  spawn_child_setup (&d->setup);
+  sigprocmask (SIG_SETMASK, &d->mask, NULL);
+  execve (d->path, d->argv, d->envp);
+  if (errno == ENOEXEC)
+    execve ("/bin/sh", d->sh_argv, d->envp);
+fail:
+  d->child_errno = errno != 0 ? errno : EINVAL;
+  _exit (127);
+}
+
+/* vfork () in a frame of its own: nothing of the caller's is live across
+ * it (the child runs on this stack until it execs). */
+G_GNUC_NO_INLINE static pid_t
+vfork_run (VforkSpawn *d)
+{
+  pid_t pid = vfork ();
+
+  if (pid == 0)
+    vfork_child (d);
+  return pid;
+}
+
+/* Broker thread: vfork and exec @argv (argv[0] looked up in PATH, or
+ * @file if given) with @source_fds as its descriptors 0..@n_fds-1. */
+static gboolean
+vfork_spawn (const char          *file,
+             const char * const  *argv,
+             const char * const  *envp,
+             const ChildSetup    *setup,
+             const int           *source_fds,
+             int                  n_fds,
+             GPid                *pid_out,
+             GError             **error)
+{
+  VforkSpawn d = { 0 };
+  g_autofree char *path = NULL;
+  g_autofree char **sh_argv = NULL;
+  struct rlimit rl;
+  sigset_t all;
+  guint argc = g_strv_length ((char **) argv);
+  pid_t pid;
+
+  path = strchr (file, '/') != NULL ? g_strdup (file) : g_find_program_in_path (file);
+  if (path == NULL)
+    {
+      g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT,
+                   "Failed to execute child process \u201c%s\u201d (%s)", file, g_strerror (ENOENT));
+      return FALSE;
+    }
+  sh_argv = g_new0 (char *, argc + 2);
+  sh_argv[0] = (char *) "/bin/sh";
+  sh_argv[1] = path;
+  for (guint i = 1; i < argc; i++)
+    sh_argv[i + 1] = (char *) argv[i];
+
+  d.path = path;
+  d.argv = (char * const *) argv;
+  d.sh_argv = sh_argv;
+  d.envp = envp != NULL ? (char * const *) envp : environ;
+  memcpy (d.source_fds, source_fds, sizeof (int) * (gsize) n_fds);
+  d.n_fds = n_fds;
+  d.close_limit = getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                  ? (int) MIN (rl.rlim_cur, 65536) : 65536;
+  d.setup = *setup;
+
+  /* No handler of ours may run in the child before it resets them. */
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &d.mask);
+  pid = vfork_run (&d);
+  {
+    int saved = errno;
+
+    pthread_sigmask (SIG_SETMASK, &d.mask, NULL);
+    if (pid < 0)
+      {
+        g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FORK, "Failed to fork (%s)", g_strerror (saved));
+        return FALSE;
+      }
+  }
+  if (d.child_errno != 0)
+    {
+      int status;
+
+      while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED,
+                   "Failed to execute child process \u201c%s\u201d (%s)", file, g_strerror (d.child_errno));
+      return FALSE;
+    }
+  *pid_out = pid;
+  return TRUE;
+}
+
 static void
 close_pair (int fds[2])
 {
@@ -1345,7 +1508,9 @@ open_pty (int     fds[2],
  * killed with `SIGKILL` when this thread's process dies
  * (`PR_SET_PDEATHSIG`; `SIGTERM` with %MITOGEN_SPAWN_TERM_WITH_PARENT).
  * Every descriptor we keep is close-on-exec; the child's ends are closed
- * here. Does not block beyond fork and exec.
+ * here. Does not block beyond vfork () and exec: the child shares our
+ * memory until it execs, so a large master starts children as fast as a
+ * small one.
  *
  * The four descriptors returned are the caller's: hand them to
  * mitogen_transport_return_spawned(), or close them and kill and reap
@@ -1370,12 +1535,9 @@ mitogen_transport_spawn_command (MitogenTransport    *self,
 {
   g_autoptr(GError) local_error = NULL;
   int in_pair[2] = { -1, -1 }, out_pair[2] = { -1, -1 }, err_pair[2] = { -1, -1 };
-  int source_fds[3], target_fds[3];
+  int source_fds[3];
   int size = 1024 * 1024;
   ChildSetup setup;
-  /* INHERITS_STDIN: stdin is ours (source_fds); GLib would open /dev/null
-   * for it first, which a bare chroot lacks. */
-  GSpawnFlags spawn_flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN;
   gboolean inherit_stderr = (flags & MITOGEN_SPAWN_STDERR_INHERIT) != 0;
 
   g_return_val_if_fail (MITOGEN_IS_TRANSPORT (self), FALSE);
@@ -1442,9 +1604,6 @@ mitogen_transport_spawn_command (MitogenTransport    *self,
   source_fds[0] = in_pair[0];
   source_fds[1] = (flags & MITOGEN_SPAWN_PIPES) ? out_pair[1] : in_pair[0];
   source_fds[2] = err_pair[1];
-  target_fds[0] = 0;
-  target_fds[1] = 1;
-  target_fds[2] = 2;
 
   setup.new_session = !(flags & MITOGEN_SPAWN_SAME_SESSION);
   setup.controlling_tty = (flags & MITOGEN_SPAWN_STDERR_PTY) != 0 && setup.new_session;
@@ -1454,14 +1613,8 @@ mitogen_transport_spawn_command (MitogenTransport    *self,
     setup.death_signal = SIGTERM;
   else
     setup.death_signal = SIGKILL;
-  if (flags & MITOGEN_SPAWN_FILE_AND_ARGV_ZERO)
-    spawn_flags |= G_SPAWN_FILE_AND_ARGV_ZERO;
-
-  if (!g_spawn_async_with_pipes_and_fds (NULL, argv, envp, spawn_flags,
-                                         spawn_child_setup, &setup,
-                                         -1, -1, -1,
-                                         source_fds, target_fds, inherit_stderr ? 2 : 3,
-                                         pid, NULL, NULL, NULL, &local_error))
+  if (!vfork_spawn (argv[0], (flags & MITOGEN_SPAWN_FILE_AND_ARGV_ZERO) ? argv + 1 : argv, envp,
+                    &setup, source_fds, inherit_stderr ? 2 : 3, pid, &local_error))
     {
       close_pair (in_pair);
       close_pair (out_pair);
