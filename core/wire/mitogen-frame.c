@@ -110,28 +110,21 @@ mitogen_frame_header_decode (const guint8        *buf,
 }
 
 /* A "v" is the value's bytes, a zero byte, then the type string. GLib's
- * normal-form check walks an array of bytes one element at a time, so a
- * bulk `ay` (the common large payload) is checked here directly: its only
- * requirement is a valid type string. Everything else gets the full check. */
-static gboolean
-payload_is_normal (GBytes   *payload,
-                   GVariant *boxed)
+ * normal-form check walks an array of bytes one element at a time (in
+ * g_variant_is_normal_form (), and again when the child of an untrusted
+ * "v" is taken), so a bulk `ay` (the common large payload) is recognised
+ * here: any bytes are a bytestring in normal form, so only the type
+ * string needs checking. Returns the length of the value's bytes, or
+ * -1 if the payload is not an `ay` in a "v". */
+static gssize
+payload_bytestring_length (GBytes *payload)
 {
   gsize len = 0;
   const guint8 *data = g_bytes_get_data (payload, &len);
-  const guint8 *zero = NULL;
 
-  for (gsize i = len; i > 0; i--)
-    if (data[i - 1] == '\0')
-      {
-        zero = data + i - 1;
-        break;
-      }
-
-  if (zero != NULL && (gsize) (data + len - zero - 1) == 2 && memcmp (zero + 1, "ay", 2) == 0)
-    return TRUE;
-
-  return g_variant_is_normal_form (boxed);
+  if (len >= 3 && data[len - 3] == '\0' && data[len - 2] == 'a' && data[len - 1] == 'y')
+    return (gssize) (len - 3);
+  return -1;
 }
 
 /* Returns: (transfer full): the inner value of a serialized "v". The bytes
@@ -149,8 +142,21 @@ mitogen_frame_decode_payload (GBytes  *payload,
       return NULL;
     }
 
+  {
+    gssize n = payload_bytestring_length (payload);
+
+    if (n >= 0)
+      {
+        /* No walk over the bytes: the child of the "v" is made directly
+         * (a bytestring has no byte order to swap). */
+        g_autoptr(GBytes) value = g_bytes_new_from_bytes (payload, 0, (gsize) n);
+
+        return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, value, TRUE));
+      }
+  }
+
   boxed = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARIANT, payload, FALSE));
-  if (!payload_is_normal (payload, boxed))
+  if (!g_variant_is_normal_form (boxed))
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
                    "Malformed payload: %" G_GSIZE_FORMAT " bytes are not a GVariant in normal form",
