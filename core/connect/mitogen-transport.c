@@ -1276,7 +1276,9 @@ spawn_child_setup (gpointer data)
 
 extern char **environ;
 
-/* Prepared by the parent; the child reads it, and writes child_errno. */
+/* Prepared by the parent; the child only reads it. An exec that fails is
+ * reported through a close-on-exec pipe (err_fd), not through the shared
+ * memory: sanitizers and valgrind turn vfork () into fork (). */
 typedef struct
 {
   const char   *path;            /* the program, resolved */
@@ -1288,7 +1290,7 @@ typedef struct
   int           close_limit;     /* fallback when close_range () is missing */
   ChildSetup    setup;
   sigset_t      mask;            /* the caller's, restored before the exec */
-  volatile int  child_errno;
+  int           err_fd;          /* write end of the pipe, >= 3, close-on-exec */
 } VforkSpawn;
 
 /* The vfork ()ed child: async-signal-safe system calls only, on its own
@@ -1325,11 +1327,14 @@ vfork_child (VforkSpawn *d)
   for (int i = 0; i < d->n_fds; i++)
     if (dup2 (tmp[i], i) < 0)
       goto fail;
+  /* Everything else goes, but the error pipe (close-on-exec). */
 #ifdef SYS_close_range
-  if (syscall (SYS_close_range, 3U, ~0U, 0U) != 0)
+  if ((d->err_fd > 3 && syscall (SYS_close_range, 3U, (unsigned) d->err_fd - 1, 0U) != 0) ||
+      syscall (SYS_close_range, (unsigned) d->err_fd + 1, ~0U, 0U) != 0)
 #endif
     for (int fd = 3; fd < d->close_limit; fd++)
-      close (fd);
+      if (fd != d->err_fd)
+        close (fd);
 
   spawn_child_setup (&d->setup);
   sigprocmask (SIG_SETMASK, &d->mask, NULL);
@@ -1337,7 +1342,14 @@ vfork_child (VforkSpawn *d)
   if (errno == ENOEXEC)
     execve ("/bin/sh", d->sh_argv, d->envp);
 fail:
-  d->child_errno = errno != 0 ? errno : EINVAL;
+  {
+    int saved = errno != 0 ? errno : EINVAL;
+    ssize_t n;
+
+    do
+      n = write (d->err_fd, &saved, sizeof saved);
+    while (n < 0 && errno == EINTR);
+  }
   _exit (127);
 }
 
@@ -1371,6 +1383,9 @@ vfork_spawn (const char          *file,
   struct rlimit rl;
   sigset_t all;
   guint argc = g_strv_length ((char **) argv);
+  int err_pipe[2] = { -1, -1 };
+  int child_errno = 0;
+  gssize n;
   pid_t pid;
 
   path = strchr (file, '/') != NULL ? g_strdup (file) : g_find_program_in_path (file);
@@ -1396,6 +1411,29 @@ vfork_spawn (const char          *file,
                   ? (int) MIN (rl.rlim_cur, 65536) : 65536;
   d.setup = *setup;
 
+  /* The child's exec error, if any, comes back through this pipe; its
+   * write end is above 2, so that the child's descriptors 0..2 never
+   * replace it. */
+  if (!g_unix_open_pipe (err_pipe, FD_CLOEXEC, error))
+    return FALSE;
+  if (err_pipe[1] < 3)
+    {
+      int high = fcntl (err_pipe[1], F_DUPFD_CLOEXEC, 3);
+
+      if (high < 0)
+        {
+          int saved = errno;
+
+          close (err_pipe[0]);
+          close (err_pipe[1]);
+          g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED, "Failed to fork (%s)", g_strerror (saved));
+          return FALSE;
+        }
+      close (err_pipe[1]);
+      err_pipe[1] = high;
+    }
+  d.err_fd = err_pipe[1];
+
   /* No handler of ours may run in the child before it resets them. */
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &d.mask);
@@ -1404,20 +1442,28 @@ vfork_spawn (const char          *file,
     int saved = errno;
 
     pthread_sigmask (SIG_SETMASK, &d.mask, NULL);
+    close (err_pipe[1]);
     if (pid < 0)
       {
+        close (err_pipe[0]);
         g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FORK, "Failed to fork (%s)", g_strerror (saved));
         return FALSE;
       }
   }
-  if (d.child_errno != 0)
+  /* End of file: the exec succeeded (with a real vfork () the child has
+   * already exec'd or exited by now; with fork () this waits for it). */
+  do
+    n = read (err_pipe[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close (err_pipe[0]);
+  if (n == sizeof child_errno)
     {
       int status;
 
       while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
       g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED,
-                   "Failed to execute child process \u201c%s\u201d (%s)", file, g_strerror (d.child_errno));
+                   "Failed to execute child process \u201c%s\u201d (%s)", file, g_strerror (child_errno));
       return FALSE;
     }
   *pid_out = pid;
