@@ -577,7 +577,9 @@ test_big_frame_recycled (void)
       g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), >=, MiB);
     }
   fake_child_clear (&f);
-  mitogen_buffer_pool_clear ();
+  /* A router shut down leaves nothing pooled. */
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), >=, MiB);
+  mitogen_router_shutdown (router);
   g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 0);
 }
 
@@ -627,6 +629,12 @@ test_buffer_pool_bounds (void)
   g_assert_cmpuint (buffers[0][5 * MiB - 1], ==, 0xab);
   mitogen_buffer_pool_give (buffers[0]);
   g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 6 * MiB);
+
+  /* Not taken again for MITOGEN_BUFFER_POOL_IDLE_USEC: freed at the next
+   * use of the pool. */
+  g_usleep (MITOGEN_BUFFER_POOL_IDLE_USEC + G_USEC_PER_SEC / 10);
+  g_assert_null (mitogen_buffer_pool_try_take (MiB));
+  g_assert_cmpuint (mitogen_buffer_pool_get_bytes (), ==, 0);
   mitogen_buffer_pool_clear ();
 }
 

@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 /* What the pool keeps at most, in bytes and in buffers. */
 #define MITOGEN_BUFFER_POOL_BYTES (8u * 1024u * 1024u)
 #define MITOGEN_BUFFER_POOL_COUNT 8u
+/* A buffer not taken again within this long is freed. */
+#define MITOGEN_BUFFER_POOL_IDLE_USEC (2 * G_USEC_PER_SEC)
 
 MITOGEN_INTERNAL
 guint8 *mitogen_buffer_pool_alloc     (gsize    size);

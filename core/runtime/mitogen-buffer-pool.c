@@ -12,9 +12,12 @@
  * megabytes, a few buffers) and only ever holds memory a transfer
  * already used.
  *
- * Each buffer carries its capacity in a 16-byte header in front of the
- * data, so the data stays 16-byte aligned (GVariant copies misaligned
- * data) and a payload's free function needs nothing but the pointer.
+ * Each buffer carries its capacity (and, while pooled, when it was given
+ * back) in a 16-byte header in front of the data, so the data stays
+ * 16-byte aligned (GVariant copies misaligned data) and a payload's free
+ * function needs nothing but the pointer. A buffer nobody has taken for
+ * MITOGEN_BUFFER_POOL_IDLE_USEC is freed at the next use of the pool, and
+ * mitogen_router_shutdown () empties it.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -27,6 +30,8 @@
 #include "mitogen-buffer-pool-private.h"
 
 #define HEADER 16u
+
+G_STATIC_ASSERT (sizeof (gsize) + sizeof (gint64) <= HEADER);
 
 static GMutex  pool_lock;
 static GSList *pool;        /* guarded by pool_lock: (owned) buffers, as allocated */
@@ -47,6 +52,45 @@ mitogen_buffer_pool_capacity (const guint8 *buffer)
 
   memcpy (&capacity, buffer - HEADER, sizeof capacity);
   return capacity;
+}
+
+static gint64
+given_at (const guint8 *buffer)
+{
+  gint64 when;
+
+  memcpy (&when, buffer - HEADER + sizeof (gsize), sizeof when);
+  return when;
+}
+
+/* pool_lock held: unlinks the buffers idle too long into @expired. */
+static void
+expire_locked (GSList **expired)
+{
+  gint64 now = g_get_monotonic_time ();
+  GSList *l = pool;
+
+  while (l != NULL)
+    {
+      GSList *next = l->next;
+
+      if (now - given_at (l->data) >= MITOGEN_BUFFER_POOL_IDLE_USEC)
+        {
+          pool_bytes -= mitogen_buffer_pool_capacity (l->data);
+          pool_count--;
+          *expired = g_slist_prepend (*expired, l->data);
+          pool = g_slist_delete_link (pool, l);
+        }
+      l = next;
+    }
+}
+
+static void
+free_all (GSList *buffers)
+{
+  for (GSList *l = buffers; l != NULL; l = l->next)
+    g_free (base_of (l->data));
+  g_slist_free (buffers);
 }
 
 static guint8 *
@@ -74,9 +118,11 @@ guint8 *
 mitogen_buffer_pool_try_take (gsize size)
 {
   guint8 *found = NULL;
+  GSList *expired = NULL;
   gsize limit = size > G_MAXSIZE / 2 ? G_MAXSIZE : MAX (size * 2, size + MITOGEN_BUFFER_POOL_MIN);
 
   g_mutex_lock (&pool_lock);
+  expire_locked (&expired);
   for (GSList *l = pool; l != NULL; l = l->next)
     {
       gsize capacity = mitogen_buffer_pool_capacity (l->data);
@@ -92,6 +138,7 @@ mitogen_buffer_pool_try_take (gsize size)
       pool_count--;
     }
   g_mutex_unlock (&pool_lock);
+  free_all (expired);
   return found;
 }
 
@@ -116,6 +163,7 @@ mitogen_buffer_pool_grow (guint8 *buffer,
 void
 mitogen_buffer_pool_give (guint8 *buffer)
 {
+  GSList *expired = NULL;
   gsize capacity;
 
   if (buffer == NULL)
@@ -123,7 +171,11 @@ mitogen_buffer_pool_give (guint8 *buffer)
   capacity = mitogen_buffer_pool_capacity (buffer);
   if (capacity >= MITOGEN_BUFFER_POOL_MIN && capacity <= MITOGEN_BUFFER_POOL_BYTES)
     {
+      gint64 now = g_get_monotonic_time ();
+
+      memcpy (buffer - HEADER + sizeof (gsize), &now, sizeof now);
       g_mutex_lock (&pool_lock);
+      expire_locked (&expired);
       if (pool_count < MITOGEN_BUFFER_POOL_COUNT && pool_bytes + capacity <= MITOGEN_BUFFER_POOL_BYTES)
         {
           pool = g_slist_prepend (pool, buffer);
@@ -133,6 +185,7 @@ mitogen_buffer_pool_give (guint8 *buffer)
         }
       g_mutex_unlock (&pool_lock);
     }
+  free_all (expired);
   if (buffer != NULL)
     g_free (base_of (buffer));
 }
@@ -165,9 +218,7 @@ mitogen_buffer_pool_clear (void)
   pool_count = 0;
   g_mutex_unlock (&pool_lock);
 
-  for (GSList *l = held; l != NULL; l = l->next)
-    g_free (base_of (l->data));
-  g_slist_free (held);
+  free_all (held);
 }
 
 /* Any thread: the bytes the pool holds now. */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "mitogen-broker-private.h"
+#include "mitogen-buffer-pool-private.h"
 #include "mitogen-context-private.h"
 #include "mitogen-message-private.h"
 #include "mitogen-protocol-private.h"
@@ -490,6 +491,9 @@ mitogen_router_shutdown (MitogenRouter *self)
       mitogen_broker_shutdown (self->broker);
       mitogen_broker_join (self->broker);
     }
+  /* The big-frame buffers kept for reuse go back to the allocator: a
+   * program done with its contexts returns to its baseline. */
+  mitogen_buffer_pool_clear ();
 }
 
 /**
