@@ -231,13 +231,14 @@ collect (MitogenReceiver *receiver,
 /* ------------------------------------------------------------------ */
 /* raw_pingpong_us: the machine's floor for one process round trip     */
 
-static void
-bench_raw_pingpong (const Options *opts)
+/* A socketpair and a forked child holding the other end: returns the
+ * child's pid (0 in the child) and sets *fd to this side's end. Before
+ * any thread exists. */
+static pid_t
+fork_with_socket (int *fd)
 {
   int sv[2];
   pid_t pid;
-  g_autofree double *means = g_new (double, opts->batches);
-  char byte = 'x';
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     {
@@ -250,22 +251,34 @@ bench_raw_pingpong (const Options *opts)
       fprintf (stderr, "mitogen-bench: fork: %s\n", g_strerror (errno));
       exit (1);
     }
+  close (sv[pid == 0 ? 0 : 1]);
+  *fd = sv[pid == 0 ? 1 : 0];
+  return pid;
+}
+
+static void
+bench_raw_pingpong (const Options *opts)
+{
+  int fd;
+  pid_t pid;
+  g_autofree double *means = g_new (double, opts->batches);
+  char byte = 'x';
+
+  pid = fork_with_socket (&fd);
   if (pid == 0)
     {
       /* Echo one byte at a time until EOF. */
-      close (sv[0]);
       for (;;)
         {
           char c;
-          ssize_t n = read (sv[1], &c, 1);
-          if (n == 1 && write (sv[1], &c, 1) == 1)
+          ssize_t n = read (fd, &c, 1);
+          if (n == 1 && write (fd, &c, 1) == 1)
             continue;
           if (n < 0 && errno == EINTR)
             continue;
           _exit (0);
         }
     }
-  close (sv[1]);
 
   for (guint b = 0; b < opts->batches; b++)
     {
@@ -275,7 +288,7 @@ bench_raw_pingpong (const Options *opts)
         {
           char c;
 
-          if (write (sv[0], &byte, 1) != 1 || read (sv[0], &c, 1) != 1)
+          if (write (fd, &byte, 1) != 1 || read (fd, &c, 1) != 1)
             {
               fprintf (stderr, "mitogen-bench: raw ping-pong: %s\n", g_strerror (errno));
               exit (1);
@@ -283,7 +296,7 @@ bench_raw_pingpong (const Options *opts)
         }
       means[b] = (double) (g_get_monotonic_time () - t0) / opts->calls;
     }
-  close (sv[0]);
+  close (fd);
   waitpid (pid, NULL, 0);
   emit ("raw_pingpong_us", median (means, opts->batches), "us");
 }
@@ -437,29 +450,18 @@ typedef struct
 static void
 raw_stream_start (RawStream *raw)
 {
-  int sv[2];
+  int fd;
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    {
-      fprintf (stderr, "mitogen-bench: socketpair: %s\n", g_strerror (errno));
-      exit (1);
-    }
-  raw->pid = fork ();
-  if (raw->pid < 0)
-    {
-      fprintf (stderr, "mitogen-bench: fork: %s\n", g_strerror (errno));
-      exit (1);
-    }
+  raw->pid = fork_with_socket (&fd);
   if (raw->pid == 0)
     {
       guint8 *zeros = calloc (1, BULK_SIZE);
       guint64 total;
 
-      close (sv[0]);
-      while (zeros != NULL && read (sv[1], &total, sizeof total) == sizeof total)
+      while (zeros != NULL && read (fd, &total, sizeof total) == sizeof total)
         while (total > 0)
           {
-            ssize_t n = write (sv[1], zeros, MIN (total, (guint64) BULK_SIZE));
+            ssize_t n = write (fd, zeros, MIN (total, (guint64) BULK_SIZE));
             if (n < 0 && errno == EINTR)
               continue;
             if (n <= 0)
@@ -468,8 +470,7 @@ raw_stream_start (RawStream *raw)
           }
       _exit (0);
     }
-  close (sv[1]);
-  raw->fd = sv[0];
+  raw->fd = fd;
   raw->buffer = g_malloc (BULK_SIZE);
 }
 

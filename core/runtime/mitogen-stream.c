@@ -560,11 +560,14 @@ attach_write_watch_locked (MitogenStream *self)
   g_source_attach (self->write_source, mitogen_broker_get_main_context (self->broker));
 }
 
-/* Broker thread: writes what is queued, unless a writability watch is
- * already there to do it; watches for writability if something is left. */
-static void
-flush_now (MitogenStream *self)
+/* Broker thread: another thread queued frames for us to write. Writes
+ * them now unless a writability watch is already there to do it (the
+ * descriptor can usually take them: write before polling), and watches
+ * for writability if something is left. */
+static gboolean
+attach_write_watch_cb (gpointer data)
 {
+  MitogenStream *self = data;
   gboolean write_now;
 
   g_mutex_lock (&self->wlock);
@@ -573,7 +576,6 @@ flush_now (MitogenStream *self)
     self->want_write_watch = FALSE;
   g_mutex_unlock (&self->wlock);
 
-  /* The descriptor can usually take it now: write before polling. */
   if (write_now && on_writable_cb (self->write_fd, G_IO_OUT, self) == G_SOURCE_CONTINUE)
     {
       g_mutex_lock (&self->wlock);
@@ -584,13 +586,6 @@ flush_now (MitogenStream *self)
         }
       g_mutex_unlock (&self->wlock);
     }
-}
-
-/* Broker thread: another thread queued frames for us to write. */
-static gboolean
-attach_write_watch_cb (gpointer data)
-{
-  flush_now (data);
   return G_SOURCE_REMOVE;
 }
 

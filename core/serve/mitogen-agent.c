@@ -735,7 +735,7 @@ mitogen_agent_main (int    argc,
       request = item;
       serve (self, request);
       mitogen_message_unref (request);
-      g_atomic_int_dec_and_test (&self->queued_calls);
+      g_atomic_int_add (&self->queued_calls, -1);
     }
 
   /* Calls queued behind SHUTDOWN are dropped; the parent fails them when
