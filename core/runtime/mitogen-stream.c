@@ -110,6 +110,7 @@ struct _MitogenStream
   guint               rx_reads_at_tx;  /* rx_reads when bytes were last written */
 
   gint                rx_reads;      /* (atomic) reads that returned bytes */
+  gboolean            corked;        /* broker thread: in this thread's corked list */
 };
 
 /**
@@ -547,6 +548,44 @@ consume_queue (MitogenStream *self,
 static gboolean on_writable_cb (int fd, GIOCondition condition, gpointer user_data);
 static void resume_fed_by (GPtrArray *fed_by);
 static GPtrArray *steal_fed_by_locked (MitogenStream *self);
+static gboolean attach_write_watch_cb (gpointer data);
+
+/* Corking, broker thread only: while the broker dispatches the frames of
+ * one read, what it sends is queued, not written; when the last frame is
+ * dispatched, every stream written to is flushed in one writev each. A
+ * burst of calls (pipelined, or many in one read) is then answered with
+ * one system call and one wake-up of the peer instead of one per reply.
+ * A lone frame's reply leaves just as early as before. Per thread: each
+ * router has its own broker thread. */
+static __thread guint      cork_depth;
+static __thread GPtrArray *corked_streams;   /* (owned) (nullable) MitogenStream, while corked */
+
+static void
+cork (void)
+{
+  cork_depth++;
+}
+
+static void
+uncork (void)
+{
+  g_autoptr(GPtrArray) streams = NULL;
+
+  g_assert (cork_depth > 0);
+  if (--cork_depth > 0 || corked_streams == NULL)
+    return;
+  /* Nothing stays behind in the thread's variable. */
+  streams = g_steal_pointer (&corked_streams);
+  for (guint i = 0; i < streams->len; i++)
+    {
+      MitogenStream *stream = g_ptr_array_index (streams, i);
+
+      g_mutex_lock (&stream->wlock);
+      stream->corked = FALSE;
+      g_mutex_unlock (&stream->wlock);
+      attach_write_watch_cb (stream);
+    }
+}
 
 /* Broker thread, wlock held. */
 static void
@@ -781,7 +820,18 @@ send_frame (MitogenStream  *self,
                     message->header.length, self->write_paused ? " (paused)" : "");
 
   on_broker = mitogen_broker_is_broker_thread (self->broker);
-  if (self->out.length == 1 && !self->write_paused)
+  if (on_broker && cork_depth > 0 && !self->write_paused)
+    {
+      /* Written when the broker is done with the frames of this read. */
+      if (!self->corked)
+        {
+          if (corked_streams == NULL)
+            corked_streams = g_ptr_array_new_with_free_func (g_object_unref);
+          self->corked = TRUE;
+          g_ptr_array_add (corked_streams, g_object_ref (self));
+        }
+    }
+  else if (self->out.length == 1 && !self->write_paused)
     {
       gint64 now = g_get_monotonic_time ();
       guint heard = (guint) g_atomic_int_get (&self->rx_reads);
@@ -818,7 +868,7 @@ send_frame (MitogenStream  *self,
         }
     }
 
-  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused)
+  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->corked)
     {
       self->want_write_watch = TRUE;
       if (on_broker)
@@ -910,6 +960,7 @@ parse_buffer (MitogenStream *self)
   gsize pos = 0;
   gboolean alive = TRUE;
 
+  cork ();
   while (alive && self->rlen - pos >= MITOGEN_FRAME_HEADER_SIZE)
     {
       g_autoptr(GError) error = NULL;
@@ -920,6 +971,7 @@ parse_buffer (MitogenStream *self)
       if (!mitogen_frame_header_decode (self->rbuf + pos, MITOGEN_FRAME_HEADER_SIZE, limit, &header, &error))
         {
           mitogen_stream_close (self, error);
+          uncork ();
           return FALSE;
         }
 
@@ -962,6 +1014,7 @@ parse_buffer (MitogenStream *self)
       else
         break;
     }
+  uncork ();
 
   if (!alive)
     return FALSE;
