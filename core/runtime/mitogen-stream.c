@@ -1138,6 +1138,13 @@ attach_read_source (MitogenStream *self)
   self->read_source = g_unix_fd_source_new (self->read_fd, G_IO_IN);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable_cb), self, NULL);
   g_source_set_static_name (self->read_source, "[mitogen] stream read");
+  /* GLib blocks a source that cannot recurse while it dispatches: takes
+   * its descriptor out of the poll set and back in, each time waking the
+   * broker's own context through its eventfd (a write, then one more
+   * poll and read on the next pass): three system calls per wake-up. The
+   * broker never iterates its context from inside a callback, so there
+   * is no recursion to guard against. */
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_attach (self->read_source, mitogen_broker_get_main_context (self->broker));
 }
 
