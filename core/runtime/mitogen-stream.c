@@ -596,6 +596,7 @@ attach_write_watch_locked (MitogenStream *self)
   self->write_source = g_unix_fd_source_new (self->write_fd, G_IO_OUT);
   g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable_cb), self, NULL);
   g_source_set_static_name (self->write_source, "[mitogen] stream write");
+  g_source_set_can_recurse (self->write_source, TRUE);  /* see attach_read_source () */
   g_source_attach (self->write_source, mitogen_broker_get_main_context (self->broker));
 }
 
