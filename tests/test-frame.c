@@ -9,6 +9,7 @@
 
 #include "mitogen-frame-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-protocol-private.h"
 
 static void
 test_roundtrip (void)
@@ -214,6 +215,73 @@ test_fuzz (void)
   g_rand_free (rand);
 }
 
+/* The call's bytes as built directly must be exactly GLib's normal form,
+ * byte for byte, whatever the sizes: names and arguments chosen so that
+ * the whole value crosses the 1-, 2- and 4-byte framing offset widths
+ * (255 and 65535 bytes), with arguments of fixed and variable size,
+ * serialized or not, and none. */
+static void
+test_call_encoding (void)
+{
+  static const gsize name_lens[] = { 0, 1, 7, 8, 9, 200, 230, 240, 250, 251, 252, 253, 254, 255, 256, 300, 65500, 65520, 65530, 65540, 70000 };
+  static const gsize blob_lens[] = { 0, 1, 3, 8, 200, 240, 250, 65500, 65530 };
+  guint checked = 0;
+
+  g_test_summary ("mitogen_protocol_call_new () serializes a CALL_FUNCTION value directly; "
+                  "its bytes equal GLib's own serialization of the same (sva{sv}) for names "
+                  "and arguments around every framing-offset width.");
+
+  for (gsize n = 0; n < G_N_ELEMENTS (name_lens); n++)
+    for (gsize b = 0; b < G_N_ELEMENTS (blob_lens) + 4; b++)
+      {
+        g_autofree char *name = g_strnfill (name_lens[n], 'f');
+        g_autoptr(GVariant) fast = NULL;
+        g_autoptr(GVariant) slow = NULL;
+        GVariant *args = NULL, *args2 = NULL;
+
+        if (b < G_N_ELEMENTS (blob_lens))
+          {
+            g_autofree guint8 *blob = g_malloc (blob_lens[b]);
+
+            for (gsize i = 0; i < blob_lens[b]; i++)
+              blob[i] = (guint8) (i * 13 + b);
+            args = g_variant_new ("(@ays)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, blob, blob_lens[b], 1), name);
+            args2 = g_variant_new ("(@ays)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, blob, blob_lens[b], 1), name);
+          }
+        else if (b == G_N_ELEMENTS (blob_lens))
+          {
+            args = g_variant_new ("(tu)", (guint64) 1 << 40, 7u);
+            args2 = g_variant_new ("(tu)", (guint64) 1 << 40, 7u);
+          }
+        else if (b == G_N_ELEMENTS (blob_lens) + 1)
+          {
+            /* Already serialized, as a binding or a received value is. */
+            g_autoptr(GVariant) tree = g_variant_ref_sink (g_variant_new ("(sa{sv}d)", name, NULL, 2.5));
+            g_autoptr(GBytes) data = g_variant_get_data_as_bytes (tree);
+
+            args = g_variant_new_from_bytes (G_VARIANT_TYPE ("(sa{sv}d)"), data, TRUE);
+            args2 = g_variant_new_from_bytes (G_VARIANT_TYPE ("(sa{sv}d)"), data, TRUE);
+          }
+        else if (b == G_N_ELEMENTS (blob_lens) + 2)
+          {
+            args = g_variant_new ("()");
+            args2 = g_variant_new ("()");
+          }
+        /* else: NULL, no arguments */
+
+        fast = g_variant_ref_sink (mitogen_protocol_call_new (name, args));
+        slow = g_variant_ref_sink (mitogen_protocol_call_new_slow (name, args2));
+        g_assert_cmpstr (g_variant_get_type_string (fast), ==, "(sva{sv})");
+        g_assert_cmpuint (g_variant_get_size (fast), ==, g_variant_get_size (slow));
+        g_assert_cmpmem (g_variant_get_data (fast), g_variant_get_size (fast),
+                         g_variant_get_data (slow), g_variant_get_size (slow));
+        g_assert_true (g_variant_is_normal_form (fast));
+        g_assert_true (g_variant_equal (fast, slow));
+        checked++;
+      }
+  g_test_message ("%u calls compared", checked);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -227,6 +295,7 @@ main (int   argc,
   g_test_add_func ("/frame/message-encoding", test_message_encoding);
   g_test_add_func ("/frame/error-flag-shape", test_error_flag_shape);
   g_test_add_func ("/frame/fuzz", test_fuzz);
+  g_test_add_func ("/frame/call-encoding", test_call_encoding);
 
   return g_test_run ();
 }

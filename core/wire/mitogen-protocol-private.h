@@ -108,6 +108,8 @@ void      mitogen_protocol_config_clear   (MitogenConfig         *config);
  * arguments (a tuple, boxed) and keyword options (none defined yet). */
 GVariant *mitogen_protocol_call_new       (const char            *function,
                                            GVariant              *args);
+GVariant *mitogen_protocol_call_new_slow  (const char            *function,
+                                           GVariant              *args);
 /* @function points into @value; @args is (transfer full). */
 gboolean  mitogen_protocol_call_parse     (GVariant              *value,
                                            const char           **function,
