@@ -57,7 +57,42 @@ struct _MitogenReceiver
   GWeakRef               owner;
   MitogenReceiverOwnerNotify owner_notify;
   gint                   owned;        /* (atomic) */
+
+  struct _ReceiverLink  *link;        /* (owned) the router's way to us */
 };
+
+/* What the router's handler holds instead of the receiver: a GWeakRef
+ * would do, but every GWeakRef set, get and clear takes one lock shared
+ * by all weak references in the process, which the calling thread and
+ * the broker then fought over for every call. @receiver is cleared by
+ * dispose; the broker takes a reference under @lock, which GObject
+ * allows even while dispose runs (the object then lives on until that
+ * reference goes). */
+typedef struct _ReceiverLink
+{
+  gatomicrefcount  ref_count;
+  GMutex           lock;
+  MitogenReceiver *receiver;   /* (unowned) (nullable) guarded by lock */
+} ReceiverLink;
+
+static ReceiverLink *
+receiver_link_ref (ReceiverLink *link)
+{
+  g_atomic_ref_count_inc (&link->ref_count);
+  return link;
+}
+
+static void
+receiver_link_unref (gpointer data)
+{
+  ReceiverLink *link = data;
+
+  if (g_atomic_ref_count_dec (&link->ref_count))
+    {
+      g_mutex_clear (&link->lock);
+      g_free (link);
+    }
+}
 
 enum
 {
@@ -101,6 +136,12 @@ mitogen_receiver_dispose (GObject *object)
 {
   MitogenReceiver *self = MITOGEN_RECEIVER (object);
 
+  if (self->link != NULL)
+    {
+      g_mutex_lock (&self->link->lock);
+      self->link->receiver = NULL;
+      g_mutex_unlock (&self->link->lock);
+    }
   if (self->router != NULL && self->handle != 0)
     mitogen_router_del_handler (self->router, self->handle);
 
@@ -117,7 +158,12 @@ mitogen_receiver_finalize (GObject *object)
   g_clear_object (&self->router);
   g_clear_object (&self->respondent);
   g_clear_pointer (&self->context, g_main_context_unref);
-  g_weak_ref_clear (&self->owner);
+  /* Set only while a select owns us (each set, like init and clear, takes
+   * the process-wide weak reference lock; the instance's zeroed memory is
+   * an empty reference already). */
+  if (self->owner_raw != NULL)
+    g_weak_ref_clear (&self->owner);
+  g_clear_pointer (&self->link, receiver_link_unref);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
 
@@ -156,7 +202,6 @@ mitogen_receiver_init (MitogenReceiver *self)
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
   g_queue_init (&self->pending);
-  g_weak_ref_init (&self->owner, NULL);
   self->context = g_main_context_ref_thread_default ();
 }
 
@@ -297,17 +342,16 @@ on_message (MitogenRouter  *router,
             MitogenMessage *message,
             gpointer        user_data)
 {
-  g_autoptr(MitogenReceiver) self = g_weak_ref_get (user_data);
+  ReceiverLink *link = user_data;
+  g_autoptr(MitogenReceiver) self = NULL;
+
+  g_mutex_lock (&link->lock);
+  if (link->receiver != NULL)
+    self = g_object_ref (link->receiver);
+  g_mutex_unlock (&link->lock);
 
   if (self != NULL)
     mitogen_receiver_deliver (self, message);
-}
-
-static void
-weak_ref_free (gpointer data)
-{
-  g_weak_ref_clear (data);
-  g_free (data);
 }
 
 /**
@@ -331,7 +375,7 @@ mitogen_receiver_new (MitogenRouter  *router,
                       MitogenContext *respondent)
 {
   MitogenReceiver *self;
-  GWeakRef *ref;
+  ReceiverLink *link;
 
   g_return_val_if_fail (MITOGEN_IS_ROUTER (router), NULL);
   g_return_val_if_fail (respondent == NULL || MITOGEN_IS_CONTEXT (respondent), NULL);
@@ -341,12 +385,15 @@ mitogen_receiver_new (MitogenRouter  *router,
   self->persist = persist;
   self->respondent = respondent != NULL ? g_object_ref (respondent) : NULL;
 
-  ref = g_new0 (GWeakRef, 1);
-  g_weak_ref_init (ref, self);
+  link = g_new0 (ReceiverLink, 1);
+  g_atomic_ref_count_init (&link->ref_count);
+  g_mutex_init (&link->lock);
+  link->receiver = self;
+  self->link = receiver_link_ref (link);
   self->handle = mitogen_router_add_handler_full (router, handle, persist,
                                                   respondent != NULL ? mitogen_context_get_id (respondent)
                                                                      : MITOGEN_NO_RESPONDENT,
-                                                  on_message, ref, weak_ref_free);
+                                                  on_message, link, receiver_link_unref);
 
   /* Already gone: the reply can never come. */
   if (respondent != NULL && !mitogen_context_is_connected (respondent))
