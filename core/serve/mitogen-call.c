@@ -487,7 +487,7 @@ mitogen_invoke_function (MitogenCall  *call,
 
   ensure_registry ();
 
-  tuple = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new ("()"));
+  tuple = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
 
   /* A reference keeps the function's data alive while it runs, even if
    * its name is registered again meanwhile. */
@@ -527,7 +527,7 @@ mitogen_invoke_function (MitogenCall  *call,
   if (result == NULL && g_atomic_int_get (&call->detached))
     return NULL;
   if (result == NULL)
-    return g_variant_ref_sink (g_variant_new ("()"));
+    return g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
   /* (transfer full): a floating result becomes ours; a full one already is. */
   if (g_variant_is_floating (result))
     g_variant_ref_sink (result);
@@ -570,7 +570,7 @@ mitogen_call_send_reply (MitogenCall  *self,
   if (error == NULL)
     {
       reply = mitogen_message_new (self->caller_id, self->reply_to,
-                                   owned != NULL ? owned : g_variant_new ("()"));
+                                   owned != NULL ? owned : g_variant_new_tuple (NULL, 0));
       if (self->reply_max != 0 && reply->header.length > self->reply_max)
         {
           g_autoptr(GError) too_big = g_error_new (MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,

@@ -261,7 +261,7 @@ keep_call_types (void)
   if (g_once_init_enter (&once))
     {
       call_types_kept[0] = g_variant_ref_sink (mitogen_protocol_call_new_slow ("", NULL));
-      call_types_kept[1] = g_variant_ref_sink (g_variant_new ("()"));
+      call_types_kept[1] = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
       g_once_init_leave (&once, 1);
     }
 }
@@ -275,7 +275,7 @@ mitogen_protocol_call_new_slow (const char *function,
 {
   g_autoptr(GVariant) tuple = NULL;
 
-  tuple = g_variant_ref_sink (args != NULL ? args : g_variant_new ("()"));
+  tuple = g_variant_ref_sink (args != NULL ? args : g_variant_new_tuple (NULL, 0));
   return g_variant_new ("(sv@a{sv})", function, tuple,
                         g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
 }
@@ -347,7 +347,7 @@ mitogen_protocol_call_new (const char *function,
   g_autoptr(GVariant) tuple = NULL;
 
   keep_call_types ();
-  tuple = g_variant_ref_sink (args != NULL ? args : g_variant_new ("()"));
+  tuple = g_variant_ref_sink (args != NULL ? args : g_variant_new_tuple (NULL, 0));
   return call_new_direct (function, tuple);
 #else
   return mitogen_protocol_call_new_slow (function, args);
@@ -360,8 +360,11 @@ mitogen_protocol_call_parse (GVariant     *value,
                              GVariant    **args,
                              GError      **error)
 {
+  g_autoptr(GVariant) name = NULL;
+  g_autoptr(GVariant) variant = NULL;
   g_autoptr(GVariant) boxed = NULL;
 
+  keep_call_types ();
   if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE ("(sva{sv})")))
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
@@ -369,7 +372,13 @@ mitogen_protocol_call_parse (GVariant     *value,
                    value != NULL ? g_variant_get_type_string (value) : "none");
       return FALSE;
     }
-  g_variant_get (value, "(&sv@a{sv})", function, &boxed, NULL);
+  /* What g_variant_get (value, "(&sv@a{sv})", ...) gives, without
+   * scanning a format string for every call: the name points into
+   * @value's bytes, as "&s" would. */
+  name = g_variant_get_child_value (value, 0);
+  *function = g_variant_get_string (name, NULL);
+  variant = g_variant_get_child_value (value, 1);
+  boxed = g_variant_get_variant (variant);
   if (!g_variant_is_of_type (boxed, G_VARIANT_TYPE_TUPLE))
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
