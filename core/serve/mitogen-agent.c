@@ -245,14 +245,15 @@ on_call_function (MitogenRouter  *router,
    * back (that was half of a round trip's cost). */
   if (!self->profiling && g_atomic_int_get (&self->queued_calls) == 0)
     {
-      const char *function = NULL;
-
-      if (message->value != NULL &&
-          g_variant_is_of_type (message->value, G_VARIANT_TYPE ("(sva{sv})")) &&
-          (g_variant_get_child (message->value, 0, "&s", &function), mitogen_function_is_quick (function)))
+      if (message->value != NULL && g_variant_is_of_type (message->value, G_VARIANT_TYPE ("(sva{sv})")))
         {
-          serve (self, message);
-          return;
+          g_autoptr(GVariant) name = g_variant_get_child_value (message->value, 0);
+
+          if (mitogen_function_is_quick (g_variant_get_string (name, NULL)))
+            {
+              serve (self, message);
+              return;
+            }
         }
     }
   g_atomic_int_inc (&self->queued_calls);
