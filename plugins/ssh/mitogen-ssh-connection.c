@@ -1758,6 +1758,12 @@ mitogen_ssh_connection_start (MitogenSshParams *params,
 
   conn = (SshConnection *) g_source_new (&conn_funcs, sizeof (SshConnection));
   g_source_set_static_name (&conn->source, "mitogen-ssh");
+  /* Not blocked around each dispatch: GLib would take our three
+   * descriptors out of the poll set and put them back, waking its own
+   * context through the eventfd each time (three more system calls per
+   * wake-up of a busy bridge). Nothing we call from dispatch iterates
+   * this context. */
+  g_source_set_can_recurse (&conn->source, TRUE);
   conn->params = *params;
   memset (params, 0, sizeof *params);
   conn->command = g_strdup (command);
