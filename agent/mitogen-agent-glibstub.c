@@ -13,6 +13,8 @@
  * - g_strcmp0 () and the assertion reporters live in gtestutils.c, the
  *   test framework (~35 kB with the GIOChannel code it uses): they are
  *   written out here, same output, same abort.
+ * - GSubprocess's flags type is registered by gioenumtypes.c, with the
+ *   names of every GIO enumeration (~45 kB): it is registered here alone.
  * - GObject's gsourceclosure.c asks whether a GSource is a GIOChannel
  *   watch: none can be (g_io_create_watch () is not linked).
  *
@@ -23,7 +25,7 @@
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
-#include <glib.h>
+#include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,19 @@ g_option_error_quark (void)
 {
   return g_quark_from_static_string ("g-option-context-error-quark");
 }
+
+/* The one GIO enumeration type the agent's GIO objects ask for. */
+G_DEFINE_FLAGS_TYPE (GSubprocessFlags, g_subprocess_flags,
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_NONE, "none"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDIN_PIPE, "stdin-pipe"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDIN_INHERIT, "stdin-inherit"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDOUT_PIPE, "stdout-pipe"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, "stdout-silence"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDERR_PIPE, "stderr-pipe"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDERR_SILENCE, "stderr-silence"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_STDERR_MERGE, "stderr-merge"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_INHERIT_FDS, "inherit-fds"),
+  G_DEFINE_ENUM_VALUE (G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP, "search-path-from-envp"))
 
 /* No GIOChannel watch exists in the agent: nothing has these functions. */
 GSourceFuncs g_io_watch_funcs = { NULL, NULL, NULL, NULL, NULL, NULL };
