@@ -15,6 +15,17 @@
  *   written out here, same output, same abort.
  * - GSubprocess's flags type is registered by gioenumtypes.c, with the
  *   names of every GIO enumeration (~45 kB): it is registered here alone.
+ * - GLib's Unicode tables (guniprop.c, gunidecomp.c, gtranslit.c: ~300 kB,
+ *   ~95 kB of the gzip-compressed image) are linked for callers the agent
+ *   never reaches: g_str_match_string () and g_str_tokenize_and_fold ()
+ *   (which nothing in the link calls), g_variant_print () (only
+ *   g_variant_equal () on untrusted values and g_log_variant (); the
+ *   agent prints no GVariant), and GUri's host name code, linked for
+ *   _uri_encoder () of g_string_append_uri_escaped (), which nothing
+ *   calls either. The stand-ins below are exact for ASCII; beyond it they
+ *   leave text as it is (normalize, casefold), give '?' (to_ascii) or
+ *   classify by code point ranges (isprint, isalnum, ismark).
+ *   _uri_encoder () is written out in full.
  * - GObject's gsourceclosure.c asks whether a GSource is a GIOChannel
  *   watch: none can be (g_io_create_watch () is not linked).
  *
@@ -72,6 +83,7 @@ REF_UNREF (GOptionGroup, g_option_group, "GOptionGroup")
 REF_UNREF (GIOChannel, g_io_channel, "GIOChannel")
 REF_UNREF (GDateTime, g_date_time, "GDateTime")
 REF_UNREF (GTimeZone, g_time_zone, "GTimeZone")
+REF_UNREF (GUri, g_uri, "GUri")
 
 /* agent/mitogen-fakessh-args.c reports its errors in this domain. The
  * same quark as GLib's (goption.c). */
@@ -178,4 +190,137 @@ g_assertion_message_cmpnum (const char *domain,
       break;
     }
   report_and_abort (domain, file, line, func, message);
+}
+
+/* --- Unicode -------------------------------------------------------------- */
+
+gboolean
+g_unichar_isprint (gunichar c)
+{
+  if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+    return FALSE;                                        /* controls */
+  if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+    return FALSE;                                        /* surrogates, out of range */
+  if ((c >= 0xfdd0 && c < 0xfdf0) || (c & 0xfffe) == 0xfffe)
+    return FALSE;                                        /* noncharacters */
+  /* Format characters (Unicode 15, GLib 2.74's tables): soft hyphen,
+   * Arabic, Syriac and Mongolian marks, zero-width and directional
+   * marks, invisible operators, byte order mark, interlinear annotation,
+   * Kaithi, Egyptian hieroglyph, shorthand and musical format controls,
+   * tags. */
+  static const gunichar format[][2] = {
+    { 0xad, 0xad }, { 0x600, 0x605 }, { 0x61c, 0x61c }, { 0x6dd, 0x6dd }, { 0x70f, 0x70f },
+    { 0x890, 0x891 }, { 0x8e2, 0x8e2 }, { 0x180e, 0x180e }, { 0x200b, 0x200f }, { 0x202a, 0x202e },
+    { 0x2060, 0x2064 }, { 0x2066, 0x206f }, { 0xfeff, 0xfeff }, { 0xfff9, 0xfffb },
+    { 0x110bd, 0x110bd }, { 0x110cd, 0x110cd }, { 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 },
+    { 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 }, { 0xe0020, 0xe007f },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (format); i++)
+    if (c >= format[i][0] && c <= format[i][1])
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+g_unichar_ismark (gunichar c)
+{
+  /* The combining diacritical mark blocks. */
+  return (c >= 0x300 && c < 0x370) || (c >= 0x1ab0 && c < 0x1b00) || (c >= 0x1dc0 && c < 0x1e00) ||
+         (c >= 0x20d0 && c < 0x2100) || (c >= 0xfe20 && c < 0xfe30);
+}
+
+gboolean
+g_unichar_isalnum (gunichar c)
+{
+  if (c < 0x80)
+    return g_ascii_isalnum ((char) c);
+  /* Beyond ASCII: anything printable but Latin-1's symbols, general
+   * and CJK punctuation, and marks. */
+  return g_unichar_isprint (c) && !g_unichar_ismark (c) && !(c < 0xc0 || c == 0xd7 || c == 0xf7) &&
+         !(c >= 0x2000 && c < 0x2070) && !(c >= 0x3000 && c < 0x3040);
+}
+
+char *
+g_utf8_casefold (const char *str, gssize len)
+{
+  char *folded = len < 0 ? g_strdup (str) : g_strndup (str, (gsize) len);
+
+  for (char *p = folded; *p != '\0'; p++)
+    *p = g_ascii_tolower (*p);
+  return folded;
+}
+
+char *
+g_utf8_normalize (const char *str, gssize len, GNormalizeMode mode)
+{
+  (void) mode;
+  if (!g_utf8_validate (str, len, NULL))
+    return NULL;
+  return len < 0 ? g_strdup (str) : g_strndup (str, (gsize) len);
+}
+
+char *
+g_str_to_ascii (const char *str, const char *from_locale)
+{
+  GString *out = g_string_new (NULL);
+
+  (void) from_locale;
+  /* One '?' per lead byte: continuation bytes are skipped, so no input
+   * makes this read past the terminating nul. */
+  for (const guchar *p = (const guchar *) str; *p != '\0'; p++)
+    if (*p < 0x80)
+      g_string_append_c (out, (char) *p);
+    else if (*p >= 0xc0)
+      g_string_append_c (out, '?');
+  return g_string_free (out, FALSE);
+}
+
+/* g_string_append_uri_escaped ()'s worker (GLib-internal, in guri.c):
+ * appends @length bytes from @start to @out, percent-encoding every byte
+ * that is not unreserved (RFC 3986: letters, digits, -._~) nor in
+ * @reserved_chars_allowed; with @allow_utf8, valid UTF-8 sequences are
+ * copied as they are. */
+void _uri_encoder (GString      *out,
+                   const guchar *start,
+                   gsize         length,
+                   const char   *reserved_chars_allowed,
+                   gboolean      allow_utf8);
+
+void
+_uri_encoder (GString      *out,
+              const guchar *start,
+              gsize         length,
+              const char   *reserved_chars_allowed,
+              gboolean      allow_utf8)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  const guchar *p = start, *end = start + length;
+
+  while (p < end)
+    {
+      if (allow_utf8 && *p >= 0x80)
+        {
+          gunichar c = g_utf8_get_char_validated ((const char *) p, end - p);
+
+          if (c != (gunichar) -1 && c != (gunichar) -2)
+            {
+              const guchar *next = (const guchar *) g_utf8_next_char (p);
+
+              g_string_append_len (out, (const char *) p, next - p);
+              p = next;
+              continue;
+            }
+        }
+      if (g_ascii_isalnum (*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
+          (*p != '\0' && reserved_chars_allowed != NULL && strchr (reserved_chars_allowed, *p) != NULL))
+        g_string_append_c (out, (char) *p);
+      else
+        {
+          g_string_append_c (out, '%');
+          g_string_append_c (out, hex[*p >> 4]);
+          g_string_append_c (out, hex[*p & 0xf]);
+        }
+      p++;
+    }
 }
