@@ -13,7 +13,7 @@
 #              data/cross/ARCH.txt
 #   build/     the nested build: -Dagent_only=true -Dstatic_agent=enabled
 # and OUT gets mitogen-agent-ARCH with the siblings the host agent has:
-# .gz (gzip -9 of the image), .sha256 (its hex digest), .xz with --xz.
+# .gz (the image gzip-compressed: gzip -9, or zopfli where installed), .sha256 (its hex digest), .xz with --xz.
 #
 # The packages are unpacked rather than installed: dpkg's multiarch wants
 # every Multi-Arch: same package at one version on all architectures, which

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "mitogen-utils-private.h"
 
@@ -166,8 +167,9 @@ log_writer (GLogLevelFlags   level,
             gpointer         user_data)
 {
   const char *domain = NULL, *message = NULL;
-  g_autoptr(GDateTime) now = NULL;
-  g_autofree char *stamp = NULL;
+  struct timespec now;
+  struct tm tm;
+  char stamp[64];
   gboolean io_domain;
 
   for (gsize i = 0; i < n_fields; i++)
@@ -183,12 +185,17 @@ log_writer (GLogLevelFlags   level,
   if (io_domain ? !g_atomic_int_get (&mitogen_io_debug_enabled) : (level & log_config.levels) == 0)
     return G_LOG_WRITER_HANDLED;
 
-  now = g_date_time_new_now_local ();
-  stamp = g_date_time_format (now, "%Y-%m-%d %H:%M:%S");
+  /* Local time as libc has it (the same TZ rules as GDateTime's), not
+   * GDateTime itself: that would link GTimeZone and its date formatting
+   * into the static agent for this one line. */
+  clock_gettime (CLOCK_REALTIME, &now);
+  localtime_r (&now.tv_sec, &tm);
+  snprintf (stamp, sizeof stamp, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 
   g_mutex_lock (&log_config.lock);
   if (log_config.usec)
-    fprintf (log_config.fp, "%s.%06d %s %s: %s\n", stamp, g_date_time_get_microsecond (now),
+    fprintf (log_config.fp, "%s.%06d %s %s: %s\n", stamp, (int) (now.tv_nsec / 1000),
              level_name (level), domain != NULL ? domain : "default", message != NULL ? message : "");
   else
     fprintf (log_config.fp, "%s %s %s: %s\n", stamp,
