@@ -1485,12 +1485,35 @@ conn_advance (SshConnection *conn)
     }
 }
 
+/* Broker thread: acknowledges at once what the server sent, and keeps
+ * doing so for the next packets. During the connect we often have nothing
+ * to send back: after authentication sshd writes two small packets back to
+ * back (its host keys notice, then the channel confirmation), and with
+ * Nagle on (a session without a pty) the second waits in its socket until
+ * our kernel's delayed ACK of the first, ~40 ms later. The kernel leaves
+ * quick-ack mode by itself, so this is asked again at each wake-up of the
+ * connect; never in the bridge, where each ACK rides on the next reply and
+ * quick ACKs would cost a packet per call. */
+static void
+quick_ack (SshConnection *conn)
+{
+#ifdef TCP_QUICKACK
+  int one = 1;
+
+  if (conn->tcp_fd >= 0)
+    setsockopt (conn->tcp_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+#endif
+}
+
 /* Broker thread. */
 static void
 conn_run (SshConnection *conn)
 {
   if (conn->step < STEP_BRIDGE)
-    conn_advance (conn);
+    {
+      conn_advance (conn);
+      quick_ack (conn);
+    }
   if (conn->step == STEP_BRIDGE)
     conn_pump (conn);
   update_events (conn);
