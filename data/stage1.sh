@@ -1,5 +1,6 @@
 # mitogen stage 1 (see docs/protocol.md, "Bootstrap"). POSIX sh: runs under
-# dash, bash and busybox sh. Run as: sh -c "$this" mitogen-stage1 NAME CACHE HASH
+# dash, bash and busybox sh. Run as:
+#   sh -c "$this" mitogen-stage1 NAME CACHE HASH [LOCAL [FORMAT]]
 # It reports on one line, reads exactly the announced number of agent bytes
 # from stdin (never more: the rest of stdin is the agent's stream), finds a
 # directory it may write to and execute from, and execs the agent there.
@@ -7,12 +8,15 @@
 # Nothing here may need /dev/null or /proc: unwanted output goes to a
 # closed descriptor (2>&-) instead.
 # HASH: the agent's (to find it cached), or "PATTERN=HASH ..." for
-# agents of several CPUs (`uname -m` picks).
+# agents of several CPUs (`uname -m` picks). LOCAL: the master's agent
+# (may be empty); FORMAT: the master's preferred one (gz, xz, zst, raw).
 # Closure mode (HASH is "closure"): NAME CACHE closure LOCAL, then
 # INDEX ROLE SHA256 SIZE NAME per file of a program run through its own
 # ELF loader (agent=self, dynamic); see the block below.
 n=$1 c=$2 h=$3 p=${4:-}
 d=${HOME:-/tmp}/.cache/mitogen
+# The report. `local` and `cached` need no `uname` (the master checks the
+# CPU only before it ships something): one process less.
 say() { echo "MITOGEN0 $1 $(uname -sm 2>&- || echo '? ?')${2:+ $2}"; }
 # Exactly len bytes, in 64 KiB blocks then the rest, so the decompressor
 # works while they still arrive (dd never reads past its blocks); dd's
@@ -25,7 +29,7 @@ if [ "$h" = closure ]; then
   umask 077
   # The same machine (sudo): the program itself, if this user can run it.
   if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ] && "$p" --mitogen-agent --probe <&- >&2; then
-    say local
+    echo "MITOGEN0 local"
     exec "$p" --mitogen-agent "$n"
   fi
   z=raw
@@ -154,7 +158,7 @@ if [ "$h" = closure ]; then
 fi
 # The same machine (sudo): the master's own agent, if we may run it.
 if [ -n "$p" ] && [ -r "$p" ] && [ -x "$p" ]; then
-  say local
+  echo "MITOGEN0 local"
   exec "$p" "$n"
 fi
 # Several CPUs' agents: HASH is "PATTERN=HASH ...", the first pattern
@@ -167,14 +171,18 @@ case $h in *=*)
 esac
 case $h in *[!0-9a-f-]*) echo "mitogen stage1: bad agent hash" >&2; exit 106 ;; esac
 if [ "$c" = 1 ] && [ "$h" != - ] && [ -x "$d/agent-$h" ]; then
-  say cached
+  echo "MITOGEN0 cached"
   exec "$d/agent-$h" "$n"
 fi
-# Offer the decompressors we have: XZ Utils (the build picks the branch
-# filter for the agent's CPU), gzip, none.
+# Offer the decompressors we have: gzip, none, and the master's preferred
+# format if it is another (each probe is a process): XZ Utils (the build
+# picks the branch filter for the agent's CPU), zstd. Without gzip, both
+# are looked for. The master takes its preference, else gz, zst, xz, raw.
+w=${5:-}
 z=raw
-if [ -n "$(command -v gzip)" ]; then z="gz,$z"; fi
-case $(xz --version 2>&-) in *"XZ Utils"*) z="xz,$z" ;; esac
+if [ -n "$(command -v gzip)" ]; then z="gz,$z"; else w=xz,zst; fi
+case ,$w, in *,xz,*) case $(xz --version 2>&-) in *"XZ Utils"*) z="xz,$z" ;; esac ;; esac
+case ,$w, in *,zst,*) if [ -n "$(command -v zstd)" ]; then z="zst,$z"; fi ;; esac
 say "need-$z"
 IFS=' ' read -r len fmt || { echo "mitogen stage1: no length line" >&2; exit 101; }
 f=
@@ -184,6 +192,7 @@ done
 [ -n "$f" ] || { echo "mitogen stage1: no writable directory" >&2; exit 102; }
 e=$f.e
 case $fmt in
+  zst) get | zstd -dcq > "$f" ;;
   xz) get | xz -dc > "$f" ;;
   gz) get | gzip -dc > "$f" ;;
   *) get > "$f" ;;
@@ -200,8 +209,12 @@ for t in "" "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${H
     f=$g
   fi
   if "$f" --probe <&- ; then
+    # Cached under a second name (a hard link: the agent unlinks only its
+    # own; a copy across file systems), renamed into place whole.
     if [ "$c" = 1 ] && [ "$h" != - ]; then
-      mkdir -p "$d" 2>&- && cp "$f" "$d/agent-$h.$$" 2>&- && mv -f "$d/agent-$h.$$" "$d/agent-$h"
+      { [ -d "$d" ] || mkdir -p "$d" 2>&-; } &&
+        { ln "$f" "$d/agent-$h.$$" 2>&- || cp "$f" "$d/agent-$h.$$" 2>&-; } &&
+        mv -f "$d/agent-$h.$$" "$d/agent-$h"
     fi
     exec "$f" "$n" --unlink "$f"
   fi

@@ -316,27 +316,63 @@ test_via_bootstrapped (void)
   assert_booted (second);
 }
 
+/* The size of the image shipped as @format: the build's compressed copy
+ * when there is one and this machine can decode it, else gzip's. */
+static goffset
+shipped_size (const char *format)
+{
+  g_autofree char *agent = g_test_build_filename (G_TEST_BUILT, "..", "agent", "mitogen-agent", NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *decoder = NULL;
+  struct stat st;
+
+  if (strcmp (format, "raw") == 0)
+    path = g_strdup (agent);
+  else
+    {
+      path = g_strconcat (agent, ".", format, NULL);
+      decoder = g_find_program_in_path (strcmp (format, "zst") == 0 ? "zstd" : strcmp (format, "xz") == 0 ? "xz" : "gzip");
+      if (decoder == NULL || stat (path, &st) != 0)
+        {
+          g_free (path);
+          path = g_strconcat (agent, ".gz", NULL);
+        }
+    }
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_size;
+}
+
 static void
 test_formats (void)
 {
-  static const char *formats[] = { "raw", "gz", "xz" };
+  static const char *formats[] = { "raw", "gz", "xz", "zst" };
   g_autoptr(MitogenRouter) router = mitogen_router_new ();
 
-  g_test_summary ("The agent is shipped raw, gzip- or xz-compressed as bootstrap_format asks, "
+  g_test_summary ("The agent is shipped raw, gzip-, xz- or zstd-compressed as bootstrap_format asks "
+                  "(gzip when the target cannot decode the format or the build made no such copy), "
                   "and each boots; transports default to their class's need for a bootstrap.");
 
   for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(MitogenContext) context = NULL;
+      g_autofree char *shipped = g_strdup_printf ("bootstrap shipped %" G_GOFFSET_FORMAT " agent bytes",
+                                                  shipped_size (formats[i]));
       GVariantBuilder b;
 
+      g_mutex_lock (&log_lock);
+      g_string_truncate (connect_log, 0);
+      g_mutex_unlock (&log_lock);
       g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
       g_variant_builder_add (&b, "{sv}", "bootstrap", g_variant_new_boolean (TRUE));
       g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (formats[i]));
       context = mitogen_router_local (router, g_variant_builder_end (&b), NULL, &error);
       g_assert_no_error (error);
       assert_booted (context);
+      g_mutex_lock (&log_lock);
+      if (strstr (connect_log->str, shipped) == NULL)
+        g_error ("%s: expected \"%s\" in the log:\n%s", formats[i], shipped, connect_log->str);
+      g_mutex_unlock (&log_lock);
     }
 
   {

@@ -9,14 +9,16 @@
 
 G_BEGIN_DECLS
 
-/* The command a transport runs on the target: SHELL -c STAGE1 stage1 NAME CACHE HASH.
- * (transfer full) */
-/* @local_agent (nullable): a path to try first (a target that shares our
- * files: stage 1 runs it when it may, reporting "local"). */
+/* The command a transport runs on the target: SHELL -c STAGE1 stage1 NAME
+ * CACHE HASH LOCAL FORMAT. (transfer full)
+ * @local_agent (nullable): a path to try first (a target that shares our
+ * files: stage 1 runs it when it may, reporting "local"). @format
+ * (nullable): the bootstrap-format we prefer. */
 char   **mitogen_bootstrap_argv   (const char    *shell,
                                    const char    *name,
                                    gboolean       cache,
                                    const char    *local_agent,
+                                   const char    *format,
                                    GError       **error);
 
 /* Closure mode (agent=self, dynamic): SHELL -c STAGE1 stage1 NAME CACHE

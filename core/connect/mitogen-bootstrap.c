@@ -3,10 +3,13 @@
  * The transport runs `sh -c STAGE1 …` on the target (data/stage1.sh, a
  * GResource). Stage 1 prints one report line:
  *
- *     MITOGEN0 <cached|need-gz|need-raw> <uname -s> <uname -m>
+ *     MITOGEN0 local | MITOGEN0 cached
+ *     MITOGEN0 need-<zst,xz,gz,raw: what it decodes> <uname -s> <uname -m>
  *
  * and, unless the agent is cached there, reads one line with a byte count
- * and exactly that many bytes: the agent, gzip-compressed when the target
+ * and format and exactly that many bytes: the agent, compressed as the
+ * transport's bootstrap-format asks if the target can decode it (stage 1
+ * looks for that decompressor only), else gzip-compressed when the target
  * has gzip. Then it execs the agent, whose stdin/stdout are the same stream;
  * the greeting/configuration handshake follows (mitogen-connect.c).
  *
@@ -35,6 +38,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -58,8 +62,10 @@ struct _MitogenBootstrap
   GMainContext         *context;     /* (owned) */
   GSource              *source;      /* (owned) (nullable) */
   GString              *report;      /* (owned) */
-  GBytes               *payload;     /* (owned) (nullable) length line + agent bytes */
-  gsize                 written;
+  char                  header[32];  /* the length line */
+  gsize                 header_len;
+  GBytes               *payload;     /* (owned) (nullable) the agent's bytes, after header */
+  gsize                 written;     /* of header and payload */
   guint64               agent_bytes;
   char                 *preferred;   /* (owned) (nullable) image format to send if offered */
   MitogenAgentImage    *image;       /* (owned) (nullable) a closure to ship; NULL: the stock agent */
@@ -144,6 +150,7 @@ mitogen_bootstrap_argv (const char  *shell,
                         const char  *name,
                         gboolean     cache,
                         const char  *local_agent,
+                        const char  *format,
                         GError     **error)
 {
   g_autoptr(GBytes) script = NULL;
@@ -165,8 +172,10 @@ mitogen_bootstrap_argv (const char  *shell,
   g_ptr_array_add (argv, g_strdup (name));
   g_ptr_array_add (argv, g_strdup (cache ? "1" : "0"));
   g_ptr_array_add (argv, g_steal_pointer (&hash));
-  if (local_agent != NULL)
-    g_ptr_array_add (argv, g_strdup (local_agent));
+  /* LOCAL (may be empty), then the format we prefer: stage 1 looks for
+   * a decompressor other than gzip only if we would pick it. */
+  g_ptr_array_add (argv, g_strdup (local_agent != NULL ? local_agent : ""));
+  g_ptr_array_add (argv, g_strdup (format != NULL ? format : ""));
   g_ptr_array_add (argv, NULL);
   return (char **) g_ptr_array_free (argv, FALSE);
 }
@@ -481,12 +490,9 @@ static void
 handle_report (MitogenBootstrap *self)
 {
   g_auto(GStrv) words = g_strsplit (self->report->str, " ", -1);
-  g_autoptr(GBytes) raw = NULL, gz = NULL, xz = NULL;
+  g_autoptr(GBytes) image = NULL;
   GError *error = NULL;
-  GBytes *image;
-  const char *format;
-  GByteArray *payload;
-  char line[32];
+  const char *format = NULL;
 
   if (g_strv_length (words) < 2 || g_strcmp0 (words[0], "MITOGEN0") != 0)
     {
@@ -522,42 +528,30 @@ handle_report (MitogenBootstrap *self)
                                  "bootstrap: stage 1 asked for '%s'", words[1]));
       return;
     }
-  if (!mitogen_stock_image_get (g_strv_length (words) > 3 ? words[3] : NULL, &raw, &gz, &xz, &error))
-    {
-      finish (self, error);
-      return;
-    }
-
-  /* Stage 1 lists what it can decode. gzip decodes fastest (a cold start
-   * over a fast link); xz is ~25 % smaller (slow links): the transport's
-   * bootstrap-format chooses, falling back to what the target has. */
+  /* Stage 1 lists what it can decode. The transport's bootstrap-format
+   * chooses among those, else gzip (decodes fast: a cold start over a
+   * fast link), zstd (smaller, decodes as fast), xz (smallest, slow to
+   * decode: for slow links), raw. */
   {
     g_auto(GStrv) offered = g_strsplit (words[1] + strlen ("need-"), ",", -1);
-    const char *order[] = { self->preferred, "gz", "xz", "raw" };
+    const char *order[] = { self->preferred, "gz", "zst", "xz", "raw", "raw" };
 
-    image = raw;
-    format = "raw";
-    for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    /* ... and raw when it lists nothing we have. */
+    for (guint i = 0; i + 1 < G_N_ELEMENTS (order); i++)
+      if (order[i] != NULL && !g_strv_contains ((const char * const *) offered, order[i]))
+        order[i] = NULL;
+    image = mitogen_stock_image_get (g_strv_length (words) > 3 ? words[3] : NULL, order, G_N_ELEMENTS (order),
+                                     &format, &error);
+    if (image == NULL)
       {
-        if (order[i] == NULL || !g_strv_contains ((const char * const *) offered, order[i]))
-          continue;
-        if (g_strcmp0 (order[i], "xz") == 0 && xz != NULL)
-          image = xz, format = "xz";
-        else if (g_strcmp0 (order[i], "gz") == 0)
-          image = gz, format = "gz";
-        else if (g_strcmp0 (order[i], "raw") == 0)
-          image = raw, format = "raw";
-        else
-          continue;
-        break;
+        finish (self, error);
+        return;
       }
   }
   self->agent_bytes = g_bytes_get_size (image);
-  g_snprintf (line, sizeof line, "%" G_GSIZE_FORMAT " %s\n", g_bytes_get_size (image), format);
-  payload = g_byte_array_sized_new ((guint) (strlen (line) + g_bytes_get_size (image)));
-  g_byte_array_append (payload, (const guint8 *) line, (guint) strlen (line));
-  g_byte_array_append (payload, g_bytes_get_data (image, NULL), (guint) g_bytes_get_size (image));
-  self->payload = g_byte_array_free_to_bytes (payload);
+  g_snprintf (self->header, sizeof self->header, "%" G_GSIZE_FORMAT " %s\n", g_bytes_get_size (image), format);
+  self->header_len = strlen (self->header);
+  self->payload = g_steal_pointer (&image);
   start_writing (self);
 }
 
@@ -616,12 +610,25 @@ on_writable (int          fd,
              gpointer     user_data)
 {
   MitogenBootstrap *self = user_data;
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data (self->payload, &len);
+  gsize data_len = 0;
+  const guint8 *data = g_bytes_get_data (self->payload, &data_len);
+  gsize len = self->header_len + data_len;
 
   while (self->written < len)
     {
-      gssize n = write (fd, data + self->written, len - self->written);
+      struct iovec iov[2];
+      int n_iov = 0;
+      gssize n;
+
+      if (self->written < self->header_len)
+        {
+          iov[n_iov].iov_base = self->header + self->written;
+          iov[n_iov++].iov_len = self->header_len - self->written;
+        }
+      iov[n_iov].iov_base = (guint8 *) data + (self->written > self->header_len ? self->written - self->header_len : 0);
+      iov[n_iov].iov_len = data_len - (self->written > self->header_len ? self->written - self->header_len : 0);
+      n_iov++;
+      n = writev (fd, iov, n_iov);
 
       if (n < 0 && errno == EINTR)
         continue;

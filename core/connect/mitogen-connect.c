@@ -495,7 +495,8 @@ connect_start_cb (gpointer data)
           if (mitogen_transport_get_bootstrap (op->transport))
             argv = mitogen_bootstrap_argv (mitogen_transport_get_bootstrap_shell (op->transport), argv0,
                                            mitogen_transport_get_agent_cache (op->transport),
-                                           shares_files ? mitogen_agent_path () : NULL, &error);
+                                           shares_files ? mitogen_agent_path () : NULL,
+                                           mitogen_transport_get_bootstrap_format (op->transport), &error);
           else
             {
               const char *direct[] = { mitogen_agent_path (), argv0, NULL };

@@ -19,12 +19,15 @@ char    *mitogen_stock_image_hash_argument (GError **error);
 gboolean mitogen_stock_image_check         (const char  *machine,
                                             GError     **error);
 
-/* Any thread: the image for @machine, raw and compressed (@xz: NULL when
- * the build wrote none). Read on first use, then kept. */
-gboolean mitogen_stock_image_get           (const char  *machine,
-                                            GBytes     **raw,
-                                            GBytes     **gz,
-                                            GBytes     **xz,
-                                            GError     **error);
+/* Any thread: the image for @machine in the first of @formats (a
+ * NULL-terminated list of "zst", "xz", "gz", "raw"; NULL entries are
+ * skipped up to @n_formats) it has: the build's .zst and .xz exist or not,
+ * gz and raw always. Only the format picked is read, on first use, then
+ * kept. *@format: the one picked (static). (transfer full) */
+GBytes  *mitogen_stock_image_get           (const char          *machine,
+                                            const char * const  *formats,
+                                            gsize                n_formats,
+                                            const char         **format,
+                                            GError             **error);
 
 G_END_DECLS

@@ -11,10 +11,12 @@
  * An agent that starts children (via) ships itself: its one image is its
  * own file, read through the descriptor it kept open when it unlinked it.
  *
- * The images' bytes (raw, and the .gz/.xz the build writes next to each)
- * are read on the first connect that needs that CPU; their hashes, which
- * stage 1 needs before it reports (to find a cached agent), come from the
- * `.sha256` files the build writes, or are computed once.
+ * The images' bytes (raw, or the .gz/.zst/.xz the build writes next to
+ * each) are read on the first connect that ships that CPU's agent in that
+ * format, only that format (reading megabytes on the broker thread stalls
+ * it); their hashes, which stage 1 needs before it reports (to find a
+ * cached agent), come from the `.sha256` files the build writes, or are
+ * computed once.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -41,6 +43,8 @@ typedef struct
   GBytes *raw;    /* (owned) (nullable) loaded on first need */
   GBytes *gz;     /* (owned) (nullable) */
   GBytes *xz;     /* (owned) (nullable) */
+  GBytes *zst;    /* (owned) (nullable) */
+  gboolean xz_tried, zst_tried;  /* the build's file was looked for */
 } MitogenStockImage;
 
 static GMutex lock;              /* guards everything below */
@@ -109,6 +113,35 @@ gzip_matches (const guint8 *gz,
   isize = (guint32) gz[gz_len - 4] | ((guint32) gz[gz_len - 3] << 8) |
           ((guint32) gz[gz_len - 2] << 16) | ((guint32) gz[gz_len - 1] << 24);
   return isize == (guint32) raw_len;
+}
+
+/* Whether @zst is a zstd frame of @raw_len bytes (its header's
+ * Frame_Content_Size, which the zstd program writes for a file). */
+static gboolean
+zstd_matches (const guint8 *zst,
+              gsize         zst_len,
+              gsize         raw_len)
+{
+  static const guint8 magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+  static const guint8 dict_id_bytes[4] = { 0, 1, 2, 4 };
+  guint8 fhd;
+  guint fcs_bytes;
+  gsize at;
+  guint64 size = 0;
+
+  if (zst_len < 12 || memcmp (zst, magic, 4) != 0)
+    return FALSE;
+  fhd = zst[4];
+  /* Frame_Content_Size_Flag, Single_Segment_Flag, Dictionary_ID_Flag. */
+  fcs_bytes = (fhd >> 6) == 0 ? ((fhd >> 5) & 1) : (1u << (fhd >> 6));
+  at = 5 + (((fhd >> 5) & 1) ? 0 : 1) + dict_id_bytes[fhd & 3];
+  if (fcs_bytes == 0 || at + fcs_bytes > zst_len)
+    return FALSE;
+  for (guint i = 0; i < fcs_bytes; i++)
+    size |= (guint64) zst[at + i] << (8 * i);
+  if (fcs_bytes == 2)
+    size += 256;
+  return size == (guint64) raw_len;
 }
 
 /* Whether @sibling (a file next to @path, e.g. its .gz) was written after
@@ -234,12 +267,26 @@ get_images (void)
   return images;
 }
 
-/* With @lock held: reads @image's bytes and its compressed forms. */
-static gboolean
-load (MitogenStockImage  *image,
-      GError            **error)
+/* With @lock held: @image's size in bytes (for the compressed files'
+ * checks), or 0 when unknown. */
+static gsize
+image_size (const MitogenStockImage *image)
 {
-  const char *path = image->path != NULL ? image->path : "(self)";
+  struct stat st;
+
+  if (image->raw != NULL)
+    return g_bytes_get_size (image->raw);
+  if (image->path != NULL ? stat (image->path, &st) != 0 : fstat (self_image_fd, &st) != 0)
+    return 0;
+  return (gsize) st.st_size;
+}
+
+/* With @lock held: reads @image's bytes (and its hash, if the build wrote
+ * none). */
+static gboolean
+load_raw (MitogenStockImage  *image,
+          GError            **error)
+{
   char *data = NULL;
   gsize len = 0;
 
@@ -258,40 +305,84 @@ load (MitogenStockImage  *image,
 
       image->hash = g_strndup (digest, 16);
     }
-
-  /* The build compresses the agent next to it (mitogen-agent.gz); use
-   * that only if it is whole and of this very image: gzip's trailer ends
-   * with the uncompressed size. xz is optional (smaller: targets with XZ
-   * Utils), used only if whole (an xz stream ends in "YZ"). */
-  if (image->path != NULL)
-    {
-      g_autofree char *gz_path = g_strconcat (image->path, ".gz", NULL);
-      g_autofree char *xz_path = g_strconcat (image->path, ".xz", NULL);
-      char *gz_data = NULL, *xz_data = NULL;
-      gsize gz_len = 0, xz_len = 0;
-
-      if (sibling_is_fresh (image->path, gz_path) && g_file_get_contents (gz_path, &gz_data, &gz_len, NULL) &&
-          gzip_matches ((const guint8 *) gz_data, gz_len, len))
-        image->gz = g_bytes_new_take (g_steal_pointer (&gz_data), gz_len);
-      g_free (gz_data);
-      if (image->gz != NULL && sibling_is_fresh (image->path, xz_path) &&
-          g_file_get_contents (xz_path, &xz_data, &xz_len, NULL) &&
-          xz_len > 12 && xz_data[xz_len - 2] == 'Y' && xz_data[xz_len - 1] == 'Z')
-        image->xz = g_bytes_new_take (g_steal_pointer (&xz_data), xz_len);
-      g_free (xz_data);
-    }
-  if (image->gz == NULL)
-    {
-      image->gz = mitogen_bootstrap_gzip (image->raw, error);
-      if (image->gz == NULL)
-        {
-          g_clear_pointer (&image->raw, g_bytes_unref);
-          return FALSE;
-        }
-    }
-  g_debug ("agent image %s (%s): %" G_GSIZE_FORMAT " bytes, %" G_GSIZE_FORMAT " gz, hash %s",
-           path, image->arch != NULL ? image->arch : "?", len, g_bytes_get_size (image->gz), image->hash);
+  g_debug ("agent image %s (%s): %" G_GSIZE_FORMAT " bytes, hash %s",
+           image->path != NULL ? image->path : "(self)", image->arch != NULL ? image->arch : "?",
+           len, image->hash);
   return TRUE;
+}
+
+/* With @lock held: the build's compressed copy of @image, @suffix next to
+ * it (written after it), if @whole says it is one of this very image.
+ * (transfer full) (nullable) */
+static GBytes *
+read_sibling (const MitogenStockImage *image,
+              const char              *suffix,
+              gboolean               (*whole) (const guint8 *data, gsize len, gsize raw_len))
+{
+  g_autofree char *path = NULL;
+  char *data = NULL;
+  gsize len = 0, raw_len;
+
+  if (image->path == NULL)
+    return NULL;
+  path = g_strconcat (image->path, suffix, NULL);
+  raw_len = image_size (image);
+  if (raw_len == 0 || !sibling_is_fresh (image->path, path) || !g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  if (!whole ((const guint8 *) data, len, raw_len))
+    {
+      g_debug ("%s is not a whole compressed copy of %s: not used", path, image->path);
+      g_free (data);
+      return NULL;
+    }
+  g_debug ("agent image %s: %" G_GSIZE_FORMAT " bytes", path, len);
+  return g_bytes_new_take (data, len);
+}
+
+/* An xz stream ends in "YZ" (its size is not in it). */
+static gboolean
+xz_whole (const guint8 *xz,
+          gsize         xz_len,
+          gsize         raw_len)
+{
+  return xz_len > 12 && xz[xz_len - 2] == 'Y' && xz[xz_len - 1] == 'Z';
+}
+
+/* With @lock held: @image in @format, or NULL if it has no such copy
+ * (xz, zst: the build made none) or reading it failed (@error set).
+ * (transfer none) */
+static GBytes *
+load_format (MitogenStockImage  *image,
+             const char         *format,
+             GError            **error)
+{
+  if (strcmp (format, "raw") == 0)
+    return load_raw (image, error) ? image->raw : NULL;
+  if (strcmp (format, "gz") == 0)
+    {
+      /* The build's .gz (gzip's trailer ends with the uncompressed size),
+       * or zlib here. */
+      if (image->gz == NULL)
+        image->gz = read_sibling (image, ".gz", gzip_matches);
+      if (image->gz == NULL && load_raw (image, error))
+        image->gz = mitogen_bootstrap_gzip (image->raw, error);
+      return image->gz;
+    }
+  if (strcmp (format, "xz") == 0)
+    {
+      if (!image->xz_tried)
+        image->xz = read_sibling (image, ".xz", xz_whole);
+      image->xz_tried = TRUE;
+      return image->xz;
+    }
+  if (strcmp (format, "zst") == 0)
+    {
+      if (!image->zst_tried)
+        image->zst = read_sibling (image, ".zst", zstd_matches);
+      image->zst_tried = TRUE;
+      return image->zst;
+    }
+  return NULL;
 }
 
 /* With @lock held: every image's hash, computing the ones the build did
@@ -311,7 +402,7 @@ ensure_hashes (GError **error)
     {
       MitogenStockImage *image = g_ptr_array_index (all, i);
 
-      if (image->hash == NULL && !load (image, error))
+      if (image->hash == NULL && !load_raw (image, error))
         return FALSE;
     }
   return TRUE;
@@ -449,30 +540,43 @@ mitogen_stock_image_check (const char  *machine,
   return FALSE;
 }
 
-gboolean
-mitogen_stock_image_get (const char  *machine,
-                         GBytes     **raw,
-                         GBytes     **gz,
-                         GBytes     **xz,
-                         GError     **error)
+GBytes *
+mitogen_stock_image_get (const char          *machine,
+                         const char * const  *formats,
+                         gsize                n_formats,
+                         const char         **format,
+                         GError             **error)
 {
+  static const char * const names[] = { "zst", "xz", "gz", "raw" };
   MitogenStockImage *image;
-  gboolean ok;
+  GBytes *bytes = NULL;
 
   if (!mitogen_stock_image_check (machine, error))
-    return FALSE;
+    return NULL;
   g_mutex_lock (&lock);
   image = image_for (machine);
-  ok = load (image, error);
-  if (ok)
-    {
-      if (raw != NULL)
-        *raw = g_bytes_ref (image->raw);
-      if (gz != NULL)
-        *gz = g_bytes_ref (image->gz);
-      if (xz != NULL)
-        *xz = image->xz != NULL ? g_bytes_ref (image->xz) : NULL;
-    }
+  for (gsize i = 0; i < n_formats && bytes == NULL; i++)
+    for (gsize j = 0; j < G_N_ELEMENTS (names) && bytes == NULL; j++)
+      if (formats[i] != NULL && strcmp (formats[i], names[j]) == 0)
+        {
+          GError *local_error = NULL;
+
+          bytes = load_format (image, names[j], &local_error);
+          if (local_error != NULL)
+            {
+              g_mutex_unlock (&lock);
+              g_propagate_error (error, local_error);
+              return NULL;
+            }
+          if (bytes != NULL)
+            {
+              *format = names[j];
+              g_bytes_ref (bytes);
+            }
+        }
   g_mutex_unlock (&lock);
-  return ok;
+  if (bytes == NULL)
+    g_set_error_literal (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
+                         "bootstrap: the target decodes none of the formats the agent is available in");
+  return bytes;
 }

@@ -555,13 +555,15 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
   /**
    * MitogenTransport:bootstrap-format:
    *
-   * How the shipped agent is compressed when the target can decode it:
-   * `gz` (fastest to start), `xz` (smallest on the wire: for slow links),
-   * or `raw`.
+   * How the shipped agent is compressed when the target can decode it
+   * (and the build made that copy): `gz`, `zst` (smaller than gz and
+   * as fast to decode, where the target has zstd), `xz` (smallest on the
+   * wire, slow to decode: for slow links), or `raw`. Otherwise gz, zst,
+   * xz, raw, the first the target decodes.
    */
   props[PROP_BOOTSTRAP_FORMAT] =
     g_param_spec_string ("bootstrap-format", NULL,
-                         "Compression of the shipped agent: gz (fast start), xz (smallest), raw",
+                         "Compression of the shipped agent: gz, zst, xz (smallest), raw",
                          "gz",
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
