@@ -15,7 +15,7 @@ size() { if [ -f "$1" ]; then wc -c < "$1" | tr -d ' '; else echo -; fi; }
 
 printf '%-24s %-10s %10s %10s %10s %6s\n' image cpu raw gz xz 'xz %'
 for f in "$agent"/mitogen-agent "$agent"/mitogen-agent-*; do
-  case $f in *.gz|*.xz|*.sha256|*.tmp|*-dynamic|*.p) continue ;; esac
+  case $f in *.gz|*.zst|*.xz|*.sha256|*.tmp|*-dynamic|*.p) continue ;; esac
   [ -f "$f" ] || continue
   [ "$(od -An -tx1 -N4 "$f" | tr -d ' ')" = 7f454c46 ] || continue   # ELF only
   # The ELF header's e_machine (bytes 18-19, in the file's byte order).

@@ -821,9 +821,9 @@ typedef struct
 } SshHost;
 
 static const char * const ssh_start_names[] = {
-  "ssh_start_first_ms", "ssh_start_ms", "ssh_start_xz_ms", "ssh_start_cached_ms", "openssh_true_ms",
-  "bootstrap_bytes_cold", "bootstrap_bytes_xz", "bootstrap_bytes_cached",
-  "agent_image_raw_bytes", "agent_image_gz_bytes", "agent_image_xz_bytes", NULL
+  "ssh_start_first_ms", "ssh_start_ms", "ssh_start_gz_ms", "ssh_start_xz_ms", "ssh_start_cached_ms",
+  "openssh_true_ms", "bootstrap_bytes_cold", "bootstrap_bytes_gz", "bootstrap_bytes_xz", "bootstrap_bytes_cached",
+  "agent_image_raw_bytes", "agent_image_gz_bytes", "agent_image_zst_bytes", "agent_image_xz_bytes", NULL
 };
 static const char * const ssh_self_names[] = {
   "ssh_start_stock_nocache_ms", "ssh_start_self_cold_ms", "ssh_start_self_warm_ms",
@@ -871,7 +871,8 @@ ssh_host_init (SshHost *h)
 
 /* Options of an ssh connect to @h. Host keys are not checked (a
  * throwaway sshd), the ssh configuration files are not read (the OpenSSH
- * client runs with -F none), no compression; the agent is shipped. */
+ * client runs with -F none), no compression; the agent is shipped, in
+ * @format (NULL: the default). */
 static GVariant *
 ssh_options (const SshHost *h,
              const char    *format,
@@ -888,7 +889,8 @@ ssh_options (const SshHost *h,
   g_variant_builder_add (&b, "{sv}", "ssh_config", g_variant_new_boolean (FALSE));
   g_variant_builder_add (&b, "{sv}", "compression_level", g_variant_new_int32 (0));
   g_variant_builder_add (&b, "{sv}", "bootstrap", g_variant_new_boolean (TRUE));
-  g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (format));
+  if (format != NULL)
+    g_variant_builder_add (&b, "{sv}", "bootstrap_format", g_variant_new_string (format));
   g_variant_builder_add (&b, "{sv}", "agent_cache", g_variant_new_boolean (cache));
   return g_variant_builder_end (&b);
 }
@@ -898,7 +900,7 @@ static GVariant *
 ssh_self_options (const SshHost *h,
                   gboolean       cache)
 {
-  g_autoptr(GVariant) base = g_variant_ref_sink (ssh_options (h, "gz", cache));
+  g_autoptr(GVariant) base = g_variant_ref_sink (ssh_options (h, NULL, cache));
   GVariantDict dict;
 
   g_variant_dict_init (&dict, base);
@@ -934,7 +936,7 @@ ssh_start_once (MitogenRouter *router,
   MitogenContext *ctx;
 
   shipped_reset ();
-  trace_reset (cache ? "ssh connect (agent_cache)" : format);
+  trace_reset (cache ? "ssh connect (agent_cache)" : format != NULL ? format : "default format");
   t0 = g_get_monotonic_time ();
   ctx = ssh_connect (router, h, format, cache);
   trace_mark ("connect returned");
@@ -1073,7 +1075,7 @@ openssh_cat_pipe_rate (const SshHost *h,
   return (double) (total - first) / 1e6 / ((t_end - t_first) / 1e6);
 }
 
-/* Size of the agent image file @suffix ("", ".gz", ".xz") next to the
+/* Size of the agent image file @suffix ("", ".gz", ".zst", ".xz") next to the
  * agent this library ships; -1 if absent. */
 static gint64
 agent_image_size (const char *suffix)
@@ -1109,6 +1111,8 @@ emit_agent_images (const Options *opts)
     emit_bytes ("agent_image_raw_bytes", agent_image_size (""), image_na);
   if (wanted (opts, "agent_image_gz_bytes"))
     emit_bytes ("agent_image_gz_bytes", agent_image_size (".gz"), image_na);
+  if (wanted (opts, "agent_image_zst_bytes"))
+    emit_bytes ("agent_image_zst_bytes", agent_image_size (".zst"), image_na);
   if (wanted (opts, "agent_image_xz_bytes"))
     emit_bytes ("agent_image_xz_bytes", agent_image_size (".xz"), image_na);
 }
@@ -1118,9 +1122,11 @@ bench_ssh_start (MitogenRouter *router,
                  const Options *opts,
                  const SshHost *h)
 {
-  enum { KIND_GZ, KIND_XZ, KIND_CACHED, KIND_OPENSSH, N_KINDS };
+  enum { KIND_DEFAULT, KIND_GZ, KIND_XZ, KIND_CACHED, KIND_OPENSSH, N_KINDS };
+  static const char * const formats[N_KINDS] = { NULL, "gz", "xz", NULL, NULL };
+  static const char * const kind_names[N_KINDS] = { "default", "gz", "xz", "cached", "openssh" };
   double *ms[N_KINDS] = { NULL };  /* (owned): g_autofree would free only ms[0] */
-  gint64 shipped[N_KINDS] = { -1, -1, -1, -1 };
+  gint64 shipped[N_KINDS] = { -1, -1, -1, -1, -1 };
   gint64 n, first_shipped;
   double first_ms;
 
@@ -1128,12 +1134,12 @@ bench_ssh_start (MitogenRouter *router,
     ms[k] = g_new (double, opts->ssh_runs);
 
   /* The first connect of this process: also loads the ssh plugin and
-   * libssh, reads and hashes the agent image. */
-  first_ms = ssh_start_once (router, h, "gz", FALSE, &first_shipped);
+   * libssh, reads the agent image. */
+  first_ms = ssh_start_once (router, h, NULL, FALSE, &first_shipped);
   /* Warm-ups, not counted: the agent goes into the target's cache (the
    * first connect with agent_cache ships it), the OpenSSH client's
    * pages into the page cache. */
-  ssh_start_once (router, h, "gz", TRUE, &n);
+  ssh_start_once (router, h, NULL, TRUE, &n);
   note ("ssh: first connect %.1f ms (shipped %" G_GINT64_FORMAT " agent bytes); "
         "cache-priming connect shipped %" G_GINT64_FORMAT, first_ms, first_shipped, n);
   openssh_true_once (h);
@@ -1150,20 +1156,21 @@ bench_ssh_start (MitogenRouter *router,
             ms[k][r] = openssh_true_once (h);
             continue;
           }
-        ms[k][r] = ssh_start_once (router, h, k == KIND_XZ ? "xz" : "gz", k == KIND_CACHED, &n);
+        ms[k][r] = ssh_start_once (router, h, formats[k], k == KIND_CACHED, &n);
         if (shipped[k] != -1 && n != shipped[k])
           note ("ssh: %s connects shipped different agent byte counts: %" G_GINT64_FORMAT
-                " and %" G_GINT64_FORMAT, k == KIND_XZ ? "xz" : k == KIND_CACHED ? "cached" : "gz",
-                shipped[k], n);
+                " and %" G_GINT64_FORMAT, kind_names[k], shipped[k], n);
         shipped[k] = n;
       }
 
   emit ("ssh_start_first_ms", first_ms, "ms");
-  emit ("ssh_start_ms", median (ms[KIND_GZ], opts->ssh_runs), "ms");
+  emit ("ssh_start_ms", median (ms[KIND_DEFAULT], opts->ssh_runs), "ms");
+  emit ("ssh_start_gz_ms", median (ms[KIND_GZ], opts->ssh_runs), "ms");
   emit ("ssh_start_xz_ms", median (ms[KIND_XZ], opts->ssh_runs), "ms");
   emit ("ssh_start_cached_ms", median (ms[KIND_CACHED], opts->ssh_runs), "ms");
   emit ("openssh_true_ms", median (ms[KIND_OPENSSH], opts->ssh_runs), "ms");
-  emit_bytes ("bootstrap_bytes_cold", shipped[KIND_GZ], "no 'bootstrap shipped' debug message from mitogen-connect");
+  emit_bytes ("bootstrap_bytes_cold", shipped[KIND_DEFAULT], "no 'bootstrap shipped' debug message from mitogen-connect");
+  emit_bytes ("bootstrap_bytes_gz", shipped[KIND_GZ], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_bytes ("bootstrap_bytes_xz", shipped[KIND_XZ], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_bytes ("bootstrap_bytes_cached", shipped[KIND_CACHED], "no 'bootstrap shipped' debug message from mitogen-connect");
   emit_agent_images (opts);
@@ -1172,7 +1179,7 @@ bench_ssh_start (MitogenRouter *router,
 }
 
 /* agent=self over ssh, next to the stock agent in the same rounds: the
- * stock agent without cache (gzip image shipped), this program's closure
+ * stock agent without cache (default format shipped), this program's closure
  * shipped (agent_cache off: a private directory, every file sent), and
  * from the target's cache (after one priming connect: nothing sent). */
 static void
@@ -1199,7 +1206,7 @@ bench_ssh_self (MitogenRouter *router,
     for (int j = 0; j < N_KINDS; j++)
       {
         int k = (int) ((r + (guint) j) % N_KINDS);
-        GVariant *options = k == KIND_STOCK ? ssh_options (h, "gz", FALSE) : ssh_self_options (h, k == KIND_WARM);
+        GVariant *options = k == KIND_STOCK ? ssh_options (h, NULL, FALSE) : ssh_self_options (h, k == KIND_WARM);
         MitogenContext *ctx;
         gint64 t0 = g_get_monotonic_time ();
 
@@ -1226,7 +1233,7 @@ bench_ssh_link (MitogenRouter *router,
                 const Options *opts,
                 const SshHost *h)
 {
-  MitogenContext *ctx = ssh_connect (router, h, "gz", FALSE);
+  MitogenContext *ctx = ssh_connect (router, h, NULL, FALSE);
   guint runs = opts->ssh_bulk_runs;
   guint64 bytes = (guint64) opts->ssh_bulk_count * BULK_SIZE;
   g_autofree double *ours = g_new (double, runs);
@@ -1465,7 +1472,7 @@ main (int    argc,
                                 "Prints name<TAB>value<TAB>unit lines. Scenarios: raw_pingpong_us, local_start_ms,\n"
                                 "call_rtt_us, pipelined_calls_per_s, bulk_MBps, start32_seq_ms, start32_par_ms,\n"
                                 "idle_agent_rss_kB; over ssh (an sshd from bench/ssh-host, given by the\n"
-                                "MITOGEN_BENCH_SSH_* environment): ssh_start_ms (and its group: ssh_start_xz_ms,\n"
+                                "MITOGEN_BENCH_SSH_* environment): ssh_start_ms (and its group: ssh_start_gz_ms, ssh_start_xz_ms,\n"
                                 "ssh_start_cached_ms, openssh_true_ms, bootstrap_bytes_*, agent_image_*_bytes),\n"
                                 "ssh_call_rtt_us, ssh_bulk_MBps, openssh_cat_MBps; sudo (as root, to nobody):\n"
                                 "sudo_start_ms, sudo_start_nobootstrap_ms, sudo_true_ms.");

@@ -175,15 +175,24 @@ if [ "$c" = 1 ] && [ "$h" != - ] && [ -x "$d/agent-$h" ]; then
   exec "$d/agent-$h" "$n"
 fi
 # Offer the decompressors we have: gzip, none, and the master's preferred
-# format if it is another (each probe is a process): XZ Utils (the build
-# picks the branch filter for the agent's CPU), zstd. Without gzip, both
-# are looked for. The master takes its preference, else gz, zst, xz, raw.
+# format if it is another (each probe costs a process): XZ Utils (the
+# build picks the branch filter for the agent's CPU), zstd. Without gzip,
+# both are looked for. The master takes its preference, else gz, zst, xz,
+# raw. One subshell prints gzip's path, zstd's (each or -) and `uname -sm`
+# for the report: processes cost milliseconds each on a cold start.
 w=${5:-}
+i=$({ command -v gzip || { echo -; w=xz,zst; }; }
+    case ,$w, in *,zst,*) command -v zstd || echo - ;; *) echo - ;; esac
+    uname -sm 2>&- || echo '? ?')
+o=$IFS IFS='
+'
+set -f; set -- $i; set +f
+IFS=$o
 z=raw
-if [ -n "$(command -v gzip)" ]; then z="gz,$z"; else w=xz,zst; fi
+if [ "$1" != - ]; then z="gz,$z"; else w=xz,zst; fi
 case ,$w, in *,xz,*) case $(xz --version 2>&-) in *"XZ Utils"*) z="xz,$z" ;; esac ;; esac
-case ,$w, in *,zst,*) if [ -n "$(command -v zstd)" ]; then z="zst,$z"; fi ;; esac
-say "need-$z"
+if [ "${2:--}" != - ]; then z="zst,$z"; fi
+echo "MITOGEN0 need-$z ${3:-? ?}"
 IFS=' ' read -r len fmt || { echo "mitogen stage1: no length line" >&2; exit 101; }
 f=
 for t in "${XDG_RUNTIME_DIR:-}" /dev/shm "${TMPDIR:-/tmp}" /tmp /var/tmp "${HOME:-}"; do

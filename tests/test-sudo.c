@@ -854,7 +854,7 @@ test_agent_by_path (void)
     {
       /* Our agent behind a directory only root may enter. */
       g_autofree char *dir = g_dir_make_tmp ("mitogen-private-XXXXXX", &error);
-      const char *suffixes[] = { "", ".gz", ".xz", ".sha256" };
+      const char *suffixes[] = { "", ".gz", ".zst", ".xz", ".sha256" };
       const char *public = g_getenv ("MITOGEN_AGENT_PATH");
       g_autofree char *private = NULL;
 

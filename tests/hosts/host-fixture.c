@@ -600,7 +600,7 @@ host_fixture_public_agent (const char  *path,
                            GError     **error)
 {
   HostSshd *scratch = host_fixture_scratch_new ("mitogen-agent-XXXXXX", error);
-  const char *suffixes[] = { "", ".gz", ".xz" };
+  const char *suffixes[] = { "", ".gz", ".zst", ".xz" };
   char *copy = NULL;
 
   if (scratch == NULL)
