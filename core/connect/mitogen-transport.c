@@ -556,7 +556,7 @@ mitogen_transport_class_init (MitogenTransportClass *klass)
    * MitogenTransport:bootstrap-format:
    *
    * How the shipped agent is compressed when the target can decode it
-   * (and the build made that copy): `zst` (the default: ~13 % smaller
+   * (and the build made that copy): `zst` (the default: ~10 % smaller
    * than gz and decoded as fast, where the target has zstd), `gz`, `xz`
    * (smallest on the wire, slow to decode: for slow links), or `raw`.
    * Otherwise gz, zst, xz, raw, the first the target decodes.
