@@ -412,14 +412,15 @@ can_ask (SshConnection *conn)
 
 static gboolean connect_timeout_cb (gpointer data);
 
-/* connect_timeout, from now: a little before the core's own deadline, so
- * that the error names the step that hung. */
+/* connect_timeout, from now: a quarter of it (at most 0.5 s) before the
+ * core's own deadline, so that the error names the step that hung; with
+ * 50 ms the core's timer often won on a loaded machine. */
 static void
 arm_connect_timeout (SshConnection *conn)
 {
   destroy_source (&conn->timeout_source);
   conn->timeout_source = g_timeout_source_new ((guint) ((conn->params.connect_timeout -
-                                                         MIN (0.25, conn->params.connect_timeout * 0.05)) * 1000));
+                                                         MIN (0.5, conn->params.connect_timeout * 0.25)) * 1000));
   g_source_set_static_name (conn->timeout_source, "mitogen-ssh connect-timeout");
   g_source_set_callback (conn->timeout_source, connect_timeout_cb, conn, NULL);
   g_source_attach (conn->timeout_source, conn->context);
