@@ -110,6 +110,8 @@ GVariant *mitogen_protocol_call_new       (const char            *function,
                                            GVariant              *args);
 GVariant *mitogen_protocol_call_new_slow  (const char            *function,
                                            GVariant              *args);
+/* One value of each type a call needs, kept for the life of the process. */
+extern GVariant *mitogen_protocol_types_kept[2];
 /* @function points into @value; @args is (transfer full). */
 gboolean  mitogen_protocol_call_parse     (GVariant              *value,
                                            const char           **function,

@@ -251,7 +251,10 @@ mitogen_protocol_keepalive_parse (GVariant  *value,
  * allocations) for the next one: a caller sending calls one by one paid
  * that for every call. One value of each type a call needs is kept for
  * the life of the process. */
-static GVariant *call_types_kept[2];  /* (owned) never freed */
+/* (owned) never freed. Not static: the compiler would drop stores to a
+ * static array nothing reads, and leak checkers would then see the
+ * values as lost. */
+GVariant *mitogen_protocol_types_kept[2];
 
 static void
 keep_call_types (void)
@@ -260,8 +263,8 @@ keep_call_types (void)
 
   if (g_once_init_enter (&once))
     {
-      call_types_kept[0] = g_variant_ref_sink (mitogen_protocol_call_new_slow ("", NULL));
-      call_types_kept[1] = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+      mitogen_protocol_types_kept[0] = g_variant_ref_sink (mitogen_protocol_call_new_slow ("", NULL));
+      mitogen_protocol_types_kept[1] = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
       g_once_init_leave (&once, 1);
     }
 }
