@@ -110,7 +110,7 @@ struct _MitogenStream
   guint               rx_reads_at_tx;  /* rx_reads when bytes were last written */
 
   gint                rx_reads;      /* (atomic) reads that returned bytes */
-  gboolean            corked;        /* broker thread: in this thread's corked list */
+  gboolean            corked;        /* guarded by wlock: in the broker thread's corked list */
 };
 
 /**
@@ -577,14 +577,7 @@ uncork (void)
   /* Nothing stays behind in the thread's variable. */
   streams = g_steal_pointer (&corked_streams);
   for (guint i = 0; i < streams->len; i++)
-    {
-      MitogenStream *stream = g_ptr_array_index (streams, i);
-
-      g_mutex_lock (&stream->wlock);
-      stream->corked = FALSE;
-      g_mutex_unlock (&stream->wlock);
-      attach_write_watch_cb (stream);
-    }
+    attach_write_watch_cb (g_ptr_array_index (streams, i));
 }
 
 /* Broker thread, wlock held. */
@@ -600,10 +593,11 @@ attach_write_watch_locked (MitogenStream *self)
   g_source_attach (self->write_source, mitogen_broker_get_main_context (self->broker));
 }
 
-/* Broker thread: another thread queued frames for us to write. Writes
- * them now unless a writability watch is already there to do it (the
- * descriptor can usually take them: write before polling), and watches
- * for writability if something is left. */
+/* Broker thread: another thread queued frames for us to write, or the
+ * broker uncorks. Writes them now unless a writability watch is already
+ * there to do it (the descriptor can usually take them: write before
+ * polling), and watches for writability if something is left. Never runs
+ * while the broker is corked, so the stream is no longer. */
 static gboolean
 attach_write_watch_cb (gpointer data)
 {
@@ -611,6 +605,7 @@ attach_write_watch_cb (gpointer data)
   gboolean write_now;
 
   g_mutex_lock (&self->wlock);
+  self->corked = FALSE;
   write_now = !self->write_paused && !self->closed && self->write_source == NULL && self->out.length > 0;
   if (self->write_paused || (self->out.length == 0 && self->write_source == NULL))
     self->want_write_watch = FALSE;
@@ -972,8 +967,8 @@ parse_buffer (MitogenStream *self)
       if (!mitogen_frame_header_decode (self->rbuf + pos, MITOGEN_FRAME_HEADER_SIZE, limit, &header, &error))
         {
           mitogen_stream_close (self, error);
-          uncork ();
-          return FALSE;
+          alive = FALSE;
+          break;
         }
 
       need = MITOGEN_FRAME_HEADER_SIZE + (gsize) header.length;

@@ -246,14 +246,13 @@ mitogen_protocol_keepalive_parse (GVariant  *value,
   return TRUE;
 }
 
-/* Any thread. GLib keeps the description of a container type only while
- * some value of that type exists, and builds it again (hash table, locks,
+/* GLib keeps the description of a container type only while some value
+ * of that type exists, and builds it again (hash table, locks,
  * allocations) for the next one: a caller sending calls one by one paid
  * that for every call. One value of each type a call needs is kept for
- * the life of the process. */
-/* (owned) never freed. Not static: the compiler would drop stores to a
- * static array nothing reads, and leak checkers would then see the
- * values as lost. */
+ * the life of the process: (owned), never freed. Not static: the compiler
+ * would drop the stores to a static array nothing reads, and leak
+ * checkers would then see the values as lost. Set once, any thread. */
 GVariant *mitogen_protocol_types_kept[2];
 
 static void
