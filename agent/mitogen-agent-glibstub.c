@@ -6,8 +6,10 @@
  * - GObject's gboxed.c registers a boxed type for every GLib structure,
  *   so its copy/free functions drag in GKeyFile, GMarkup, GDate, GRegex,
  *   GTree, GMappedFile, GOptionGroup, GDateTime and GTimeZone's objects,
- *   and from them libc's locale and date formatting (~250 kB in all). Nothing in the agent can create
- *   any of these (their constructors are not linked), so their ref,
+ *   and from them libc's locale and date formatting (~250 kB in all),
+ *   and GChecksum's hashes (the agent has its own SHA-256). Nothing in
+ *   the agent can create any of these (their constructors are not
+ *   linked), so their ref,
  *   unref, copy and free functions are never called with an object: the
  *   stand-ins below abort if they ever are.
  * - g_strcmp0 () and the assertion reporters live in gtestutils.c, the
@@ -35,10 +37,13 @@
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
+#define _GNU_SOURCE 1  /* program_invocation_short_name */
+#include <errno.h>
 #include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Every stand-in is a weak definition: it keeps the GLib object that
  * holds the real one out of the link, but if that object is linked all
@@ -47,6 +52,8 @@
  * the image grows then (bench/agent-sizes.sh shows by how much). */
 #pragma weak g_date_copy
 #pragma weak g_date_free
+#pragma weak g_checksum_copy
+#pragma weak g_checksum_free
 #pragma weak g_key_file_ref
 #pragma weak g_key_file_unref
 #pragma weak g_mapped_file_ref
@@ -102,6 +109,23 @@ g_date_free (GDate *date)
 {
   if (date != NULL)
     NOT_BUILT_IN ("GDate");
+}
+
+/* The agent hashes with core/runtime/mitogen-sha256.c: GChecksum's object
+ * (MD5, SHA-1, SHA-256, SHA-512: ~29 kB) stays out. */
+GChecksum *
+g_checksum_copy (const GChecksum *checksum)
+{
+  if (checksum != NULL)
+    NOT_BUILT_IN ("GChecksum");
+  return NULL;
+}
+
+void
+g_checksum_free (GChecksum *checksum)
+{
+  if (checksum != NULL)
+    NOT_BUILT_IN ("GChecksum");
 }
 
 #define REF_UNREF(Type, prefix, name) \
@@ -367,4 +391,29 @@ _uri_encoder (GString      *out,
         }
       p++;
     }
+}
+
+/* libc's assert () reporter. libc-start.o refers to it, and glibc's own
+ * (assert.o) formats through __fxprintf (), which links the whole
+ * wide-character printf (~25 kB). The same message, written with one
+ * write (2), then abort (). */
+#pragma weak __assert_fail
+void __assert_fail (const char *assertion, const char *file, unsigned int line, const char *function);
+void
+__assert_fail (const char   *assertion,
+               const char   *file,
+               unsigned int  line,
+               const char   *function)
+{
+  char buffer[1024];
+  int n = snprintf (buffer, sizeof buffer, "%s: %s:%u: %s%sAssertion `%s' failed.\n",
+                    program_invocation_short_name, file, line,
+                    function != NULL ? function : "", function != NULL ? ": " : "", assertion);
+
+  if (n > 0)
+    {
+      ssize_t ignored = write (2, buffer, MIN ((size_t) n, sizeof buffer - 1));
+      (void) ignored;
+    }
+  abort ();
 }

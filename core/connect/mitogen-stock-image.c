@@ -32,6 +32,7 @@
 #include "mitogen-bootstrap-private.h"
 #include "mitogen-closure-private.h"
 #include "mitogen-plugins-private.h"
+#include "mitogen-sha256-private.h"
 #include "mitogen-stock-image-private.h"
 #include "mitogen-utils-private.h"
 
@@ -301,7 +302,7 @@ load_raw (MitogenStockImage  *image,
   image->raw = g_bytes_new_take (data, len);
   if (image->hash == NULL)
     {
-      g_autofree char *digest = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, image->raw);
+      g_autofree char *digest = mitogen_sha256_hex_of_bytes (image->raw);
 
       image->hash = g_strndup (digest, 16);
     }

@@ -3,7 +3,7 @@
  * GLib's GChecksum computes SHA-256 at about 110 MB/s here, slower than a
  * local disk or link, and both ends of a transfer compute it. On CPUs
  * with the SHA extensions (x86 SHA-NI) this uses them (well over 1 GB/s);
- * elsewhere it is GChecksum.
+ * elsewhere a portable block function in C.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -21,17 +21,17 @@ typedef struct
   guint8     block[64];
   gsize      block_len;
   guint64    total;
-  GChecksum *fallback;  /* (owned) (nullable) when the CPU lacks SHA-NI */
+  gboolean   accelerated;  /* SHA-NI blocks, else the portable ones */
 } MitogenSha256;
 
 void     mitogen_sha256_init   (MitogenSha256 *self);
 void     mitogen_sha256_update (MitogenSha256 *self,
                                 const void    *data,
                                 gsize          len);
-/* Writes the digest and releases what init () took. */
+/* Writes the digest. */
 void     mitogen_sha256_finish (MitogenSha256 *self,
                                 guint8         digest[MITOGEN_SHA256_LEN]);
-/* Releases without a digest (an abandoned transfer). */
+/* Forgets the state without a digest (an abandoned transfer). */
 void     mitogen_sha256_clear  (MitogenSha256 *self);
 gboolean mitogen_sha256_is_accelerated (void);
 

@@ -1,11 +1,17 @@
-/* mitogen-sha256.c — SHA-256 with the x86 SHA extensions, GChecksum otherwise
+/* mitogen-sha256.c — SHA-256, with the x86 SHA extensions where there are
  *
- * The block function follows Intel's description of the SHA extensions
+ * Elsewhere a portable block function (FIPS 180-4, section 6.2) runs, not
+ * GChecksum: GLib's object holds MD5, SHA-1 and SHA-512 too (~29 kB of
+ * the static agent, ~7 kB of its compressed image). Ours runs at about
+ * 80 % of GChecksum's speed (360 against 460 MB/s here); unrolling all 64
+ * rounds would match it for 5 kB more of the compressed image.
+ *
+ * The SHA-NI block function follows Intel's description of the SHA extensions
  * ("Intel SHA Extensions", Gulley et al., 2013): the state is kept as
  * ABEF/CDGH halves, and each group of four rounds adds the constants to
  * four message words, runs two sha256rnds2, and advances the schedule
  * with sha256msg1/sha256msg2. It is checked against GChecksum in the test
- * suite (tests/tool/test-streaming.c).
+ * suite (tests/tool/test-receive.c, /receive/sha256), both block functions.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -27,7 +33,6 @@ static const guint32 initial_state[8] = {
   0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
-#ifdef HAVE_SHA_NI
 static const guint32 round_constants[64] __attribute__((aligned (16))) = {
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -38,6 +43,69 @@ static const guint32 round_constants[64] __attribute__((aligned (16))) = {
   0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+/* Compresses @n_blocks 64-byte blocks of @data into @state: the plain
+ * C block function, for CPUs without the SHA extensions. */
+static void
+compress_blocks_portable (guint32      *state,
+                          const guint8 *data,
+                          gsize         n_blocks)
+{
+  for (; n_blocks > 0; n_blocks--, data += 64)
+    {
+      guint32 w[16];
+      guint32 a = state[0], b = state[1], c = state[2], d = state[3];
+      guint32 e = state[4], f = state[5], g = state[6], h = state[7];
+
+      for (int t = 0; t < 16; t++)
+        w[t] = (guint32) data[4 * t] << 24 | (guint32) data[4 * t + 1] << 16
+               | (guint32) data[4 * t + 2] << 8 | data[4 * t + 3];
+
+      /* Rounds 16..63 extend the schedule in a ring of 16 words as they
+       * go; eight rounds per pass, the variables' roles rotating instead
+       * of their values moving. */
+#define W(t) \
+      ((t) < 16 ? w[(t) & 15] \
+                : (w[(t) & 15] += (ROTR (w[((t) - 2) & 15], 17) ^ ROTR (w[((t) - 2) & 15], 19) \
+                                   ^ (w[((t) - 2) & 15] >> 10)) \
+                                  + w[((t) - 7) & 15] \
+                                  + (ROTR (w[((t) - 15) & 15], 7) ^ ROTR (w[((t) - 15) & 15], 18) \
+                                     ^ (w[((t) - 15) & 15] >> 3))))
+#define ROUND(a, b, c, d, e, f, g, h, t) \
+      do { \
+        guint32 t1 = h + (ROTR (e, 6) ^ ROTR (e, 11) ^ ROTR (e, 25)) \
+                     + (g ^ (e & (f ^ g))) + round_constants[t] + W (t); \
+        guint32 t2 = (ROTR (a, 2) ^ ROTR (a, 13) ^ ROTR (a, 22)) + ((a & b) | (c & (a | b))); \
+        d += t1; \
+        h = t1 + t2; \
+      } while (0)
+      for (int t = 0; t < 64; t += 8)
+        {
+          ROUND (a, b, c, d, e, f, g, h, t);
+          ROUND (h, a, b, c, d, e, f, g, t + 1);
+          ROUND (g, h, a, b, c, d, e, f, t + 2);
+          ROUND (f, g, h, a, b, c, d, e, t + 3);
+          ROUND (e, f, g, h, a, b, c, d, t + 4);
+          ROUND (d, e, f, g, h, a, b, c, t + 5);
+          ROUND (c, d, e, f, g, h, a, b, t + 6);
+          ROUND (b, c, d, e, f, g, h, a, t + 7);
+        }
+#undef W
+#undef ROUND
+      state[0] += a;
+      state[1] += b;
+      state[2] += c;
+      state[3] += d;
+      state[4] += e;
+      state[5] += f;
+      state[6] += g;
+      state[7] += h;
+    }
+}
+
+#ifdef HAVE_SHA_NI
 
 /* Compresses @n_blocks 64-byte blocks of @data into @state. */
 __attribute__((target ("sha,sse4.1,ssse3")))
@@ -140,12 +208,23 @@ void
 mitogen_sha256_init (MitogenSha256 *self)
 {
   memset (self, 0, sizeof *self);
-  if (!mitogen_sha256_is_accelerated ())
+  memcpy (self->state, initial_state, sizeof initial_state);
+  self->accelerated = mitogen_sha256_is_accelerated ();
+}
+
+static void
+compress (MitogenSha256 *self,
+          const guint8  *data,
+          gsize          n_blocks)
+{
+#ifdef HAVE_SHA_NI
+  if (self->accelerated)
     {
-      self->fallback = g_checksum_new (G_CHECKSUM_SHA256);
+      compress_blocks (self->state, data, n_blocks);
       return;
     }
-  memcpy (self->state, initial_state, sizeof initial_state);
+#endif
+  compress_blocks_portable (self->state, data, n_blocks);
 }
 
 void
@@ -159,20 +238,6 @@ mitogen_sha256_update (MitogenSha256 *self,
    * NULL is undefined even for 0 bytes (UBSan). */
   if (len == 0)
     return;
-  if (self->fallback != NULL)
-    {
-      while (len > 0)
-        {
-          gssize piece = (gssize) MIN (len, (gsize) G_MAXSSIZE);
-
-          g_checksum_update (self->fallback, p, piece);
-          p += piece;
-          len -= (gsize) piece;
-        }
-      return;
-    }
-
-#ifdef HAVE_SHA_NI
   self->total += len;
   if (self->block_len > 0)
     {
@@ -184,59 +249,45 @@ mitogen_sha256_update (MitogenSha256 *self,
       len -= take;
       if (self->block_len < 64)
         return;
-      compress_blocks (self->state, self->block, 1);
+      compress (self, self->block, 1);
       self->block_len = 0;
     }
   if (len >= 64)
     {
-      compress_blocks (self->state, p, len / 64);
+      compress (self, p, len / 64);
       p += len - len % 64;
       len %= 64;
     }
   memcpy (self->block, p, len);
   self->block_len = len;
-#endif
 }
 
 void
 mitogen_sha256_finish (MitogenSha256 *self,
                        guint8         digest[MITOGEN_SHA256_LEN])
 {
-  if (self->fallback != NULL)
+  guint64 bits = self->total * 8;
+  guint8 pad[128] = { 0x80 };
+  gsize pad_len = (self->block_len < 56 ? 56 : 120) - self->block_len;
+
+  for (int i = 0; i < 8; i++)
+    pad[pad_len + i] = (guint8) (bits >> (56 - 8 * i));
+  /* total is counted by update: keep it from counting the padding. */
+  mitogen_sha256_update (self, pad, pad_len + 8);
+  g_assert (self->block_len == 0);
+  for (int i = 0; i < 8; i++)
     {
-      gsize len = MITOGEN_SHA256_LEN;
-
-      g_checksum_get_digest (self->fallback, digest, &len);
-      g_clear_pointer (&self->fallback, g_checksum_free);
-      return;
+      digest[4 * i] = (guint8) (self->state[i] >> 24);
+      digest[4 * i + 1] = (guint8) (self->state[i] >> 16);
+      digest[4 * i + 2] = (guint8) (self->state[i] >> 8);
+      digest[4 * i + 3] = (guint8) self->state[i];
     }
-
-#ifdef HAVE_SHA_NI
-  {
-    guint64 bits = self->total * 8;
-    guint8 pad[128] = { 0x80 };
-    gsize pad_len = (self->block_len < 56 ? 56 : 120) - self->block_len;
-
-    for (int i = 0; i < 8; i++)
-      pad[pad_len + i] = (guint8) (bits >> (56 - 8 * i));
-    /* total is counted by update: keep it from counting the padding. */
-    mitogen_sha256_update (self, pad, pad_len + 8);
-    g_assert (self->block_len == 0);
-    for (int i = 0; i < 8; i++)
-      {
-        digest[4 * i] = (guint8) (self->state[i] >> 24);
-        digest[4 * i + 1] = (guint8) (self->state[i] >> 16);
-        digest[4 * i + 2] = (guint8) (self->state[i] >> 8);
-        digest[4 * i + 3] = (guint8) self->state[i];
-      }
-  }
-#endif
 }
 
 void
 mitogen_sha256_clear (MitogenSha256 *self)
 {
-  g_clear_pointer (&self->fallback, g_checksum_free);
+  memset (self, 0, sizeof *self);
 }
 
 void

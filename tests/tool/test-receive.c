@@ -82,7 +82,7 @@ static void
 test_sha256 (void)
 {
   g_test_summary ("SHA-256 (SHA-NI when the CPU has it) matches GChecksum for every length "
-                  "and split, and so does the GChecksum fallback.");
+                  "and split, and so does the portable block function.");
 
   if (g_test_subprocess ())
     {
