@@ -317,6 +317,52 @@ test_bulk (Fixture *f, gconstpointer data)
 }
 
 static void
+test_zeros (Fixture *f, gconstpointer data)
+{
+  /* Growing, shrinking, past the shared block's 4 MiB, and many at once
+   * (each reply a slice of the same block). */
+  static const guint64 sizes[] = { 0, 1, 65535, 65537, 3 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024,
+                                   4 * 1024 * 1024 + 1, 100, 2 * 1024 * 1024 + 3 };
+  g_autoptr(GPtrArray) receivers = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_test_summary ("mitogen.bytes with pattern 0 gives exactly n zero bytes for every size, "
+                  "in turn and with the replies in flight together.");
+
+  for (guint round = 0; round < 2; round++)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+        g_ptr_array_add (receivers, mitogen_context_begin_call (f->context, "mitogen.bytes",
+                                                                g_variant_new ("(ty)", sizes[i], (guint8) 0)));
+      for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+        {
+          g_autoptr(GError) error = NULL;
+          g_autoptr(MitogenMessage) message = mitogen_receiver_get (g_ptr_array_index (receivers, i), 30, &error);
+          g_autoptr(GVariant) value = NULL;
+          gsize len = 0;
+          const guint8 *bytes;
+
+          g_assert_no_error (error);
+          value = mitogen_message_get_value (message, &error);
+          g_assert_no_error (error);
+          bytes = g_variant_get_fixed_array (value, &len, 1);
+          g_assert_cmpuint (len, ==, sizes[i]);
+          for (gsize j = 0; j < len; j++)
+            if (bytes[j] != 0)
+              g_assert_cmpuint (bytes[j], ==, 0);
+        }
+      g_ptr_array_set_size (receivers, 0);
+      if (round == 0)
+        /* And one at a time. */
+        for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+          {
+            g_autoptr(GVariant) value = call_ok (f->context, "mitogen.bytes",
+                                                 g_variant_new ("(ty)", sizes[i], (guint8) 0));
+            g_assert_cmpuint (g_variant_get_size (value), ==, sizes[i]);
+          }
+    }
+}
+
+static void
 test_pipelined (Fixture *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) receivers = g_ptr_array_new_with_free_func (g_object_unref);
@@ -1094,6 +1140,7 @@ main (int   argc,
   ADD ("/local/call/remote-errors", test_remote_errors);
   ADD ("/local/call/concurrent", test_concurrent);
   ADD ("/local/call/bulk-64m", test_bulk);
+  ADD ("/local/call/zeros", test_zeros);
   ADD ("/local/call/pipelined", test_pipelined);
   ADD ("/local/call/order", test_call_order);
   ADD ("/local/call/async", test_call_async);

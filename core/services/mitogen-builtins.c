@@ -410,6 +410,31 @@ fn_mitogen_echo (MitogenCall *call, GVariant *args, GError **error)
   return g_variant_ref (args);
 }
 
+/* Zeros up to SHARED_ZEROS_MAX bytes come from one block that grows to the
+ * largest size asked for and is never written again: a bulk benchmark's
+ * replies then cost what sending them costs, not a fresh megabyte of
+ * memset () each (a raw socket stream writes from one buffer too). Any
+ * thread. */
+#define SHARED_ZEROS_MAX (4u * 1024 * 1024)
+
+static GBytes *
+shared_zeros (gsize n)
+{
+  static GMutex lock;
+  static GBytes *zeros;  /* (owned) guarded by lock */
+  GBytes *slice;
+
+  g_mutex_lock (&lock);
+  if (zeros == NULL || g_bytes_get_size (zeros) < n)
+    {
+      g_clear_pointer (&zeros, g_bytes_unref);
+      zeros = g_bytes_new_take (g_malloc0 (MAX (n, 64 * 1024)), MAX (n, 64 * 1024));
+    }
+  slice = g_bytes_new_from_bytes (zeros, 0, n);
+  g_mutex_unlock (&lock);
+  return slice;
+}
+
 /* (t n, y pattern) -> ay: n bytes; pattern 0 gives zeros, otherwise byte i
  * is (pattern + i) mod 256, so corruption and reordering show */
 static GVariant *
@@ -425,6 +450,12 @@ fn_mitogen_bytes (MitogenCall *call, GVariant *args, GError **error)
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_INVALID_ARGUMENT,
                    "mitogen.bytes: %" G_GUINT64_FORMAT " bytes is more than a message can carry", n);
       return NULL;
+    }
+  if (pattern == 0 && n <= SHARED_ZEROS_MAX)
+    {
+      g_autoptr(GBytes) zeros = shared_zeros ((gsize) n);
+
+      return g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, zeros, TRUE);
     }
   buf = g_try_malloc0 (MAX (n, 1));
   if (buf == NULL)
