@@ -284,6 +284,195 @@ test_call_encoding (void)
   g_test_message ("%u calls compared", checked);
 }
 
+/* One payload (a call's "v" as it travels, mutated or not) through the
+ * decoder: its own check of calls may refuse what GLib accepts (the
+ * generic path then decodes it) but must never accept what GLib refuses,
+ * and what it accepts must read as GLib reads it. */
+typedef struct
+{
+  guint fast;      /* accepted by mitogen_protocol_call_is_normal () */
+  guint generic;   /* refused by it, accepted by GLib */
+  guint refused;   /* refused by both */
+} CallDecodeCounts;
+
+static void
+check_call_payload (GBytes           *payload,
+                    CallDecodeCounts *counts)
+{
+  static const char trailer[] = "\0(sva{sv})";
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (payload, &len);
+  gsize tlen = sizeof trailer - 1;
+  gboolean fast_ok = len > tlen && memcmp (data + len - tlen, trailer, tlen) == 0 &&
+                     mitogen_protocol_call_is_normal (data, len - tlen);
+  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARIANT, payload, FALSE));
+  gboolean glib_ok = g_variant_is_normal_form (boxed);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) decoded = mitogen_frame_decode_payload (payload, &error);
+
+  /* Whoever checks it, the decoder accepts exactly GLib's normal form. */
+  g_assert_true ((decoded != NULL) == glib_ok);
+  if (!fast_ok)
+    {
+      if (glib_ok)
+        counts->generic++;
+      else
+        counts->refused++;
+      return;
+    }
+  counts->fast++;
+  g_assert_true (glib_ok);
+  {
+    g_autoptr(GVariant) inner = g_variant_get_variant (boxed);
+    g_autoptr(GVariant) expected_args = NULL;
+    g_autoptr(GVariant) args = NULL;
+    g_autoptr(GVariant) kwargs = NULL;
+    g_autoptr(GError) parse_error = NULL;
+    const char *expected_name = NULL, *name = NULL;
+
+    g_assert_cmpstr (g_variant_get_type_string (inner), ==, "(sva{sv})");
+    g_assert_true (g_variant_equal (decoded, inner));
+    g_variant_get (inner, "(&sv@a{sv})", &expected_name, &expected_args, &kwargs);
+    g_assert_cmpuint (g_variant_n_children (kwargs), ==, 0);
+    g_assert_cmpstr (mitogen_protocol_call_peek_function (decoded), ==, expected_name);
+    if (mitogen_protocol_call_parse (decoded, &name, &args, &parse_error))
+      {
+        g_assert_true (g_variant_is_of_type (expected_args, G_VARIANT_TYPE_TUPLE));
+        g_assert_cmpstr (name, ==, expected_name);
+        g_assert_true (g_variant_equal (args, expected_args));
+        g_assert_true (g_variant_is_normal_form (args));
+      }
+    else
+      g_assert_false (g_variant_is_of_type (expected_args, G_VARIANT_TYPE_TUPLE));
+  }
+}
+
+static GBytes *
+call_payload (GVariant *call)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (call);
+  g_autoptr(GVariant) boxed = g_variant_ref_sink (g_variant_new_variant (sunk));
+
+  return g_variant_get_data_as_bytes (boxed);
+}
+
+/* Calls as peers send them, then each mutated: every bit flipped, bytes
+ * set to chosen values, cut short, lengthened. */
+static void
+test_call_decode (void)
+{
+  g_autoptr(GPtrArray) bases = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autofree char *long_name = g_strnfill (240, 'n');
+  guint8 blob[20];
+  CallDecodeCounts counts = { 0, 0, 0 };
+
+  g_test_summary ("Calls (and the empty reply) are decoded by their own check where it applies and by "
+                  "GLib's otherwise; over every single-bit flip, chosen byte values and lengths of several "
+                  "calls, the decoder accepts exactly what GLib accepts and reads it as GLib does.");
+
+  for (gsize i = 0; i < sizeof blob; i++)
+    blob[i] = (guint8) (i * 37);
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new ("mitogen.noop", NULL)));
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new ("os.getpid", g_variant_new ("(u)", 7u))));
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new ("f\xc3\xbcnf",
+                                                                   g_variant_new ("(@ays)",
+                                                                                  g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, blob, sizeof blob, 1),
+                                                                                  "x"))));
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new ("", g_variant_new ("()"))));
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new (long_name, g_variant_new ("(s)", "abc"))));
+  g_ptr_array_add (bases, call_payload (mitogen_protocol_call_new ("a.b", g_variant_new ("((())v)", g_variant_new_int16 (-2)))));
+  /* Shapes the own check leaves to GLib: keywords, arguments not a tuple. */
+  {
+    GVariantBuilder kw;
+
+    g_variant_builder_init (&kw, G_VARIANT_TYPE ("a{sv}"));
+    g_variant_builder_add (&kw, "{sv}", "k", g_variant_new_boolean (TRUE));
+    g_ptr_array_add (bases, call_payload (g_variant_new ("(sv@a{sv})", "kw", g_variant_new ("()"), g_variant_builder_end (&kw))));
+  }
+  g_ptr_array_add (bases, call_payload (g_variant_new ("(sv@a{sv})", "scalar", g_variant_new_uint32 (5),
+                                                       g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0))));
+
+  for (guint b = 0; b < bases->len; b++)
+    {
+      gsize len = 0;
+      const guint8 *base = g_bytes_get_data (g_ptr_array_index (bases, b), &len);
+      g_autofree guint8 *copy = g_memdup2 (base, len);
+      static const guint8 values[] = { 0, 1, 7, 8, '(', ')', 'v', 's', 0x80, 0xff };
+
+      check_call_payload (g_ptr_array_index (bases, b), &counts);
+      for (gsize i = 0; i < len; i++)
+        {
+          guint8 saved = copy[i];
+
+          for (guint bit = 0; bit < 8; bit++)
+            {
+              g_autoptr(GBytes) mutated = NULL;
+
+              copy[i] = saved ^ (guint8) (1u << bit);
+              mutated = g_bytes_new (copy, len);
+              check_call_payload (mutated, &counts);
+            }
+          for (gsize v = 0; v < G_N_ELEMENTS (values); v++)
+            {
+              g_autoptr(GBytes) mutated = NULL;
+
+              copy[i] = values[v];
+              mutated = g_bytes_new (copy, len);
+              check_call_payload (mutated, &counts);
+            }
+          copy[i] = saved;
+        }
+      /* Cut short at every length, and a zero byte inserted at every
+       * place (the trailer kept, so the offsets point wrong). */
+      for (gsize cut = 0; cut < len; cut++)
+        {
+          g_autoptr(GBytes) shorter = g_bytes_new (copy, cut);
+
+          check_call_payload (shorter, &counts);
+        }
+      for (gsize at = 0; at + 10 < len; at++)
+        {
+          g_autofree guint8 *longer = g_malloc (len + 1);
+          g_autoptr(GBytes) bytes = NULL;
+
+          memcpy (longer, copy, at);
+          longer[at] = 0;
+          memcpy (longer + at + 1, copy + at, len - at);
+          bytes = g_bytes_new_take (g_steal_pointer (&longer), len + 1);
+          check_call_payload (bytes, &counts);
+        }
+    }
+  /* The empty tuple of a reply has a path of its own: every value of
+   * every byte of it decodes as GLib decodes it. */
+  for (gsize i = 0; i < 4; i++)
+    for (guint v = 0; v < 256; v++)
+      {
+        guint8 unit[4] = { 0, 0, '(', ')' };
+        g_autoptr(GBytes) bytes = NULL;
+        g_autoptr(GVariant) boxed = NULL;
+        g_autoptr(GVariant) decoded = NULL;
+        g_autoptr(GError) error = NULL;
+
+        unit[i] = (guint8) v;
+        bytes = g_bytes_new (unit, sizeof unit);
+        boxed = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARIANT, bytes, FALSE));
+        decoded = mitogen_frame_decode_payload (bytes, &error);
+        g_assert_true ((decoded != NULL) == g_variant_is_normal_form (boxed));
+        if (decoded != NULL)
+          {
+            g_autoptr(GVariant) inner = g_variant_get_variant (boxed);
+
+            g_assert_cmpstr (g_variant_get_type_string (decoded), ==, g_variant_get_type_string (inner));
+            g_assert_true (g_variant_equal (decoded, inner));
+          }
+      }
+  g_test_message ("own check: %u accepted; GLib only: %u; refused: %u", counts.fast, counts.generic, counts.refused);
+  /* The test means something only if all three happen, often. */
+  g_assert_cmpuint (counts.fast, >=, 6);
+  g_assert_cmpuint (counts.generic, >=, 2);
+  g_assert_cmpuint (counts.refused, >=, 1000);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -298,6 +487,7 @@ main (int   argc,
   g_test_add_func ("/frame/error-flag-shape", test_error_flag_shape);
   g_test_add_func ("/frame/fuzz", test_fuzz);
   g_test_add_func ("/frame/call-encoding", test_call_encoding);
+  g_test_add_func ("/frame/call-decode", test_call_decode);
 
   return g_test_run ();
 }

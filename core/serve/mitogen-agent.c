@@ -245,15 +245,12 @@ on_call_function (MitogenRouter  *router,
    * back (that was half of a round trip's cost). */
   if (!self->profiling && g_atomic_int_get (&self->queued_calls) == 0)
     {
-      if (message->value != NULL && g_variant_is_of_type (message->value, G_VARIANT_TYPE ("(sva{sv})")))
-        {
-          g_autoptr(GVariant) name = g_variant_get_child_value (message->value, 0);
+      const char *function = mitogen_protocol_call_peek_function (message->value);
 
-          if (mitogen_function_is_quick (g_variant_get_string (name, NULL)))
-            {
-              serve (self, message);
-              return;
-            }
+      if (function != NULL && mitogen_function_is_quick (function))
+        {
+          serve (self, message);
+          return;
         }
     }
   g_atomic_int_inc (&self->queued_calls);

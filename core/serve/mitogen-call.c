@@ -14,6 +14,7 @@
 #include "mitogen-call-private.h"
 #include "mitogen-utils-private.h"
 #include "mitogen-message-private.h"
+#include "mitogen-protocol-private.h"
 #include "mitogen-router-private.h"
 
 struct _MitogenCall
@@ -487,7 +488,7 @@ mitogen_invoke_function (MitogenCall  *call,
 
   ensure_registry ();
 
-  tuple = args != NULL ? g_variant_ref_sink (args) : g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+  tuple = args != NULL ? g_variant_ref_sink (args) : mitogen_protocol_unit ();
 
   /* A reference keeps the function's data alive while it runs, even if
    * its name is registered again meanwhile. */
@@ -527,7 +528,7 @@ mitogen_invoke_function (MitogenCall  *call,
   if (result == NULL && g_atomic_int_get (&call->detached))
     return NULL;
   if (result == NULL)
-    return g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+    return mitogen_protocol_unit ();
   /* (transfer full): a floating result becomes ours; a full one already is. */
   if (g_variant_is_floating (result))
     g_variant_ref_sink (result);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mitogen-frame-private.h"
+#include "mitogen-protocol-private.h"
 #include "mitogen-private.h"
 
 static inline void
@@ -154,6 +155,31 @@ mitogen_frame_decode_payload (GBytes  *payload,
         return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, value, TRUE));
       }
   }
+
+  /* "()", the reply of every call that returns nothing: one zero byte,
+   * the separator, the type. No byte order to mind. */
+  if (g_bytes_get_size (payload) == 4 && memcmp (g_bytes_get_data (payload, NULL), "\0\0()", 4) == 0)
+    return mitogen_protocol_unit ();
+
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  {
+    /* A call: its own check (mitogen_protocol_call_is_normal ()), which
+     * costs a fraction of GLib's generic one; anything it does not accept
+     * takes the generic path below. */
+    static const char call_trailer[] = "\0(sva{sv})";
+    gsize len = 0;
+    const guint8 *data = g_bytes_get_data (payload, &len);
+    gsize trailer = sizeof call_trailer - 1;
+
+    if (len > trailer && memcmp (data + len - trailer, call_trailer, trailer) == 0 &&
+        mitogen_protocol_call_is_normal (data, len - trailer))
+      {
+        g_autoptr(GBytes) value = g_bytes_new_from_bytes (payload, 0, len - trailer);
+
+        return g_variant_ref_sink (g_variant_new_from_bytes (MITOGEN_PROTOCOL_CALL_TYPE, value, TRUE));
+      }
+  }
+#endif
 
   boxed = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARIANT, payload, FALSE));
   if (!g_variant_is_normal_form (boxed))

@@ -112,6 +112,21 @@ GVariant *mitogen_protocol_call_new_slow  (const char            *function,
                                            GVariant              *args);
 /* One value of each type a call needs, kept for the life of the process. */
 extern GVariant *mitogen_protocol_types_kept[2];
+/* A call's type. G_VARIANT_TYPE () checks its string at every use (about
+ * 500 instructions); this literal is known good. */
+#define MITOGEN_PROTOCOL_CALL_TYPE ((const GVariantType *) "(sva{sv})")
+/* The empty tuple, "()": (transfer full) a reference to one kept value,
+ * not a new one (which costs a type lookup under GLib's global lock). Any
+ * thread. */
+GVariant *mitogen_protocol_unit       (void);
+/* Whether @size bytes are a call's (sva{sv}) in normal form with no
+ * keywords, checked without GLib's generic walk; FALSE also for shapes it
+ * leaves to GLib (keywords, deep argument types). Any thread. */
+gboolean  mitogen_protocol_call_is_normal (const guint8          *data,
+                                           gsize                  size);
+/* The name of the function a call value names, pointing into @value;
+ * %NULL if @value is not a (sva{sv}). Any thread. */
+const char *mitogen_protocol_call_peek_function (GVariant        *value);
 /* @function points into @value; @args is (transfer full). */
 gboolean  mitogen_protocol_call_parse     (GVariant              *value,
                                            const char           **function,
