@@ -21,6 +21,7 @@
 #include "mitogen-message-private.h"
 #include "mitogen-receiver-private.h"
 #include "mitogen-router-private.h"
+#include "mitogen-stream-private.h"
 
 typedef struct
 {
@@ -228,6 +229,7 @@ emit_received_cb (gpointer data)
   Emission *emission = data;
   g_autoptr(MitogenReceiver) self = g_weak_ref_get (&emission->receiver);
 
+  mitogen_stream_note_message_taken ();
   if (self != NULL)
     g_signal_emit (self, signals[SIGNAL_RECEIVED], 0, emission->message);
   return G_SOURCE_REMOVE;
@@ -510,6 +512,8 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
   if (cancellable != NULL)
     cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_wake), self, NULL);
 
+  /* What we wait for may answer frames of ours still queued. */
+  mitogen_stream_flush_coalesced ();
   g_mutex_lock (&self->lock);
   for (;;)
     {
@@ -549,6 +553,7 @@ mitogen_receiver_get_full (MitogenReceiver  *self,
       self->waiters--;
     }
   g_mutex_unlock (&self->lock);
+  mitogen_stream_note_message_taken ();
 
   if (cancel_id != 0)
     g_cancellable_disconnect (cancellable, cancel_id);
@@ -667,6 +672,7 @@ mitogen_receiver_get_async (MitogenReceiver     *self,
 
   g_return_if_fail (MITOGEN_IS_RECEIVER (self));
 
+  mitogen_stream_flush_coalesced ();
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_receiver_get_async);
   /* A message taken off the queue is handed over even if the cancellable
@@ -733,6 +739,7 @@ mitogen_receiver_get_finish (MitogenReceiver  *self,
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_receiver_get_async, NULL);
 
+  mitogen_stream_note_message_taken ();
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

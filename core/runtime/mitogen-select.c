@@ -27,6 +27,7 @@
 #include "mitogen-message-private.h"
 #include "mitogen-error-private.h"
 #include "mitogen-receiver-private.h"
+#include "mitogen-stream-private.h"
 
 typedef struct
 {
@@ -656,6 +657,10 @@ mitogen_select_get (MitogenSelect  *self,
 
   g_return_val_if_fail (MITOGEN_IS_SELECT (self), NULL);
 
+  /* What this thread sends next answers what it takes here; what it
+   * waits for may answer frames of its still queued. */
+  mitogen_stream_note_message_taken ();
+  mitogen_stream_flush_coalesced ();
   for (;;)
     {
       MitogenMessage *message;
@@ -815,6 +820,7 @@ mitogen_select_get_async (MitogenSelect       *self,
   g_return_if_fail (MITOGEN_IS_SELECT (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
+  mitogen_stream_flush_coalesced ();
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, mitogen_select_get_async);
 
@@ -881,6 +887,7 @@ mitogen_select_get_finish (MitogenSelect  *self,
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == mitogen_select_get_async, NULL);
 
+  mitogen_stream_note_message_taken ();
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

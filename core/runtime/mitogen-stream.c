@@ -37,10 +37,16 @@
 
 #define READ_BUFFER_SIZE (256u * 1024u)
 #define STDERR_TAIL      2048u
-#define MAX_IOV          64
+#define MAX_IOV          256
 #define BIG_GROW_LIMIT   (8u * 1024u * 1024u)
 /* Write coalescing: see send_frame (). */
 #define COALESCE_USEC    20
+/* A burst's frames wait at most this long for the broker... */
+#define COALESCE_FLUSH_MS 1
+/* ... and the sending thread writes them itself once this many are
+ * queued (see send_frame ()). */
+#define COALESCE_FRAMES  64
+#define COALESCE_BYTES   (64u * 1024u)
 
 typedef struct
 {
@@ -107,10 +113,8 @@ struct _MitogenStream
   gboolean            write_paused;  /* stop_transmit: queue, do not write */
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
   gint64              last_tx;       /* monotonic time bytes were last written */
-  guint               rx_reads_at_tx;  /* rx_reads when bytes were last written */
-
-  gint                rx_reads;      /* (atomic) reads that returned bytes */
   gboolean            corked;        /* guarded by wlock: in the broker thread's corked list */
+  gboolean            coalesced;     /* guarded by wlock: in coalesced_streams (send_frame ()) */
 };
 
 /**
@@ -557,6 +561,131 @@ static gboolean attach_write_watch_cb (gpointer data);
  * one system call and one wake-up of the peer instead of one per reply.
  * A lone frame's reply leaves just as early as before. Per thread: each
  * router has its own broker thread. */
+/* Per thread, for write coalescing (send_frame ()): whether the thread
+ * has taken a message (a receiver's get or its callback, a select's)
+ * since it last sent one. */
+static __thread gboolean   thread_took_message = TRUE;
+
+/* Any thread: the calling thread took a message (see send_frame ()). */
+void
+mitogen_stream_note_message_taken (void)
+{
+  thread_took_message = TRUE;
+}
+
+/* Streams holding a burst's frames that no write is scheduled for yet
+ * (send_frame ()): written by the next thread that waits for a message
+ * (mitogen_stream_flush_coalesced ()), by the sender itself once
+ * COALESCE_FRAMES are queued, or by the broker COALESCE_FLUSH_MS after
+ * the burst began, whichever comes first. Lock order: a stream's wlock,
+ * then coalesce_lock. */
+static GMutex     coalesce_lock;
+static GPtrArray *coalesced_streams;  /* (owned) (nullable) MitogenStream, each a reference */
+static gint       n_coalesced;        /* (atomic) coalesced_streams->len */
+
+static gboolean coalesce_timeout_cb (gpointer data);
+static gboolean attach_write_watch_cb (gpointer data);
+static void write_queue_locked (MitogenStream *self);
+
+/* Any thread, wlock held. */
+static void
+coalesce_begin_locked (MitogenStream *self)
+{
+  GSource *timer;
+
+  self->coalesced = TRUE;
+  g_mutex_lock (&coalesce_lock);
+  if (coalesced_streams == NULL)
+    coalesced_streams = g_ptr_array_new ();
+  g_ptr_array_add (coalesced_streams, g_object_ref (self));
+  g_atomic_int_inc (&n_coalesced);
+  g_mutex_unlock (&coalesce_lock);
+  timer = mitogen_broker_attach_timeout (self->broker, COALESCE_FLUSH_MS, coalesce_timeout_cb,
+                                         g_object_ref (self), g_object_unref);
+  g_source_unref (timer);
+}
+
+/* Any thread, wlock held: @self leaves the list; returns the list's
+ * reference, to drop once wlock is released. */
+static MitogenStream *
+coalesce_end_locked (MitogenStream *self)
+{
+  gboolean found;
+
+  if (!self->coalesced)
+    return NULL;
+  self->coalesced = FALSE;
+  g_mutex_lock (&coalesce_lock);
+  found = coalesced_streams != NULL && g_ptr_array_remove_fast (coalesced_streams, self);
+  if (found)
+    g_atomic_int_add (&n_coalesced, -1);
+  g_mutex_unlock (&coalesce_lock);
+  return found ? self : NULL;
+}
+
+/* Any thread, wlock held: a burst's frames go out now; the broker
+ * watches for writability if the descriptor does not take them all. */
+static void
+flush_coalesced_locked (MitogenStream *self)
+{
+  if (!self->write_paused && !self->closed && self->write_source == NULL)
+    write_queue_locked (self);
+  if (self->out_bytes < MITOGEN_STREAM_LOW_WATER && self->wwaiters > 0)
+    g_cond_broadcast (&self->wcond);
+  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->closed)
+    {
+      self->want_write_watch = TRUE;
+      mitogen_broker_defer (self->broker, attach_write_watch_cb, g_object_ref (self), g_object_unref);
+    }
+}
+
+/* Broker thread: a burst's frames have waited long enough. */
+static gboolean
+coalesce_timeout_cb (gpointer data)
+{
+  MitogenStream *self = data;
+  MitogenStream *ref;
+
+  g_mutex_lock (&self->wlock);
+  ref = coalesce_end_locked (self);
+  if (ref != NULL)
+    flush_coalesced_locked (self);
+  g_mutex_unlock (&self->wlock);
+  g_clear_object (&ref);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: writes the frames of every burst not written yet. Called
+ * by a thread about to wait for a message (a reply to what it just sent
+ * may be among them). Costs one atomic read when there are none. */
+void
+mitogen_stream_flush_coalesced (void)
+{
+  g_autoptr(GPtrArray) streams = NULL;
+
+  if (g_atomic_int_get (&n_coalesced) == 0)
+    return;
+  g_mutex_lock (&coalesce_lock);
+  streams = g_steal_pointer (&coalesced_streams);
+  g_atomic_int_set (&n_coalesced, 0);
+  g_mutex_unlock (&coalesce_lock);
+  if (streams == NULL)
+    return;
+  for (guint i = 0; i < streams->len; i++)
+    {
+      MitogenStream *self = g_ptr_array_index (streams, i);
+
+      g_mutex_lock (&self->wlock);
+      if (self->coalesced)
+        {
+          self->coalesced = FALSE;
+          flush_coalesced_locked (self);
+        }
+      g_mutex_unlock (&self->wlock);
+      g_object_unref (self);
+    }
+}
+
 static __thread guint      cork_depth;
 static __thread GPtrArray *corked_streams;   /* (owned) (nullable) MitogenStream, while corked */
 
@@ -664,6 +793,30 @@ fail_write_locked (MitogenStream *self,
   mitogen_broker_defer (self->broker, close_later_cb, later, close_later_free);
 }
 
+/* Any thread, wlock held: writes what is queued, as much as the descriptor
+ * takes now. */
+static void
+write_queue_locked (MitogenStream *self)
+{
+  while (self->out.length > 0)
+    {
+      struct iovec iov[MAX_IOV];
+      int n_iov = gather_iov (self, iov, MAX_IOV);
+      gssize n = write_iov (self, iov, n_iov);
+
+      if (n < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            fail_write_locked (self, errno);
+          break;
+        }
+      consume_queue (self, (gsize) n);
+      if (n > 0)
+        self->last_tx = g_get_monotonic_time ();
+      mitogen_io_debug ("%s: wrote %" G_GSSIZE_FORMAT " queued bytes", self->name, n);
+    }
+}
+
 /* Broker thread: the descriptor can take more. */
 static gboolean
 on_writable_cb (int          fd,
@@ -684,26 +837,7 @@ on_writable_cb (int          fd,
       g_mutex_unlock (&self->wlock);
       return G_SOURCE_REMOVE;
     }
-  while (self->out.length > 0)
-    {
-      struct iovec iov[MAX_IOV];
-      int n_iov = gather_iov (self, iov, MAX_IOV);
-      gssize n = write_iov (self, iov, n_iov);
-
-      if (n < 0)
-        {
-          if (errno != EAGAIN && errno != EWOULDBLOCK)
-            fail_write_locked (self, errno);
-          break;
-        }
-      consume_queue (self, (gsize) n);
-      if (n > 0)
-        {
-          self->last_tx = g_get_monotonic_time ();
-          self->rx_reads_at_tx = (guint) g_atomic_int_get (&self->rx_reads);
-        }
-      mitogen_io_debug ("%s: wrote %" G_GSSIZE_FORMAT " queued bytes", self->name, n);
-    }
+  write_queue_locked (self);
 
   if (self->out_bytes < MITOGEN_STREAM_LOW_WATER)
     {
@@ -781,6 +915,7 @@ send_frame (MitogenStream  *self,
 {
   OutFrame *frame = g_new0 (OutFrame, 1);
   gboolean on_broker;
+  gboolean answers = FALSE;
 
   mitogen_frame_header_encode (&message->header, frame->header);
   frame->total = MITOGEN_FRAME_HEADER_SIZE + message->header.length;
@@ -816,6 +951,11 @@ send_frame (MitogenStream  *self,
                     message->header.length, self->write_paused ? " (paused)" : "");
 
   on_broker = mitogen_broker_is_broker_thread (self->broker);
+  if (!on_broker)
+    {
+      answers = thread_took_message;
+      thread_took_message = FALSE;
+    }
   if (on_broker && cork_depth > 0 && !self->write_paused)
     {
       /* Written when the broker is done with the frames of this read. */
@@ -827,20 +967,33 @@ send_frame (MitogenStream  *self,
           g_ptr_array_add (corked_streams, g_object_ref (self));
         }
     }
+  else if (!on_broker && self->coalesced && !self->write_paused)
+    {
+      /* More of a burst: the sender writes once enough is queued. */
+      if ((self->out.length >= COALESCE_FRAMES || self->out_bytes >= COALESCE_BYTES) &&
+          self->write_source == NULL)
+        write_queue_locked (self);
+    }
   else if (self->out.length == 1 && !self->write_paused)
     {
       gint64 now = g_get_monotonic_time ();
-      guint heard = (guint) g_atomic_int_get (&self->rx_reads);
 
       /* Fast path: nothing ahead of us, write straight away; unless a
        * thread other than the broker sends again within COALESCE_USEC
-       * of the last write with nothing heard from the peer since: a
-       * burst (pipelined calls, a run of replies), whose frames then
-       * wait for the broker, which writes all that were queued by the
-       * time it runs in one writev (one system call and one wake-up of
-       * the peer for many frames). A lone frame, or one that answers
-       * what the peer just sent (a round trip), never waits. */
-      if (on_broker || heard != self->rx_reads_at_tx || now - self->last_tx >= COALESCE_USEC)
+       * of the last write without having taken a message since: a burst
+       * (pipelined calls, a run of replies). Its frames are then queued
+       * and written together, in one writev (one system call and one
+       * wake-up of the peer for many frames): by the sender once
+       * COALESCE_FRAMES are queued, by whichever thread next waits for a
+       * message (mitogen_stream_flush_coalesced ()), at the latest by
+       * the broker after COALESCE_FLUSH_MS. A lone frame, or one sent
+       * after its thread took a reply (a round trip), never waits.
+       * Replies merely arriving while a thread sends do not count: with
+       * a quick peer they came between every two calls of a burst, and
+       * the burst went out one frame, one system call and one wake-up at
+       * a time. (Handing each burst to the broker at once did no better:
+       * the broker, woken for the first frame, wrote it alone.) */
+      if (on_broker || answers || now - self->last_tx >= COALESCE_USEC)
         {
           struct iovec iov[3];
           int n_iov = gather_iov (self, iov, 3);
@@ -850,10 +1003,7 @@ send_frame (MitogenStream  *self,
             {
               consume_queue (self, (gsize) n);
               if (n > 0)
-                {
-                  self->last_tx = now;
-                  self->rx_reads_at_tx = heard;
-                }
+                self->last_tx = now;
             }
           else if (errno != EAGAIN && errno != EWOULDBLOCK)
             {
@@ -862,9 +1012,12 @@ send_frame (MitogenStream  *self,
               return FALSE;
             }
         }
+      else if (!on_broker)
+        coalesce_begin_locked (self);
     }
 
-  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->corked)
+  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->corked &&
+      !self->coalesced)
     {
       self->want_write_watch = TRUE;
       if (on_broker)
@@ -1066,7 +1219,6 @@ on_readable_cb (int          fd,
         {
           self->last_rx = g_get_monotonic_time ();
           self->ka_sent = 0;
-          g_atomic_int_inc (&self->rx_reads);
           self->big_len += (gsize) n;
           if (self->big_len == self->big_header.length)
             {
@@ -1100,7 +1252,6 @@ on_readable_cb (int          fd,
         {
           self->last_rx = g_get_monotonic_time ();
           self->ka_sent = 0;
-          g_atomic_int_inc (&self->rx_reads);
           self->rlen += (gsize) n;
           return parse_buffer (self) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
         }
@@ -1173,6 +1324,7 @@ mitogen_stream_close (MitogenStream *self,
                       const GError  *error)
 {
   g_autoptr(MitogenStream) hold = g_object_ref (self);
+  g_autoptr(MitogenStream) coalesced_ref = NULL;
   g_autoptr(GPtrArray) fed_by = NULL;
 
   mitogen_assert_broker_thread (self->broker);
@@ -1187,6 +1339,7 @@ mitogen_stream_close (MitogenStream *self,
 
   g_mutex_lock (&self->wlock);
   self->closed = TRUE;
+  coalesced_ref = coalesce_end_locked (self);
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   self->out_bytes = 0;
   self->want_write_watch = FALSE;
