@@ -225,9 +225,26 @@ mitogen_frame_encode_payload (GVariant *value)
 GBytes *
 mitogen_frame_variant_trailer (GVariant *value)
 {
+  /* The trailers of calls and of empty replies, made once: most frames
+   * carry one of these two. (owned) never freed. */
+  static GBytes *call_trailer, *unit_trailer;
+  static gsize once;
   const char *type = g_variant_get_type_string (value);
-  gsize len = strlen (type);
-  guint8 *buf = g_malloc (len + 1);
+  gsize len;
+  guint8 *buf;
+
+  if (g_once_init_enter (&once))
+    {
+      call_trailer = g_bytes_new_static ("\0(sva{sv})", 10);
+      unit_trailer = g_bytes_new_static ("\0()", 3);
+      g_once_init_leave (&once, 1);
+    }
+  if (strcmp (type, "(sva{sv})") == 0)
+    return g_bytes_ref (call_trailer);
+  if (strcmp (type, "()") == 0)
+    return g_bytes_ref (unit_trailer);
+  len = strlen (type);
+  buf = g_malloc (len + 1);
 
   buf[0] = '\0';
   memcpy (buf + 1, type, len);

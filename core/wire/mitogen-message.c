@@ -14,6 +14,7 @@
 
 #include "mitogen-message-private.h"
 #include "mitogen-error-private.h"
+#include "mitogen-protocol-private.h"
 
 /**
  * MitogenMessage:
@@ -73,7 +74,7 @@ mitogen_message_new (guint32   dst_id,
 {
   MitogenMessage *self = message_alloc (dst_id, handle);
 
-  self->value = value != NULL ? g_variant_ref_sink (value) : g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+  self->value = value != NULL ? g_variant_ref_sink (value) : mitogen_protocol_unit ();
   self->payload = mitogen_frame_encode_payload (self->value);
   self->trailer = mitogen_frame_variant_trailer (self->value);
   self->header.length = (guint32) (g_bytes_get_size (self->payload) + g_bytes_get_size (self->trailer));
