@@ -363,6 +363,42 @@ test_zeros (Fixture *f, gconstpointer data)
 }
 
 static void
+test_burst_without_wait (Fixture *f, gconstpointer data)
+{
+  MitogenReceiver *receivers[16];
+  gint64 deadline;
+  guint arrived = 0;
+
+  g_test_summary ("Calls sent back to back by a thread that then waits for nothing (no get, no "
+                  "select) still go out: their replies arrive while the thread sleeps.");
+
+  for (guint i = 0; i < G_N_ELEMENTS (receivers); i++)
+    receivers[i] = mitogen_context_begin_call (f->context, "mitogen.echo", g_variant_new ("(u)", i));
+  /* Only watch: mitogen_receiver_empty () writes nothing queued. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (arrived < G_N_ELEMENTS (receivers) && g_get_monotonic_time () < deadline)
+    {
+      g_usleep (2000);
+      arrived = 0;
+      for (guint i = 0; i < G_N_ELEMENTS (receivers); i++)
+        arrived += !mitogen_receiver_empty (receivers[i]);
+    }
+  g_assert_cmpuint (arrived, ==, G_N_ELEMENTS (receivers));
+  for (guint i = 0; i < G_N_ELEMENTS (receivers); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MitogenMessage) message = mitogen_receiver_get (receivers[i], 10, &error);
+      g_autoptr(GVariant) value = NULL;
+
+      g_assert_no_error (error);
+      value = mitogen_message_get_value (message, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_get_uint32 (value), ==, i);
+      g_object_unref (receivers[i]);
+    }
+}
+
+static void
 test_pipelined (Fixture *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) receivers = g_ptr_array_new_with_free_func (g_object_unref);
@@ -1141,6 +1177,7 @@ main (int   argc,
   ADD ("/local/call/concurrent", test_concurrent);
   ADD ("/local/call/bulk-64m", test_bulk);
   ADD ("/local/call/zeros", test_zeros);
+  ADD ("/local/call/burst-without-wait", test_burst_without_wait);
   ADD ("/local/call/pipelined", test_pipelined);
   ADD ("/local/call/order", test_call_order);
   ADD ("/local/call/async", test_call_async);

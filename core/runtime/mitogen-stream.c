@@ -914,6 +914,7 @@ send_frame (MitogenStream  *self,
             MitogenStream  *from)
 {
   OutFrame *frame = g_new0 (OutFrame, 1);
+  g_autoptr(MitogenStream) coalesced_ref = NULL;  /* dropped after wlock */
   gboolean on_broker;
   gboolean answers = FALSE;
 
@@ -972,7 +973,12 @@ send_frame (MitogenStream  *self,
       /* More of a burst: the sender writes once enough is queued. */
       if ((self->out.length >= COALESCE_FRAMES || self->out_bytes >= COALESCE_BYTES) &&
           self->write_source == NULL)
-        write_queue_locked (self);
+        {
+          write_queue_locked (self);
+          /* The descriptor is full: the broker's watch takes over (below). */
+          if (self->out.length > 0)
+            coalesced_ref = coalesce_end_locked (self);
+        }
     }
   else if (self->out.length == 1 && !self->write_paused)
     {
