@@ -37,7 +37,7 @@
 
 #define READ_BUFFER_SIZE (256u * 1024u)
 #define STDERR_TAIL      2048u
-#define MAX_IOV          256
+#define MAX_IOV          512
 #define BIG_GROW_LIMIT   (8u * 1024u * 1024u)
 /* Write coalescing: see send_frame (). */
 #define COALESCE_USEC    20
@@ -45,7 +45,7 @@
 #define COALESCE_FLUSH_MS 1
 /* ... and the sending thread writes them itself once this many are
  * queued (see send_frame ()). */
-#define COALESCE_FRAMES  64
+#define COALESCE_FRAMES  128
 #define COALESCE_BYTES   (64u * 1024u)
 
 typedef struct
