@@ -570,6 +570,13 @@ tune_allocator (void)
   mallopt (M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt (M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 #endif
+#if defined (__GLIBC__) && defined (M_ARENA_MAX)
+  /* One heap for both threads: glibc would give the broker thread an
+   * arena of its own at its first allocation (a 128 MiB reservation, its
+   * own pages to fault in), part of every start. Small blocks come from
+   * each thread's cache without the heap's lock anyway. */
+  mallopt (M_ARENA_MAX, 1);
+#endif
 }
 
 /* Main thread: nothing to do for a while: gives the kernel back what the
