@@ -597,8 +597,12 @@ next_call (MitogenAgent *self)
 {
   static const gint64 spin_usec = 100;
   static const guint64 trim_usec = G_USEC_PER_SEC;
-  gpointer item = g_async_queue_try_pop (self->calls);
+  gpointer item;
 
+  /* Nothing this thread queued may wait while it does (see
+   * mitogen_stream_flush_coalesced ()). */
+  mitogen_stream_flush_coalesced ();
+  item = g_async_queue_try_pop (self->calls);
   if (item == NULL && self->spin)
     {
       gint64 until = g_get_monotonic_time () + spin_usec;
@@ -616,6 +620,9 @@ next_call (MitogenAgent *self)
       trim_allocator ();
       item = g_async_queue_pop (self->calls);
     }
+  /* The reply answers this call: written at once, not held back as part
+   * of a burst (mitogen_stream_note_message_taken ()). */
+  mitogen_stream_note_message_taken ();
   return item;
 }
 
