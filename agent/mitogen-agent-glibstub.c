@@ -96,37 +96,23 @@
   g_error ("%s is not built into the static mitogen agent", what)
 
 /* Copy and free functions of GLib's boxed types (gobject/gboxed.c). */
-GDate *
-g_date_copy (const GDate *date)
-{
-  if (date != NULL)
-    NOT_BUILT_IN ("GDate");
-  return NULL;
-}
+#define COPY_FREE(Type, prefix, name) \
+  Type *prefix##_copy (const Type *self) \
+  { \
+    if (self != NULL) \
+      NOT_BUILT_IN (name); \
+    return NULL; \
+  } \
+  void prefix##_free (Type *self) \
+  { \
+    if (self != NULL) \
+      NOT_BUILT_IN (name); \
+  }
 
-void
-g_date_free (GDate *date)
-{
-  if (date != NULL)
-    NOT_BUILT_IN ("GDate");
-}
-
+COPY_FREE (GDate, g_date, "GDate")
 /* The agent hashes with core/runtime/mitogen-sha256.c: GChecksum's object
  * (MD5, SHA-1, SHA-256, SHA-512: ~29 kB) stays out. */
-GChecksum *
-g_checksum_copy (const GChecksum *checksum)
-{
-  if (checksum != NULL)
-    NOT_BUILT_IN ("GChecksum");
-  return NULL;
-}
-
-void
-g_checksum_free (GChecksum *checksum)
-{
-  if (checksum != NULL)
-    NOT_BUILT_IN ("GChecksum");
-}
+COPY_FREE (GChecksum, g_checksum, "GChecksum")
 
 #define REF_UNREF(Type, prefix, name) \
   Type *prefix##_ref (Type *self) \

@@ -435,17 +435,26 @@ call_layout (const guint8 *data,
   return zeros (data, layout->name_end, layout->v_start) && zeros (data, layout->v_end, layout->kw_start);
 }
 
-/* Where the type string of the "v" at [@start, @end) begins (after its
- * last NUL), or 0 if it has none. */
-static gsize
-variant_type_start (const guint8 *data,
-                    gsize         start,
-                    gsize         end)
+/* The arguments inside the "v" of a call laid out by call_layout (): their
+ * bytes end at the "v"'s last NUL (*@args_size of them), their type string
+ * follows (@type, *@type_len characters, not NUL-terminated). FALSE if the
+ * "v" has no NUL. */
+static gboolean
+call_args (const guint8      *data,
+           const CallLayout  *layout,
+           gsize             *args_size,
+           const char       **type,
+           gsize             *type_len)
 {
-  for (gsize i = end; i > start; i--)
+  for (gsize i = layout->v_end; i > layout->v_start; i--)
     if (data[i - 1] == '\0')
-      return i;
-  return 0;
+      {
+        *args_size = i - 1 - layout->v_start;
+        *type = (const char *) data + i;
+        *type_len = layout->v_end - i;
+        return TRUE;
+      }
+  return FALSE;
 }
 
 /* Types this deep nest past GLib's recursion limit inside a call (whose
@@ -457,7 +466,7 @@ mitogen_protocol_call_is_normal (const guint8 *data,
                                  gsize         size)
 {
   CallLayout layout;
-  gsize type_start, type_len;
+  gsize args_size, type_len;
   const char *type;
   const char *end = NULL;
 
@@ -473,22 +482,18 @@ mitogen_protocol_call_is_normal (const guint8 *data,
     return FALSE;
   /* The "v": a definite, complete type string, and a value of that type
    * in normal form. */
-  type_start = variant_type_start (data, layout.v_start, layout.v_end);
-  if (type_start == 0)
+  if (!call_args (data, &layout, &args_size, &type, &type_len))
     return FALSE;
-  type = (const char *) data + type_start;
-  type_len = layout.v_end - type_start;
   if (type_len == 0 || type_len > CALL_ARGS_TYPE_MAX ||
       !g_variant_type_string_scan (type, type + type_len, &end) || end != type + type_len ||
       !g_variant_type_is_definite ((const GVariantType *) type))
     return FALSE;
   if (type_len == 2 && type[0] == '(' && type[1] == ')')
     /* The unit tuple is one zero byte. */
-    return type_start - 1 - layout.v_start == 1 && data[layout.v_start] == 0;
+    return args_size == 1 && data[layout.v_start] == 0;
   {
     g_autoptr(GVariant) args = g_variant_ref_sink (g_variant_new_from_data ((const GVariantType *) type,
-                                                                            data + layout.v_start,
-                                                                            type_start - 1 - layout.v_start,
+                                                                            data + layout.v_start, args_size,
                                                                             FALSE, NULL, NULL));
 
     return g_variant_is_normal_form (args);
@@ -502,7 +507,7 @@ call_parse_fast (GVariant    *value,
                  GVariant   **args)
 {
   const guint8 *data;
-  gsize size, type_start, type_len;
+  gsize size, args_size, type_len;
   CallLayout layout;
   const char *type;
 
@@ -510,13 +515,9 @@ call_parse_fast (GVariant    *value,
     return FALSE;
   data = g_variant_get_data (value);
   size = g_variant_get_size (value);
-  if (data == NULL || !call_layout (data, size, &layout))
+  if (data == NULL || !call_layout (data, size, &layout) ||
+      !call_args (data, &layout, &args_size, &type, &type_len))
     return FALSE;
-  type_start = variant_type_start (data, layout.v_start, layout.v_end);
-  if (type_start == 0)
-    return FALSE;
-  type = (const char *) data + type_start;
-  type_len = layout.v_end - type_start;
   if (type_len < 2 || type[0] != '(')
     return FALSE;  /* not a tuple: the slow path says so */
   *function = (const char *) data;
@@ -524,7 +525,7 @@ call_parse_fast (GVariant    *value,
     *args = mitogen_protocol_unit ();
   else
     *args = g_variant_ref_sink (g_variant_new_from_data ((const GVariantType *) type, data + layout.v_start,
-                                                         type_start - 1 - layout.v_start, TRUE,
+                                                         args_size, TRUE,
                                                          (GDestroyNotify) g_variant_unref,
                                                          g_variant_ref (value)));
   return TRUE;
