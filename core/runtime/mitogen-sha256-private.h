@@ -21,7 +21,6 @@ typedef struct
   guint8     block[64];
   gsize      block_len;
   guint64    total;
-  gboolean   accelerated;  /* SHA-NI blocks, else the portable ones */
 } MitogenSha256;
 
 void     mitogen_sha256_init   (MitogenSha256 *self);

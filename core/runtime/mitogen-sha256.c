@@ -209,7 +209,6 @@ mitogen_sha256_init (MitogenSha256 *self)
 {
   memset (self, 0, sizeof *self);
   memcpy (self->state, initial_state, sizeof initial_state);
-  self->accelerated = mitogen_sha256_is_accelerated ();
 }
 
 static void
@@ -218,7 +217,7 @@ compress (MitogenSha256 *self,
           gsize          n_blocks)
 {
 #ifdef HAVE_SHA_NI
-  if (self->accelerated)
+  if (mitogen_sha256_is_accelerated ())
     {
       compress_blocks (self->state, data, n_blocks);
       return;

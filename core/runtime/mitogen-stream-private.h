@@ -31,17 +31,17 @@ MitogenStream *mitogen_stream_new              (MitogenBroker            *broker
                                                 GPid                      pid,
                                                 guint64                   max_message_size);
 MITOGEN_INTERNAL
+void           mitogen_stream_set_hooks        (MitogenStream            *self,
+                                                const MitogenStreamHooks *hooks,
+                                                gpointer                  user_data);
+void           mitogen_stream_set_remote_id    (MitogenStream            *self,
+                                                guint32                   remote_id);
 /* The calling thread took a message: its next send is an answer and is
  * written at once, not coalesced (send_frame ()). Any thread. */
 void           mitogen_stream_note_message_taken (void);
 /* Writes the queued frames of bursts (send_frame ()) now: for a thread
  * about to wait for a reply. Any thread but the broker's. */
 void           mitogen_stream_flush_coalesced  (void);
-void           mitogen_stream_set_hooks        (MitogenStream            *self,
-                                                const MitogenStreamHooks *hooks,
-                                                gpointer                  user_data);
-void           mitogen_stream_set_remote_id    (MitogenStream            *self,
-                                                guint32                   remote_id);
 MITOGEN_INTERNAL
 void           mitogen_stream_set_handshaken   (MitogenStream            *self,
                                                 gboolean                  handshaken);

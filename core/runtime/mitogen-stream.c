@@ -554,13 +554,6 @@ static void resume_fed_by (GPtrArray *fed_by);
 static GPtrArray *steal_fed_by_locked (MitogenStream *self);
 static gboolean attach_write_watch_cb (gpointer data);
 
-/* Corking, broker thread only: while the broker dispatches the frames of
- * one read, what it sends is queued, not written; when the last frame is
- * dispatched, every stream written to is flushed in one writev each. A
- * burst of calls (pipelined, or many in one read) is then answered with
- * one system call and one wake-up of the peer instead of one per reply.
- * A lone frame's reply leaves just as early as before. Per thread: each
- * router has its own broker thread. */
 /* Per thread, for write coalescing (send_frame ()): whether the thread
  * has taken a message (a receiver's get or its callback, a select's)
  * since it last sent one. */
@@ -584,7 +577,7 @@ static GPtrArray *coalesced_streams;  /* (owned) (nullable) MitogenStream, each 
 static gint       n_coalesced;        /* (atomic) coalesced_streams->len */
 
 static gboolean coalesce_timeout_cb (gpointer data);
-static gboolean attach_write_watch_cb (gpointer data);
+static void attach_write_watch_locked (MitogenStream *self);
 static void write_queue_locked (MitogenStream *self);
 
 /* Any thread, wlock held. */
@@ -623,6 +616,22 @@ coalesce_end_locked (MitogenStream *self)
   return found ? self : NULL;
 }
 
+/* Any thread, wlock held: if frames are left and no write of them is
+ * scheduled, the broker writes them (watching for writability): at once
+ * on the broker thread, from another thread through a deferred call. */
+static void
+request_write_locked (MitogenStream *self,
+                      gboolean       on_broker)
+{
+  if (self->out.length == 0 || self->want_write_watch || self->write_paused || self->closed)
+    return;
+  self->want_write_watch = TRUE;
+  if (on_broker)
+    attach_write_watch_locked (self);
+  else
+    mitogen_broker_defer (self->broker, attach_write_watch_cb, g_object_ref (self), g_object_unref);
+}
+
 /* Any thread, wlock held: a burst's frames go out now; the broker
  * watches for writability if the descriptor does not take them all. */
 static void
@@ -632,11 +641,7 @@ flush_coalesced_locked (MitogenStream *self)
     write_queue_locked (self);
   if (self->out_bytes < MITOGEN_STREAM_LOW_WATER && self->wwaiters > 0)
     g_cond_broadcast (&self->wcond);
-  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->closed)
-    {
-      self->want_write_watch = TRUE;
-      mitogen_broker_defer (self->broker, attach_write_watch_cb, g_object_ref (self), g_object_unref);
-    }
+  request_write_locked (self, FALSE);
 }
 
 /* Broker thread: a burst's frames have waited long enough. */
@@ -686,6 +691,13 @@ mitogen_stream_flush_coalesced (void)
     }
 }
 
+/* Corking, broker thread only: while the broker dispatches the frames of
+ * one read, what it sends is queued, not written; when the last frame is
+ * dispatched, every stream written to is flushed in one writev each. A
+ * burst of calls (pipelined, or many in one read) is then answered with
+ * one system call and one wake-up of the peer instead of one per reply.
+ * A lone frame's reply leaves just as early as before. Per thread: each
+ * router has its own broker thread. */
 static __thread guint      cork_depth;
 static __thread GPtrArray *corked_streams;   /* (owned) (nullable) MitogenStream, while corked */
 
@@ -1022,16 +1034,8 @@ send_frame (MitogenStream  *self,
         coalesce_begin_locked (self);
     }
 
-  if (self->out.length > 0 && !self->want_write_watch && !self->write_paused && !self->corked &&
-      !self->coalesced)
-    {
-      self->want_write_watch = TRUE;
-      if (on_broker)
-        attach_write_watch_locked (self);
-      else
-        mitogen_broker_defer (self->broker, attach_write_watch_cb,
-                              g_object_ref (self), g_object_unref);
-    }
+  if (!self->corked && !self->coalesced)
+    request_write_locked (self, on_broker);
 
   if (!on_broker)
     while (self->out_bytes > MITOGEN_STREAM_HIGH_WATER && !self->closed)

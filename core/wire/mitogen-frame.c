@@ -19,6 +19,12 @@
 #include "mitogen-protocol-private.h"
 #include "mitogen-private.h"
 
+/* The trailers that make a call's and an empty tuple's bytes a "v": most
+ * frames carry one of these two. */
+static const char call_trailer[] = "\0(sva{sv})";
+static const char unit_trailer[] = "\0()";
+#define TRAILER_LEN(t) (sizeof (t) - 1)
+
 static inline void
 put_u32 (guint8 *p, guint32 v)
 {
@@ -156,20 +162,25 @@ mitogen_frame_decode_payload (GBytes  *payload,
       }
   }
 
-  /* "()", the reply of every call that returns nothing: one zero byte,
-   * the separator, the type. No byte order to mind. */
-  if (g_bytes_get_size (payload) == 4 && memcmp (g_bytes_get_data (payload, NULL), "\0\0()", 4) == 0)
-    return mitogen_protocol_unit ();
+  /* "()", the reply of every call that returns nothing: its one zero
+   * byte, then the trailer. No byte order to mind. */
+  {
+    gsize len = 0;
+    const guint8 *data = g_bytes_get_data (payload, &len);
+
+    if (len == 1 + TRAILER_LEN (unit_trailer) && data[0] == 0 &&
+        memcmp (data + 1, unit_trailer, TRAILER_LEN (unit_trailer)) == 0)
+      return mitogen_protocol_unit ();
+  }
 
 #if G_BYTE_ORDER == G_LITTLE_ENDIAN
   {
     /* A call: its own check (mitogen_protocol_call_is_normal ()), which
      * costs a fraction of GLib's generic one; anything it does not accept
      * takes the generic path below. */
-    static const char call_trailer[] = "\0(sva{sv})";
     gsize len = 0;
     const guint8 *data = g_bytes_get_data (payload, &len);
-    gsize trailer = sizeof call_trailer - 1;
+    gsize trailer = TRAILER_LEN (call_trailer);
 
     if (len > trailer && memcmp (data + len - trailer, call_trailer, trailer) == 0 &&
         mitogen_protocol_call_is_normal (data, len - trailer))
@@ -225,9 +236,8 @@ mitogen_frame_encode_payload (GVariant *value)
 GBytes *
 mitogen_frame_variant_trailer (GVariant *value)
 {
-  /* The trailers of calls and of empty replies, made once: most frames
-   * carry one of these two. (owned) never freed. */
-  static GBytes *call_trailer, *unit_trailer;
+  /* The two common trailers, made once. (owned) never freed. */
+  static GBytes *call_bytes, *unit_bytes;
   static gsize once;
   const char *type = g_variant_get_type_string (value);
   gsize len;
@@ -235,14 +245,14 @@ mitogen_frame_variant_trailer (GVariant *value)
 
   if (g_once_init_enter (&once))
     {
-      call_trailer = g_bytes_new_static ("\0(sva{sv})", 10);
-      unit_trailer = g_bytes_new_static ("\0()", 3);
+      call_bytes = g_bytes_new_static (call_trailer, TRAILER_LEN (call_trailer));
+      unit_bytes = g_bytes_new_static (unit_trailer, TRAILER_LEN (unit_trailer));
       g_once_init_leave (&once, 1);
     }
-  if (strcmp (type, "(sva{sv})") == 0)
-    return g_bytes_ref (call_trailer);
-  if (strcmp (type, "()") == 0)
-    return g_bytes_ref (unit_trailer);
+  if (strcmp (type, call_trailer + 1) == 0)
+    return g_bytes_ref (call_bytes);
+  if (strcmp (type, unit_trailer + 1) == 0)
+    return g_bytes_ref (unit_bytes);
   len = strlen (type);
   buf = g_malloc (len + 1);
 

@@ -500,6 +500,22 @@ mitogen_protocol_call_is_normal (const guint8 *data,
   }
 }
 
+/* The bytes of a (sva{sv}) value in normal form, laid out into @layout;
+ * %NULL if it is not (GLib's path reads it then). */
+static const guint8 *
+call_bytes (GVariant   *value,
+            CallLayout *layout)
+{
+  const guint8 *data;
+
+  if (!g_variant_is_normal_form (value))
+    return NULL;
+  data = g_variant_get_data (value);
+  if (data == NULL || !call_layout (data, g_variant_get_size (value), layout))
+    return NULL;
+  return data;
+}
+
 /* A normal-form (sva{sv}) value's name and arguments, read from its bytes. */
 static gboolean
 call_parse_fast (GVariant    *value,
@@ -507,16 +523,12 @@ call_parse_fast (GVariant    *value,
                  GVariant   **args)
 {
   const guint8 *data;
-  gsize size, args_size, type_len;
+  gsize args_size, type_len;
   CallLayout layout;
   const char *type;
 
-  if (!g_variant_is_normal_form (value))
-    return FALSE;
-  data = g_variant_get_data (value);
-  size = g_variant_get_size (value);
-  if (data == NULL || !call_layout (data, size, &layout) ||
-      !call_args (data, &layout, &args_size, &type, &type_len))
+  data = call_bytes (value, &layout);
+  if (data == NULL || !call_args (data, &layout, &args_size, &type, &type_len))
     return FALSE;
   if (type_len < 2 || type[0] != '(')
     return FALSE;  /* not a tuple: the slow path says so */
@@ -539,9 +551,8 @@ mitogen_protocol_call_peek_function (GVariant *value)
 
   if (value == NULL || !g_variant_is_of_type (value, MITOGEN_PROTOCOL_CALL_TYPE))
     return NULL;
-  if (g_variant_is_normal_form (value) &&
-      (data = g_variant_get_data (value)) != NULL &&
-      call_layout (data, g_variant_get_size (value), &layout))
+  data = call_bytes (value, &layout);
+  if (data != NULL)
     return (const char *) data;
   {
     /* The child points into @value's bytes, which outlive it. */
