@@ -227,6 +227,65 @@ test_config_keepalive (void)
     }
 }
 
+/* The one-pass parse keeps g_variant_lookup ()'s rules: a key's first
+ * entry decides, a value of another type counts as absent, unknown keys
+ * are ignored, every field round-trips. */
+static void
+test_config_entries (void)
+{
+  static const guint32 parents[] = { 7, 3 };
+  MitogenConfig config = { .context_id = 9, .parent_ids = parents, .n_parent_ids = 2, .name = "leaf",
+                           .debug = TRUE, .profiling = TRUE, .max_message_size = 1u << 22,
+                           .keepalive_interval = 2.5, .keepalive_count = 6 };
+  g_autoptr(GVariant) value = g_variant_ref_sink (mitogen_protocol_config_new (&config));
+  MitogenConfig parsed;
+  GVariantBuilder b;
+
+  g_assert_true (mitogen_protocol_config_parse (value, &parsed, NULL));
+  g_assert_cmpuint (parsed.context_id, ==, 9);
+  g_assert_cmpuint (parsed.n_parent_ids, ==, 2);
+  g_assert_cmpuint (parsed.parent_ids[0], ==, 7);
+  g_assert_cmpuint (parsed.parent_ids[1], ==, 3);
+  g_assert_cmpstr (parsed.name, ==, "leaf");
+  g_assert_true (parsed.debug);
+  g_assert_true (parsed.profiling);
+  g_assert_cmpuint (parsed.max_message_size, ==, 1u << 22);
+  g_assert_cmpfloat (parsed.keepalive_interval, ==, 2.5);
+  g_assert_cmpuint (parsed.keepalive_count, ==, 6);
+  mitogen_protocol_config_clear (&parsed);
+
+  /* First entry wins; "name" of the wrong type is absent ("?"); an
+   * unknown key is ignored; a context_id of the wrong type is missing. */
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "newer_option", g_variant_new_string ("x"));
+  g_variant_builder_add (&b, "{sv}", "context_id", g_variant_new_uint32 (4));
+  g_variant_builder_add (&b, "{sv}", "context_id", g_variant_new_uint32 (5));
+  g_variant_builder_add (&b, "{sv}", "parent_ids", g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, parents, 1, sizeof (guint32)));
+  g_variant_builder_add (&b, "{sv}", "name", g_variant_new_uint32 (1));
+  g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string ("second"));
+  {
+    g_autoptr(GVariant) odd = g_variant_ref_sink (g_variant_builder_end (&b));
+
+    g_assert_true (mitogen_protocol_config_parse (odd, &parsed, NULL));
+    g_assert_cmpuint (parsed.context_id, ==, 4);
+    g_assert_cmpstr (parsed.name, ==, "?");
+    mitogen_protocol_config_clear (&parsed);
+  }
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "context_id", g_variant_new_int32 (4));
+  g_variant_builder_add (&b, "{sv}", "parent_ids", g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, parents, 1, sizeof (guint32)));
+  {
+    g_autoptr(GVariant) wrong = g_variant_ref_sink (g_variant_builder_end (&b));
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (mitogen_protocol_config_parse (wrong, &parsed, &error));
+    g_assert_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM);
+    g_assert_nonnull (strstr (error->message, "context_id"));
+    mitogen_protocol_config_clear (&parsed);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -237,6 +296,7 @@ main (int   argc,
   g_test_add_func ("/greeting/unknown-identity", test_unknown_identity);
   g_test_add_func ("/greeting/bad-shape", test_bad_shape);
   g_test_add_func ("/config/keepalive", test_config_keepalive);
+  g_test_add_func ("/config/entries", test_config_entries);
   for (gsize i = 0; i < G_N_ELEMENTS (bad_identities); i++)
     g_test_add_data_func (bad_identities[i].path, &bad_identities[i], test_bad_identity);
 

@@ -29,6 +29,8 @@ const char *mitogen_plugins_get_closure_dir (void);
 /* The agent: this program is the agent to start local children with
  * (NULL: its file is gone; children are then bootstrapped from its image). */
 void        mitogen_plugins_set_agent_path (const char *path);
+/* The same, with the path of /proc/self/exe, read when first needed. */
+void        mitogen_plugins_set_agent_path_self (void);
 
 /* How plugin modules are found (mitogen-plugin-modules.c, library only). */
 typedef struct

@@ -724,10 +724,7 @@ mitogen_agent_main (int    argc,
   if (keep_agent_path)
     ;
   else if (!unlinked)
-    {
-      g_autofree char *self_path = g_file_read_link ("/proc/self/exe", NULL);
-      mitogen_plugins_set_agent_path (self_path);
-    }
+    mitogen_plugins_set_agent_path_self ();
   else
     mitogen_plugins_set_agent_path (NULL);
 

@@ -144,36 +144,79 @@ mitogen_protocol_identity_parse (GVariant     *value,
   return TRUE;
 }
 
+/* One a{sv} entry. */
+static GVariant *
+config_entry (const char *key,
+              GVariant   *value)
+{
+  return g_variant_new_dict_entry (g_variant_new_string (key), g_variant_new_variant (value));
+}
+
+/* Built child by child: g_variant_builder_add () would parse a format
+ * string per entry (half of this function's cost, at every start). */
 GVariant *
 mitogen_protocol_config_new (const MitogenConfig *config)
 {
-  GVariantBuilder builder;
+  GVariant *entries[] = {
+    config_entry ("context_id", g_variant_new_uint32 (config->context_id)),
+    config_entry ("parent_ids", g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, config->parent_ids,
+                                                           config->n_parent_ids, sizeof (guint32))),
+    config_entry ("name", g_variant_new_string (config->name)),
+    config_entry ("debug", g_variant_new_boolean (config->debug)),
+    config_entry ("profiling", g_variant_new_boolean (config->profiling)),
+    config_entry ("max_message_size", g_variant_new_uint64 (config->max_message_size)),
+    config_entry ("keepalive_interval", g_variant_new_double (config->keepalive_interval)),
+    config_entry ("keepalive_count", g_variant_new_uint32 (config->keepalive_count)),
+  };
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "context_id", g_variant_new_uint32 (config->context_id));
-  g_variant_builder_add (&builder, "{sv}", "parent_ids",
-                         g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, config->parent_ids,
-                                                    config->n_parent_ids, sizeof (guint32)));
-  g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (config->name));
-  g_variant_builder_add (&builder, "{sv}", "debug", g_variant_new_boolean (config->debug));
-  g_variant_builder_add (&builder, "{sv}", "profiling", g_variant_new_boolean (config->profiling));
-  g_variant_builder_add (&builder, "{sv}", "max_message_size",
-                         g_variant_new_uint64 (config->max_message_size));
-  g_variant_builder_add (&builder, "{sv}", "keepalive_interval",
-                         g_variant_new_double (config->keepalive_interval));
-  g_variant_builder_add (&builder, "{sv}", "keepalive_count",
-                         g_variant_new_uint32 (config->keepalive_count));
-  return g_variant_builder_end (&builder);
+  return g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, G_N_ELEMENTS (entries));
 }
 
 #define config_fail(...) \
   G_STMT_START { g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM, __VA_ARGS__); return FALSE; } G_STMT_END
 
-gboolean
-mitogen_protocol_config_parse (GVariant       *value,
-                               MitogenConfig  *config,
-                               GError        **error)
+/* The keys a configuration may carry; others are ignored (a newer parent). */
+typedef enum
 {
+  CONFIG_CONTEXT_ID,
+  CONFIG_PARENT_IDS,
+  CONFIG_NAME,
+  CONFIG_DEBUG,
+  CONFIG_PROFILING,
+  CONFIG_MAX_MESSAGE_SIZE,
+  CONFIG_KEEPALIVE_INTERVAL,
+  CONFIG_KEEPALIVE_COUNT,
+  CONFIG_N_KEYS
+} ConfigKey;
+
+static const struct
+{
+  const char         *name;
+  const GVariantType *type;
+} config_keys[CONFIG_N_KEYS] = {
+  [CONFIG_CONTEXT_ID] = { "context_id", G_VARIANT_TYPE_UINT32 },
+  [CONFIG_PARENT_IDS] = { "parent_ids", (const GVariantType *) "au" },
+  [CONFIG_NAME] = { "name", G_VARIANT_TYPE_STRING },
+  [CONFIG_DEBUG] = { "debug", G_VARIANT_TYPE_BOOLEAN },
+  [CONFIG_PROFILING] = { "profiling", G_VARIANT_TYPE_BOOLEAN },
+  [CONFIG_MAX_MESSAGE_SIZE] = { "max_message_size", G_VARIANT_TYPE_UINT64 },
+  [CONFIG_KEEPALIVE_INTERVAL] = { "keepalive_interval", G_VARIANT_TYPE_DOUBLE },
+  [CONFIG_KEEPALIVE_COUNT] = { "keepalive_count", G_VARIANT_TYPE_UINT32 },
+};
+
+/* One pass over the entries (a g_variant_lookup () per key walked them
+ * all again each time: 140,000 instructions of every agent's start).
+ * As with g_variant_lookup (), a key's first entry decides, and a value
+ * of another type counts as absent. */
+static gboolean
+config_parse (GVariant       *value,
+              MitogenConfig  *config,
+              GVariant      **found,
+              GError        **error)
+{
+  guint seen = 0;
+  gsize n;
+
   memset (config, 0, sizeof *config);
   config->name = "?";
   config->max_message_size = MITOGEN_DEFAULT_MAX_MESSAGE_SIZE;
@@ -182,27 +225,58 @@ mitogen_protocol_config_parse (GVariant       *value,
   config->keepalive_count = MITOGEN_KEEPALIVE_DEFAULT_COUNT;
   if (value == NULL || !g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
     config_fail ("configuration is not an a{sv}");
-  if (!g_variant_lookup (value, "context_id", "u", &config->context_id))
+
+  n = g_variant_n_children (value);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (value, i);
+      g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
+      const char *name = g_variant_get_string (key, NULL);
+
+      for (guint k = 0; k < CONFIG_N_KEYS; k++)
+        if (!(seen & (1u << k)) && strcmp (name, config_keys[k].name) == 0)
+          {
+            g_autoptr(GVariant) boxed = g_variant_get_child_value (entry, 1);
+            GVariant *inner = g_variant_get_variant (boxed);
+
+            seen |= 1u << k;
+            if (g_variant_is_of_type (inner, config_keys[k].type))
+              found[k] = inner;
+            else
+              g_variant_unref (inner);
+            break;
+          }
+    }
+
+  if (found[CONFIG_CONTEXT_ID] == NULL)
     config_fail ("configuration has no context_id (u)");
+  config->context_id = g_variant_get_uint32 (found[CONFIG_CONTEXT_ID]);
   if (config->context_id == 0)
     config_fail ("configuration gives context id 0");
-  config->parent_ids_value = g_variant_lookup_value (value, "parent_ids", G_VARIANT_TYPE ("au"));
-  if (config->parent_ids_value == NULL)
+  if (found[CONFIG_PARENT_IDS] == NULL)
     config_fail ("configuration has no parent_ids (au)");
+  config->parent_ids_value = g_steal_pointer (&found[CONFIG_PARENT_IDS]);
   config->parent_ids = g_variant_get_fixed_array (config->parent_ids_value, &config->n_parent_ids,
                                                   sizeof (guint32));
   if (config->n_parent_ids == 0)
     config_fail ("configuration has empty parent_ids");
-  g_variant_lookup (value, "name", "&s", &config->name);
-  g_variant_lookup (value, "debug", "b", &config->debug);
-  g_variant_lookup (value, "profiling", "b", &config->profiling);
-  g_variant_lookup (value, "max_message_size", "t", &config->max_message_size);
+  /* The string lives in @value's data, as g_variant_lookup ()'s "&s". */
+  if (found[CONFIG_NAME] != NULL)
+    config->name = g_variant_get_string (found[CONFIG_NAME], NULL);
+  if (found[CONFIG_DEBUG] != NULL)
+    config->debug = g_variant_get_boolean (found[CONFIG_DEBUG]);
+  if (found[CONFIG_PROFILING] != NULL)
+    config->profiling = g_variant_get_boolean (found[CONFIG_PROFILING]);
+  if (found[CONFIG_MAX_MESSAGE_SIZE] != NULL)
+    config->max_message_size = g_variant_get_uint64 (found[CONFIG_MAX_MESSAGE_SIZE]);
   if (config->max_message_size < MITOGEN_PROTOCOL_MIN_MESSAGE_SIZE ||
       config->max_message_size > G_MAXUINT32)
     config_fail ("configuration's max_message_size %" G_GUINT64_FORMAT " is out of range",
                  config->max_message_size);
-  g_variant_lookup (value, "keepalive_interval", "d", &config->keepalive_interval);
-  g_variant_lookup (value, "keepalive_count", "u", &config->keepalive_count);
+  if (found[CONFIG_KEEPALIVE_INTERVAL] != NULL)
+    config->keepalive_interval = g_variant_get_double (found[CONFIG_KEEPALIVE_INTERVAL]);
+  if (found[CONFIG_KEEPALIVE_COUNT] != NULL)
+    config->keepalive_count = g_variant_get_uint32 (found[CONFIG_KEEPALIVE_COUNT]);
   /* (NaN fails both comparisons, so it is refused too.) */
   if (!(config->keepalive_interval == 0 ||
         (config->keepalive_interval >= MITOGEN_KEEPALIVE_MIN_INTERVAL &&
@@ -212,6 +286,19 @@ mitogen_protocol_config_parse (GVariant       *value,
       config->keepalive_count > MITOGEN_KEEPALIVE_MAX_COUNT)
     config_fail ("configuration's keepalive_count %u is out of range", config->keepalive_count);
   return TRUE;
+}
+
+gboolean
+mitogen_protocol_config_parse (GVariant       *value,
+                               MitogenConfig  *config,
+                               GError        **error)
+{
+  GVariant *found[CONFIG_N_KEYS] = { NULL, };
+  gboolean ok = config_parse (value, config, found, error);
+
+  for (guint k = 0; k < CONFIG_N_KEYS; k++)
+    g_clear_pointer (&found[k], g_variant_unref);
+  return ok;
 }
 
 void
