@@ -8,12 +8,15 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "mitogen-test.h"
+
+#include <glib/gstdio.h>
 
 typedef struct
 {
@@ -950,6 +953,101 @@ test_options (void)
     g_assert_cmpstr (cmdline, ==, "mitogen:web1");
 }
 
+/* The user name of a context started through @script_body's program
+ * (a shell script that execs the agent with extra arguments). */
+static char *
+user_name_via_script (const char *dir,
+                      const char *extra)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *agent = g_getenv ("MITOGEN_AGENT_PATH") != NULL
+                           ? g_strdup (g_getenv ("MITOGEN_AGENT_PATH"))
+                           : g_build_filename (MITOGEN_BUILD_ROOT, "agent", "mitogen-agent", NULL);
+  g_autofree char *script = g_build_filename (dir, "agent.sh", NULL);
+  g_autofree char *body = g_strdup_printf ("#!/bin/sh\nexec '%s' %s\n", agent, extra);
+  GVariantBuilder b;
+  char *name;
+
+  g_assert_true (g_file_set_contents (script, body, -1, NULL));
+  g_assert_cmpint (chmod (script, 0755), ==, 0);
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "agent_path", g_variant_new_string (script));
+  context = mitogen_router_local (router, g_variant_builder_end (&b), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (mitogen_context_get_uid (context), ==, geteuid ());
+  name = g_strdup (mitogen_context_get_user_name (context));
+  mitogen_context_shutdown (context, 0, NULL);
+  mitogen_router_shutdown (router);
+  return name;
+}
+
+static void
+test_user_hint (void)
+{
+  g_autoptr(MitogenRouter) router = mitogen_router_new ();
+  g_autoptr(MitogenContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("mitogen-hint-XXXXXX", NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *cmdline = NULL;
+  g_autofree char *wrong = NULL;
+  gsize len = 0;
+  struct passwd *pw = getpwuid (geteuid ());
+  g_autofree char *real_name = g_strdup (pw != NULL ? pw->pw_name : NULL);
+  const char *malformed[] = { "--user-hint x:mallory", "--user-hint :mallory", "--user-hint 0", "--user-hint ''",
+                              "--user-hint 00x:mallory" };
+
+  g_test_summary ("A stock agent started directly takes its user name from the master (--user-hint), "
+                  "not from NSS; an agent trusts the hint only for its own euid and ignores a "
+                  "malformed one.");
+
+  g_assert_nonnull (real_name);
+  context = mitogen_router_local (router, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (mitogen_context_get_user_name (context), ==, real_name);
+  path = g_strdup_printf ("/proc/%d/cmdline", (int) mitogen_context_get_pid (context));
+  g_assert_true (g_file_get_contents (path, &cmdline, &len, NULL));
+  /* argv: mitogen:NAME, --user-hint, UID:NAME (NUL-separated). */
+  if (g_getenv ("MITOGEN_AGENT_PATH") == NULL)
+    {
+      g_autofree char *hint = g_strdup_printf ("%u:%s", (guint) geteuid (), real_name);
+      const char *arg1 = cmdline + strlen (cmdline) + 1;
+
+      g_assert_cmpuint (len, >, strlen (cmdline) + 1);
+      g_assert_cmpstr (arg1, ==, "--user-hint");
+      g_assert_cmpstr (arg1 + strlen (arg1) + 1, ==, hint);
+    }
+
+  /* A hint for another uid is not ours: NSS decides. */
+  {
+    g_autofree char *extra = g_strdup_printf ("--user-hint %u:mallory", (guint) geteuid () + 1);
+
+    wrong = user_name_via_script (dir, extra);
+    g_assert_cmpstr (wrong, ==, real_name);
+  }
+  /* Our own uid: the hint is the name (what the local transport relies on). */
+  {
+    g_autofree char *extra = g_strdup_printf ("--user-hint %u:hinted", (guint) geteuid ());
+    g_autofree char *hinted = user_name_via_script (dir, extra);
+
+    g_assert_cmpstr (hinted, ==, "hinted");
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (malformed); i++)
+    {
+      g_autofree char *name = user_name_via_script (dir, malformed[i]);
+
+      g_assert_cmpstr (name, ==, real_name);
+    }
+  {
+    g_autofree char *script = g_build_filename (dir, "agent.sh", NULL);
+
+    g_unlink (script);
+    g_rmdir (dir);
+  }
+}
+
 static void
 test_identity (Fixture *f, gconstpointer data)
 {
@@ -1194,6 +1292,7 @@ main (int   argc,
   g_test_add_func ("/local/lifecycle/router-gone", test_router_gone);
   g_test_add_func ("/local/lifecycle/cycles", test_cycles);
   g_test_add_func ("/local/options", test_options);
+  g_test_add_func ("/local/user-hint", test_user_hint);
   g_test_add_func ("/local/plugins/lazy", test_plugins_lazy);
   g_test_add_func ("/local/connect-async", test_connect_async);
   g_test_add_func ("/local/log-forwarding", test_log_forwarding);

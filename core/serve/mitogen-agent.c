@@ -442,12 +442,26 @@ static const MitogenStreamHooks config_hooks = {
 /* The name of our effective uid, or NULL without a passwd entry (a
  * container, a chroot): not g_get_user_name (), which would say
  * "somebody", or go by the real uid. */
+static const char *user_hint;  /* (nullable) "UID:NAME" from --user-hint */
+
 static char *
 effective_user_name (void)
 {
   struct passwd pw, *found = NULL;
   char buffer[4096];
 
+  /* Our parent's name for its own euid, where it started us directly on
+   * its machine (the local transport): trusted only for that uid. */
+  if (user_hint != NULL)
+    {
+      const char *colon = strchr (user_hint, ':');
+      char *end = NULL;
+      guint64 uid = g_ascii_strtoull (user_hint, &end, 10);
+
+      if (colon != NULL && end == colon && end != user_hint && colon[1] != '\0' &&
+          uid == (guint64) geteuid ())
+        return g_strdup (colon + 1);
+    }
   if (getpwuid_r (geteuid (), &pw, buffer, sizeof buffer, &found) != 0 || found == NULL)
     return NULL;
   return g_strdup (found->pw_name);
@@ -711,6 +725,9 @@ mitogen_agent_main (int    argc,
   tune_allocator ();
   /* ... and has us remove that file: nothing stays on disk. We keep it
    * open: it is the image we ship to children we start ourselves. */
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp (argv[i], "--user-hint") == 0)
+      user_hint = argv[i + 1];
   for (int i = 1; i + 1 < argc; i++)
     if (strcmp (argv[i], "--unlink") == 0)
       {

@@ -45,8 +45,11 @@ typedef gboolean (*MitogenMissingFunc) (MitogenRouter  *router,
 /* Set once, before calls are served. */
 void mitogen_call_set_missing_func (MitogenMissingFunc func);
 
-/* Registers every row of @table (MitogenFunctionInfo, the rows of a
- * function module's table too; NULL-name terminated). Any thread. */
+/* Registers every row of @table (MitogenFunctionInfo; NULL-name
+ * terminated): the built-in tables. The rows' strings are kept, not
+ * copied (~100 of them at every agent's start): they must live for ever.
+ * Function modules register through mitogen_register_function (). Any
+ * thread. */
 void mitogen_register_function_table (const MitogenFunctionInfo *table);
 
 /* Quick functions: built-ins that return at once, never block and touch

@@ -33,10 +33,11 @@ struct _MitogenCall
 typedef struct
 {
   gatomicrefcount  ref_count;    /* the table's, plus one per running call */
-  char            *name;
-  char            *args_type;
-  char            *return_type;
-  char            *description;
+  const char      *name;         /* these four: owned unless static_strings */
+  const char      *args_type;
+  const char      *return_type;
+  const char      *description;
+  gboolean         static_strings;  /* the built-in tables': live for ever */
   MitogenFunc      func;
   gpointer         user_data;
   GDestroyNotify   destroy;      /* (nullable) frees user_data with the entry */
@@ -195,10 +196,13 @@ entry_unref (gpointer data)
     return;
   if (entry->destroy != NULL)
     entry->destroy (entry->user_data);
-  g_free (entry->name);
-  g_free (entry->args_type);
-  g_free (entry->return_type);
-  g_free (entry->description);
+  if (!entry->static_strings)
+    {
+      g_free ((char *) entry->name);
+      g_free ((char *) entry->args_type);
+      g_free ((char *) entry->return_type);
+      g_free ((char *) entry->description);
+    }
   g_free (entry);
 }
 
@@ -240,6 +244,7 @@ register_entry (const char     *name,
                 const char     *args_type,
                 const char     *return_type,
                 const char     *description,
+                gboolean        static_strings,
                 MitogenFunc     func,
                 gpointer        user_data,
                 GDestroyNotify  destroy)
@@ -250,15 +255,28 @@ register_entry (const char     *name,
 
   g_atomic_ref_count_init (&entry->ref_count);
   entry->destroy = destroy;
-  entry->name = g_strdup (name);
-  entry->args_type = g_strdup (args_type);
-  entry->return_type = g_strdup (return_type);
-  entry->description = g_strdup (description != NULL ? description : "");
+  if (description == NULL)
+    description = "";
+  entry->static_strings = static_strings;
+  if (static_strings)
+    {
+      entry->name = name;
+      entry->args_type = args_type;
+      entry->return_type = return_type;
+      entry->description = description;
+    }
+  else
+    {
+      entry->name = g_strdup (name);
+      entry->args_type = g_strdup (args_type);
+      entry->return_type = g_strdup (return_type);
+      entry->description = g_strdup (description);
+    }
   entry->func = func;
   entry->user_data = user_data;
 
   g_mutex_lock (&registry_lock);
-  g_hash_table_replace (registry, entry->name, entry);
+  g_hash_table_replace (registry, (gpointer) entry->name, entry);
   g_mutex_unlock (&registry_lock);
 }
 
@@ -299,7 +317,7 @@ mitogen_register_function_table (const MitogenFunctionInfo *table)
 {
   ensure_table ();
   for (const MitogenFunctionInfo *e = table; e->name != NULL; e++)
-    register_entry (e->name, e->args_type, e->return_type, e->description, e->func, NULL, NULL);
+    register_entry (e->name, e->args_type, e->return_type, e->description, TRUE, e->func, NULL, NULL);
 }
 
 /**
@@ -335,7 +353,7 @@ mitogen_register_function (const char  *name,
   g_return_if_fail (func != NULL);
 
   ensure_registry ();
-  register_entry (name, args_type, return_type, description, func, user_data, NULL);
+  register_entry (name, args_type, return_type, description, FALSE, func, user_data, NULL);
 }
 
 /**
@@ -371,7 +389,7 @@ mitogen_register_function_full (const char     *name,
   g_return_if_fail (func != NULL);
 
   ensure_registry ();
-  register_entry (name, args_type, return_type, description, func, user_data, destroy);
+  register_entry (name, args_type, return_type, description, FALSE, func, user_data, destroy);
 }
 
 /**

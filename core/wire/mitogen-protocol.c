@@ -10,14 +10,32 @@
 
 #include "mitogen-protocol-private.h"
 
+/* One a{sv} entry. Values here are built child by child: a format
+ * string (g_variant_new (), g_variant_builder_add ()) is parsed at every
+ * use, which was half the cost of the greeting and CONFIG, built at
+ * every start. */
+static GVariant *
+vardict_entry (const char *key,
+               GVariant   *value)
+{
+  return g_variant_new_dict_entry (g_variant_new_string (key), g_variant_new_variant (value));
+}
+
 GVariant *
 mitogen_protocol_greeting_new (const char *agent_version,
                                gint64      pid,
                                gint64      uid,
                                const char *user)
 {
-  return g_variant_new ("(uusx@a{sv})", MITOGEN_PROTOCOL_VERSION, 0u, agent_version, pid,
-                        mitogen_protocol_identity_new (uid, user));
+  GVariant *fields[] = {
+    g_variant_new_uint32 (MITOGEN_PROTOCOL_VERSION),
+    g_variant_new_uint32 (0),
+    g_variant_new_string (agent_version),
+    g_variant_new_int64 (pid),
+    mitogen_protocol_identity_new (uid, user),
+  };
+
+  return g_variant_new_tuple (fields, G_N_ELEMENTS (fields));
 }
 
 gboolean
@@ -29,12 +47,23 @@ mitogen_protocol_greeting_parse (GVariant         *value,
 
   memset (greeting, 0, sizeof *greeting);
   greeting->uid = -1;
-  if (value != NULL && g_variant_is_of_type (value, G_VARIANT_TYPE ("(uusxa{sv})")))
-    g_variant_get (value, "(uu&sx@a{sv})", &greeting->version, &greeting->flags,
-                   &greeting->agent_version, &greeting->pid, &identity);
-  else if (value != NULL && g_variant_is_of_type (value, G_VARIANT_TYPE ("(uusx)")))
-    g_variant_get (value, "(uu&sx)", &greeting->version, &greeting->flags,
-                   &greeting->agent_version, &greeting->pid);
+  if (value != NULL && (g_variant_is_of_type (value, (const GVariantType *) "(uusxa{sv})") ||
+                        g_variant_is_of_type (value, (const GVariantType *) "(uusx)")))
+    {
+      /* Child by child, as the greeting is built (no format string). */
+      g_autoptr(GVariant) version = g_variant_get_child_value (value, 0);
+      g_autoptr(GVariant) flags = g_variant_get_child_value (value, 1);
+      g_autoptr(GVariant) agent_version = g_variant_get_child_value (value, 2);
+      g_autoptr(GVariant) pid = g_variant_get_child_value (value, 3);
+
+      greeting->version = g_variant_get_uint32 (version);
+      greeting->flags = g_variant_get_uint32 (flags);
+      /* Points into @value's data, as "&s" would. */
+      greeting->agent_version = g_variant_get_string (agent_version, NULL);
+      greeting->pid = g_variant_get_int64 (pid);
+      if (g_variant_n_children (value) == 5)
+        identity = g_variant_get_child_value (value, 4);
+    }
   else
     {
       g_set_error (error, MITOGEN_ERROR, MITOGEN_ERROR_STREAM,
@@ -76,14 +105,14 @@ GVariant *
 mitogen_protocol_identity_new (gint64      uid,
                                const char *user)
 {
-  GVariantBuilder builder;
+  GVariant *entries[2];
+  gsize n = 0;
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   if (uid >= 0 && uid < G_MAXUINT32)
-    g_variant_builder_add (&builder, "{sv}", "uid", g_variant_new_uint32 ((guint32) uid));
+    entries[n++] = vardict_entry ("uid", g_variant_new_uint32 ((guint32) uid));
   if (user != NULL && user[0] != '\0')
-    g_variant_builder_add (&builder, "{sv}", "user", g_variant_new_string (user));
-  return g_variant_builder_end (&builder);
+    entries[n++] = vardict_entry ("user", g_variant_new_string (user));
+  return g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, n);
 }
 
 gboolean
@@ -144,29 +173,19 @@ mitogen_protocol_identity_parse (GVariant     *value,
   return TRUE;
 }
 
-/* One a{sv} entry. */
-static GVariant *
-config_entry (const char *key,
-              GVariant   *value)
-{
-  return g_variant_new_dict_entry (g_variant_new_string (key), g_variant_new_variant (value));
-}
-
-/* Built child by child: g_variant_builder_add () would parse a format
- * string per entry (half of this function's cost, at every start). */
 GVariant *
 mitogen_protocol_config_new (const MitogenConfig *config)
 {
   GVariant *entries[] = {
-    config_entry ("context_id", g_variant_new_uint32 (config->context_id)),
-    config_entry ("parent_ids", g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, config->parent_ids,
+    vardict_entry ("context_id", g_variant_new_uint32 (config->context_id)),
+    vardict_entry ("parent_ids", g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, config->parent_ids,
                                                            config->n_parent_ids, sizeof (guint32))),
-    config_entry ("name", g_variant_new_string (config->name)),
-    config_entry ("debug", g_variant_new_boolean (config->debug)),
-    config_entry ("profiling", g_variant_new_boolean (config->profiling)),
-    config_entry ("max_message_size", g_variant_new_uint64 (config->max_message_size)),
-    config_entry ("keepalive_interval", g_variant_new_double (config->keepalive_interval)),
-    config_entry ("keepalive_count", g_variant_new_uint32 (config->keepalive_count)),
+    vardict_entry ("name", g_variant_new_string (config->name)),
+    vardict_entry ("debug", g_variant_new_boolean (config->debug)),
+    vardict_entry ("profiling", g_variant_new_boolean (config->profiling)),
+    vardict_entry ("max_message_size", g_variant_new_uint64 (config->max_message_size)),
+    vardict_entry ("keepalive_interval", g_variant_new_double (config->keepalive_interval)),
+    vardict_entry ("keepalive_count", g_variant_new_uint32 (config->keepalive_count)),
   };
 
   return g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, G_N_ELEMENTS (entries));

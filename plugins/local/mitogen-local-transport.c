@@ -20,6 +20,9 @@
 
 #include "mitogen-local-transport.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 struct _MitogenLocalTransport
 {
   MitogenTransport parent_instance;
@@ -71,6 +74,32 @@ mitogen_local_transport_start (MitogenTransport  *transport,
                                           read_fd, write_fd, &stderr_fd, pid, error);
 }
 
+/* "UID:NAME" of our effective user, looked up once (NULL without a
+ * passwd entry). A stock agent started directly, with no wrapper, runs
+ * as that user on this machine with the same user database: it takes the
+ * name from its argv (`--user-hint`) instead of asking NSS itself, which
+ * cost ~5 % of 32 parallel starts (nscd, nsswitch.conf, /etc/passwd:
+ * 17 system calls). The agent uses it only if its euid is UID. Any
+ * thread. */
+static const char *
+user_hint (void)
+{
+  static char *hint;
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+      struct passwd pw, *found = NULL;
+      char buffer[4096];
+      uid_t uid = geteuid ();
+
+      if (getpwuid_r (uid, &pw, buffer, sizeof buffer, &found) == 0 && found != NULL)
+        hint = g_strdup_printf ("%u:%s", (guint) uid, found->pw_name);
+      g_once_init_leave (&once, 1);
+    }
+  return hint;
+}
+
 /* Broker thread. Runs @argv (the agent, or `sh -c STAGE1` when
  * bootstrapping) behind the wrapper, with a socketpair on stdin/stdout and
  * a pipe on stderr. Local spawning does not block, so this completes at
@@ -106,6 +135,14 @@ mitogen_local_transport_spawn_async (MitogenTransport    *transport,
   else
     for (guint i = 0; argv[i] != NULL; i++)
       g_ptr_array_add (full, (gpointer) argv[i]);
+  /* { agent, argv0 } exactly: the stock agent (a program of the user's,
+   * agent=self, has more arguments), on this machine's user database. */
+  if (!bootstrap && self->wrapper == NULL && self->agent_path == NULL &&
+      argv[0] != NULL && argv[1] != NULL && argv[2] == NULL && user_hint () != NULL)
+    {
+      g_ptr_array_add (full, (gpointer) "--user-hint");
+      g_ptr_array_add (full, (gpointer) user_hint ());
+    }
   g_ptr_array_add (full, NULL);
 
   /* Without a wrapper the agent is exec'd directly and shows argv[0]; its
