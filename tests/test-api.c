@@ -269,6 +269,38 @@ test_sender_remote (Fixture *f, gconstpointer data)
 }
 
 static void
+test_call_local (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MitogenContext) myself = mitogen_context_new (f->router, mitogen_router_get_context_id (f->router),
+                                                          "myself", NULL, 0, NULL);
+  g_autoptr(MitogenReceiver) calls = mitogen_receiver_new (f->router, MITOGEN_HANDLE_CALL_FUNCTION, TRUE, NULL);
+  g_autoptr(MitogenReceiver) reply = NULL;
+  g_autoptr(GVariant) call = NULL;
+  g_autoptr(GVariant) boxed = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *function = NULL;
+
+  g_test_summary ("A call to our own context is delivered here with its value: a call is "
+                  "built as bytes only (mitogen_message_new_call ()) and decoded where it is "
+                  "delivered, as one from a stream is.");
+
+  reply = mitogen_context_begin_call (myself, "mitogen.echo", g_variant_new ("(su)", "hi", 7));
+  g_assert_nonnull (reply);
+  call = mitogen_receiver_get_data (calls, 10, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (call, G_VARIANT_TYPE ("(sva{sv})")));
+  g_assert_true (g_variant_is_normal_form (call));
+  g_variant_get (call, "(&sv@a{sv})", &function, &boxed, NULL);
+  g_assert_cmpstr (function, ==, "mitogen.echo");
+  {
+    /* "v" gives the boxed value itself. */
+    g_autofree char *text = g_variant_print (boxed, TRUE);
+
+    g_assert_cmpstr (text, ==, "('hi', uint32 7)");
+  }
+}
+
+static void
 test_sender_local (Fixture *f, gconstpointer data)
 {
   g_autoptr(MitogenContext) myself = mitogen_context_new (f->router, mitogen_router_get_context_id (f->router),
@@ -1249,6 +1281,7 @@ main (int   argc,
   ADD ("/api/router/stream-by-id", test_stream_by_id);
   ADD ("/api/router/allocate-id", test_allocate_id);
   ADD ("/api/router/register", test_register);
+  ADD ("/api/context/call-local", test_call_local);
   ADD ("/api/broker/stop-receive", test_stop_receive);
   ADD ("/api/broker/stop-transmit", test_stop_transmit);
 #undef ADD

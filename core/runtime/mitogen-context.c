@@ -364,8 +364,13 @@ build_call (MitogenContext *self,
             const char     *function,
             GVariant       *args)
 {
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  return mitogen_message_new_call (self->id, MITOGEN_HANDLE_CALL_FUNCTION,
+                                   mitogen_protocol_call_bytes_new (function, args));
+#else
   return mitogen_message_new (self->id, MITOGEN_HANDLE_CALL_FUNCTION,
                               mitogen_protocol_call_new (function, args));
+#endif
 }
 
 /* Any thread: %TRUE if @args may be a call's arguments (%NULL or a tuple);

@@ -845,6 +845,16 @@ static gboolean
 local_delivery_cb (gpointer data)
 {
   LocalDelivery *delivery = data;
+  g_autoptr(GError) error = NULL;
+
+  /* A message built as bytes (mitogen_message_new_call ()) gets its value
+   * here, as one from a stream does. */
+  if (!mitogen_message_decode (delivery->message, &error))
+    {
+      g_warning ("dropped a message to ourselves (handle %u): %s",
+                 delivery->message->header.handle, error->message);
+      return G_SOURCE_REMOVE;
+    }
   dispatch_local (delivery->router, delivery->message);
   return G_SOURCE_REMOVE;
 }

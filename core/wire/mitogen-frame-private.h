@@ -42,5 +42,6 @@ GVariant *mitogen_frame_decode_payload   (GBytes                   *payload,
                                           GError                  **error);
 GBytes   *mitogen_frame_encode_payload   (GVariant                 *value);
 GBytes   *mitogen_frame_variant_trailer  (GVariant                 *value);
+GBytes   *mitogen_frame_call_trailer     (void);
 
 G_END_DECLS

@@ -233,15 +233,13 @@ mitogen_frame_encode_payload (GVariant *value)
 
 /* The bytes that follow a value's own serialization to make it a "v":
  * a zero byte, then the type string. Returns: (transfer full). */
-GBytes *
-mitogen_frame_variant_trailer (GVariant *value)
+/* The two common trailers, made once. (owned) never freed. */
+static GBytes *call_bytes, *unit_bytes;
+
+static void
+make_static_trailers (void)
 {
-  /* The two common trailers, made once. (owned) never freed. */
-  static GBytes *call_bytes, *unit_bytes;
   static gsize once;
-  const char *type = g_variant_get_type_string (value);
-  gsize len;
-  guint8 *buf;
 
   if (g_once_init_enter (&once))
     {
@@ -249,6 +247,24 @@ mitogen_frame_variant_trailer (GVariant *value)
       unit_bytes = g_bytes_new_static (unit_trailer, TRAILER_LEN (unit_trailer));
       g_once_init_leave (&once, 1);
     }
+}
+
+/* The trailer of a call's "(sva{sv})". Returns: (transfer full). */
+GBytes *
+mitogen_frame_call_trailer (void)
+{
+  make_static_trailers ();
+  return g_bytes_ref (call_bytes);
+}
+
+GBytes *
+mitogen_frame_variant_trailer (GVariant *value)
+{
+  const char *type = g_variant_get_type_string (value);
+  gsize len;
+  guint8 *buf;
+
+  make_static_trailers ();
   if (strcmp (type, call_trailer + 1) == 0)
     return g_bytes_ref (call_bytes);
   if (strcmp (type, unit_trailer + 1) == 0)

@@ -22,6 +22,9 @@ struct _MitogenMessage
   char               *dead_reason; /* (owned) (nullable): made locally, dead: why (e.g. a keepalive timeout) */
 };
 
+MitogenMessage *mitogen_message_new_call       (guint32                   dst_id,
+                                                guint32                   handle,
+                                                GBytes                   *payload);
 MitogenMessage *mitogen_message_new_received   (const MitogenFrameHeader *header,
                                                 GBytes                   *payload);
 gboolean        mitogen_message_decode         (MitogenMessage           *self,

@@ -81,6 +81,24 @@ mitogen_message_new (guint32   dst_id,
   return self;
 }
 
+/* Any thread: a CALL_FUNCTION message carrying @payload, the bytes of a
+ * "(sva{sv})" in normal form (mitogen_protocol_call_bytes_new ()), without
+ * the value itself: it is sent as it is, and decoded only where it is
+ * delivered in this process (mitogen_message_decode (), as a received one
+ * is), which saves a sender the value's construction. */
+MitogenMessage *
+mitogen_message_new_call (guint32  dst_id,
+                          guint32  handle,
+                          GBytes  *payload)
+{
+  MitogenMessage *self = message_alloc (dst_id, handle);
+
+  self->payload = payload;
+  self->trailer = mitogen_frame_call_trailer ();
+  self->header.length = (guint32) (g_bytes_get_size (self->payload) + g_bytes_get_size (self->trailer));
+  return self;
+}
+
 /**
  * mitogen_message_new_dead:
  * @dst_id: the destination context id
@@ -134,6 +152,16 @@ mitogen_message_decode (MitogenMessage  *self,
 {
   if (self->value != NULL || self->payload == NULL)
     return TRUE;
+
+  /* Built here as a call's bytes (mitogen_message_new_call ()): the only
+   * built message without its value; its payload is the value's own bytes
+   * (the trailer apart), in normal form. */
+  if (self->trailer != NULL)
+    {
+      self->value = g_variant_ref_sink (g_variant_new_from_bytes (MITOGEN_PROTOCOL_CALL_TYPE,
+                                                                  self->payload, TRUE));
+      return TRUE;
+    }
 
   self->value = mitogen_frame_decode_payload (self->payload, error);
   if (self->value == NULL)

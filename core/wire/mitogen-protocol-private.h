@@ -110,6 +110,11 @@ GVariant *mitogen_protocol_call_new       (const char            *function,
                                            GVariant              *args);
 GVariant *mitogen_protocol_call_new_slow  (const char            *function,
                                            GVariant              *args);
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+/* The same value's serialized bytes (little-endian hosts only). */
+GBytes   *mitogen_protocol_call_bytes_new (const char            *function,
+                                           GVariant              *args);
+#endif
 /* One value of each type a call needs, kept for the life of the process. */
 extern GVariant *mitogen_protocol_types_kept[2];
 /* A call's type. G_VARIANT_TYPE () checks its string at every use (about
