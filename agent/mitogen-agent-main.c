@@ -72,6 +72,7 @@ populate (uintptr_t start,
     (void) madvise ((void *) start, end - start, advice);
 }
 
+#ifndef MITOGEN_AGENT_PREFAULT_AT_ENTRY
 static int
 prefault_program_cb (struct dl_phdr_info *info,
                      size_t               size,
@@ -108,6 +109,7 @@ prefault_program_cb (struct dl_phdr_info *info,
     }
   return 1;  /* the program only, not the objects it loaded */
 }
+#endif
 
 /* Before any other constructor (GObject's type system is one): maps the
  * program's pages and the first of its heap in one system call each,
@@ -123,7 +125,11 @@ prefault_start (void)
 {
   void *probe;
 
+#ifndef MITOGEN_AGENT_PREFAULT_AT_ENTRY
+  /* (Done already, before glibc's start-up, where mitogen-agent-entry.c
+   * is the entry point.) */
   dl_iterate_phdr (prefault_program_cb, NULL);
+#endif
   /* The heap exists after its first block: populate its first pages.
    * The allocator's thresholds first (mitogen_agent_main () sets them
    * again), so that its first growth is large enough. */
