@@ -27,12 +27,7 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
+#include "mitogen-agent-prefault-private.h"
 
 void mitogen_agent_entry_prefault (long *sp);
 void mitogen_agent_entry (void);

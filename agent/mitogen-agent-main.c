@@ -27,6 +27,7 @@
 #include "mitogen-setns-transport.h"
 #include "mitogen-podman-transport.h"
 #include "mitogen-fakessh-client.h"
+#include "mitogen-agent-prefault-private.h"
 
 #include <link.h>
 #include <malloc.h>
@@ -48,13 +49,6 @@ static const MitogenBuiltinTransport builtin_transports[] = {
   { "podman", mitogen_podman_transport_register, mitogen_podman_transport_get_type },
   { NULL, NULL, NULL },
 };
-
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 
 /* The heap a start uses (~30 pages here), populated at once. */
 #define PREFAULT_HEAP_BYTES (128 * 1024)
