@@ -439,11 +439,11 @@ static const MitogenStreamHooks config_hooks = {
   .shutdown = NULL,
 };
 
+static const char *user_hint;  /* (nullable) "UID:NAME" from --user-hint */
+
 /* The name of our effective uid, or NULL without a passwd entry (a
  * container, a chroot): not g_get_user_name (), which would say
  * "somebody", or go by the real uid. */
-static const char *user_hint;  /* (nullable) "UID:NAME" from --user-hint */
-
 static char *
 effective_user_name (void)
 {
@@ -726,9 +726,6 @@ mitogen_agent_main (int    argc,
   /* ... and has us remove that file: nothing stays on disk. We keep it
    * open: it is the image we ship to children we start ourselves. */
   for (int i = 1; i + 1 < argc; i++)
-    if (strcmp (argv[i], "--user-hint") == 0)
-      user_hint = argv[i + 1];
-  for (int i = 1; i + 1 < argc; i++)
     if (strcmp (argv[i], "--unlink") == 0)
       {
         int fd = open (argv[i + 1], O_RDONLY | O_CLOEXEC);
@@ -738,6 +735,10 @@ mitogen_agent_main (int    argc,
         unlink (argv[i + 1]);
         unlinked = TRUE;
       }
+  /* The local transport names our user (effective_user_name ()). */
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp (argv[i], "--user-hint") == 0)
+      user_hint = argv[i + 1];
   if (keep_agent_path)
     ;
   else if (!unlinked)
