@@ -30,7 +30,6 @@
 #include "mitogen-agent-prefault-private.h"
 
 #include <link.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +105,9 @@ prefault_program_cb (struct dl_phdr_info *info,
 #endif
 
 /* Before any other constructor (GObject's type system is one): maps the
- * program's pages and the first of its heap in one system call each,
- * instead of ~75 page faults over the start. A fault is dear where the
+ * first pages of the heap, and the program's pages where no entry point
+ * did (mitogen-agent-entry.c), in one system call each, instead of a
+ * page fault for each page. A fault is dear where the
  * kernel runs under a hypervisor's shadow page tables (~10 us each on
  * the machine of bench/README.md, against ~1 us a page populated); a
  * kernel before Linux 5.14 refuses the advice and the faults happen as
@@ -125,10 +125,9 @@ prefault_start (void)
   dl_iterate_phdr (prefault_program_cb, NULL);
 #endif
   /* The heap exists after its first block: populate its first pages.
-   * The allocator's thresholds first (mitogen_agent_main () sets them
-   * again), so that its first growth is large enough. */
-  mallopt (M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt (M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+   * The allocator is tuned first, so that its first growth is large
+   * enough. */
+  mitogen_agent_tune_allocator ();
   probe = malloc (1);
   if (probe != NULL)
     {

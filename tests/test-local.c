@@ -953,8 +953,8 @@ test_options (void)
     g_assert_cmpstr (cmdline, ==, "mitogen:web1");
 }
 
-/* The user name of a context started through @script_body's program
- * (a shell script that execs the agent with extra arguments). */
+/* The user name of a context started through a shell script in @dir
+ * that execs the agent with the arguments @extra. */
 static char *
 user_name_via_script (const char *dir,
                       const char *extra)

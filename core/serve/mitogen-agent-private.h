@@ -15,6 +15,11 @@ G_DECLARE_FINAL_TYPE (MitogenAgent, mitogen_agent, MITOGEN, AGENT, GObject)
 int mitogen_agent_main (int    argc,
                         char **argv);
 
+/* Tunes the process's allocator for an agent (mitogen_agent_main () does
+ * it too). Before any thread exists: the stock agent's first constructor
+ * calls it, before it populates the heap's first pages. */
+void mitogen_agent_tune_allocator (void);
+
 /* mitogen_init (), before mitogen_agent_main (): @hook runs once when the
  * agent exits, on any of its paths (parent gone, SHUTDOWN, bad
  * configuration), on whichever thread exits. */

@@ -577,8 +577,8 @@ serve (MitogenAgent   *self,
  * kernel, whose fresh pages then fault on every first touch (that cost
  * more than the copies of a bulk transfer). The heap is trimmed when
  * the agent goes idle (next_call ()). */
-static void
-tune_allocator (void)
+void
+mitogen_agent_tune_allocator (void)
 {
 #if defined (__GLIBC__) && defined (M_MMAP_THRESHOLD) && defined (M_TRIM_THRESHOLD)
   mallopt (M_MMAP_THRESHOLD, 32 * 1024 * 1024);
@@ -594,7 +594,7 @@ tune_allocator (void)
 }
 
 /* Main thread: nothing to do for a while: gives the kernel back what the
- * heap holds free (tune_allocator ()). */
+ * heap holds free (mitogen_agent_tune_allocator ()). */
 static void
 trim_allocator (void)
 {
@@ -722,7 +722,7 @@ mitogen_agent_main (int    argc,
   /* Stage 1 of the bootstrap checks that the file it wrote can run. */
   if (argc > 1 && strcmp (argv[1], "--probe") == 0)
     return 0;
-  tune_allocator ();
+  mitogen_agent_tune_allocator ();
   /* ... and has us remove that file: nothing stays on disk. We keep it
    * open: it is the image we ship to children we start ourselves. */
   for (int i = 1; i + 1 < argc; i++)

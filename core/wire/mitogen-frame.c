@@ -231,10 +231,8 @@ mitogen_frame_encode_payload (GVariant *value)
 #endif
 }
 
-/* The bytes that follow a value's own serialization to make it a "v":
- * a zero byte, then the type string. Returns: (transfer full). */
-/* The two common trailers, made once. (owned) never freed. */
-static GBytes *call_bytes, *unit_bytes;
+/* The two common trailers as bytes, made once. (owned) never freed. */
+static GBytes *call_trailer_bytes, *unit_trailer_bytes;
 
 static void
 make_static_trailers (void)
@@ -243,8 +241,8 @@ make_static_trailers (void)
 
   if (g_once_init_enter (&once))
     {
-      call_bytes = g_bytes_new_static (call_trailer, TRAILER_LEN (call_trailer));
-      unit_bytes = g_bytes_new_static (unit_trailer, TRAILER_LEN (unit_trailer));
+      call_trailer_bytes = g_bytes_new_static (call_trailer, TRAILER_LEN (call_trailer));
+      unit_trailer_bytes = g_bytes_new_static (unit_trailer, TRAILER_LEN (unit_trailer));
       g_once_init_leave (&once, 1);
     }
 }
@@ -254,9 +252,11 @@ GBytes *
 mitogen_frame_call_trailer (void)
 {
   make_static_trailers ();
-  return g_bytes_ref (call_bytes);
+  return g_bytes_ref (call_trailer_bytes);
 }
 
+/* The bytes that follow a value's own serialization to make it a "v":
+ * a zero byte, then the type string. Returns: (transfer full). */
 GBytes *
 mitogen_frame_variant_trailer (GVariant *value)
 {
@@ -266,9 +266,9 @@ mitogen_frame_variant_trailer (GVariant *value)
 
   make_static_trailers ();
   if (strcmp (type, call_trailer + 1) == 0)
-    return g_bytes_ref (call_bytes);
+    return g_bytes_ref (call_trailer_bytes);
   if (strcmp (type, unit_trailer + 1) == 0)
-    return g_bytes_ref (unit_bytes);
+    return g_bytes_ref (unit_trailer_bytes);
   len = strlen (type);
   buf = g_malloc (len + 1);
 
