@@ -115,6 +115,7 @@ struct _MitogenStream
   gint64              last_tx;       /* monotonic time bytes were last written */
   gboolean            corked;        /* guarded by wlock: in the broker thread's corked list */
   gboolean            coalesced;     /* guarded by wlock: in coalesced_streams (send_frame ()) */
+  GSource            *coalesce_timer; /* (owned) (nullable) guarded by wlock: the burst's flush timer */
 };
 
 /**
@@ -144,6 +145,7 @@ mitogen_stream_finalize (GObject *object)
 
   g_assert (self->read_source == NULL);
   g_assert (self->write_source == NULL);
+  g_assert (self->coalesce_timer == NULL);  /* it holds a reference */
   g_queue_clear_full (&self->out, (GDestroyNotify) out_frame_free);
   if (self->read_fd >= 0)
     close (self->read_fd);
@@ -584,8 +586,6 @@ static void write_queue_locked (MitogenStream *self);
 static void
 coalesce_begin_locked (MitogenStream *self)
 {
-  GSource *timer;
-
   self->coalesced = TRUE;
   g_mutex_lock (&coalesce_lock);
   if (coalesced_streams == NULL)
@@ -593,9 +593,25 @@ coalesce_begin_locked (MitogenStream *self)
   g_ptr_array_add (coalesced_streams, g_object_ref (self));
   g_atomic_int_inc (&n_coalesced);
   g_mutex_unlock (&coalesce_lock);
-  timer = mitogen_broker_attach_timeout (self->broker, COALESCE_FLUSH_MS, coalesce_timeout_cb,
-                                         g_object_ref (self), g_object_unref);
-  g_source_unref (timer);
+  /* The timer holds a reference to us: it goes when the burst ends
+   * (coalesce_timer_stop_locked ()), not merely when it fires, for a
+   * broker that stops first never runs it, and the timer left behind
+   * would keep us, our broker and its main context alive. */
+  g_assert (self->coalesce_timer == NULL);
+  self->coalesce_timer = mitogen_broker_attach_timeout (self->broker, COALESCE_FLUSH_MS, coalesce_timeout_cb,
+                                                        g_object_ref (self), g_object_unref);
+}
+
+/* Any thread, wlock held: the burst ended; its flush timer goes. Its
+ * reference to @self is dropped here, or after its callback if that
+ * runs now: the caller holds another. */
+static void
+coalesce_timer_stop_locked (MitogenStream *self)
+{
+  if (self->coalesce_timer == NULL)
+    return;
+  g_source_destroy (self->coalesce_timer);
+  g_clear_pointer (&self->coalesce_timer, g_source_unref);
 }
 
 /* Any thread, wlock held: @self leaves the list; returns the list's
@@ -608,6 +624,7 @@ coalesce_end_locked (MitogenStream *self)
   if (!self->coalesced)
     return NULL;
   self->coalesced = FALSE;
+  coalesce_timer_stop_locked (self);
   g_mutex_lock (&coalesce_lock);
   found = coalesced_streams != NULL && g_ptr_array_remove_fast (coalesced_streams, self);
   if (found)
@@ -684,6 +701,7 @@ mitogen_stream_flush_coalesced (void)
       if (self->coalesced)
         {
           self->coalesced = FALSE;
+          coalesce_timer_stop_locked (self);
           flush_coalesced_locked (self);
         }
       g_mutex_unlock (&self->wlock);
