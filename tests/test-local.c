@@ -742,6 +742,49 @@ test_broker_shutdown_timeout (void)
   g_assert_finalize_object (router);
 }
 
+/* The signal mask bits of field @name ("SigIgn:") in /proc/PID/status. */
+static guint64
+proc_signal_mask (GPid        pid,
+                  const char *name)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *text = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  line = strstr (text, name);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (name), NULL, 16);
+}
+
+static void
+test_signal_dispositions (void)
+{
+  struct sigaction ignore = { .sa_handler = SIG_IGN };
+  struct sigaction old_hup, old_usr2;
+  g_autoptr(MitogenRouter) router = NULL;
+  g_autoptr(MitogenContext) context = NULL;
+  guint64 ignored;
+
+  g_test_summary ("A child starts with the signal dispositions GLib's spawn gives: what we ignore "
+                  "stays ignored, but SIGHUP (and SIGCHLD, SIGINT, SIGTERM, SIGPIPE) is reset "
+                  "by the vfork ()ed child before its exec.");
+
+  sigemptyset (&ignore.sa_mask);
+  g_assert_no_errno (sigaction (SIGHUP, &ignore, &old_hup));
+  g_assert_no_errno (sigaction (SIGUSR2, &ignore, &old_usr2));
+
+  router = mitogen_router_new ();
+  context = mitogen_test_local (router);
+  ignored = proc_signal_mask (mitogen_context_get_pid (context), "SigIgn:");
+  g_assert_cmpuint (ignored & (G_GUINT64_CONSTANT (1) << (SIGUSR2 - 1)), !=, 0);
+  g_assert_cmpuint (ignored & (G_GUINT64_CONSTANT (1) << (SIGHUP - 1)), ==, 0);
+  mitogen_router_shutdown (router);
+
+  g_assert_no_errno (sigaction (SIGHUP, &old_hup, NULL));
+  g_assert_no_errno (sigaction (SIGUSR2, &old_usr2, NULL));
+}
+
 /* A burst's frames wait up to a millisecond for their flush timer, which
  * holds the stream. A broker that stops within that millisecond never
  * runs the timer: the timer must still go, or it keeps the stream, the
@@ -1331,6 +1374,7 @@ main (int   argc,
   g_test_add_func ("/local/lifecycle/master-kill9", test_master_kill9);
   g_test_add_func ("/local/lifecycle/router-gone", test_router_gone);
   g_test_add_func ("/local/lifecycle/shutdown-mid-burst", test_shutdown_mid_burst);
+  g_test_add_func ("/local/lifecycle/signal-dispositions", test_signal_dispositions);
   g_test_add_func ("/local/lifecycle/cycles", test_cycles);
   g_test_add_func ("/local/options", test_options);
   g_test_add_func ("/local/user-hint", test_user_hint);
