@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -38,6 +39,24 @@ static inline guint
 mitogen_test_count_threads (void)
 {
   return mitogen_test_count_dir ("/proc/self/task");
+}
+
+/* The number in field @field ("VmRSS", "SigIgn") of /proc/PID/status,
+ * read in @base (10 for sizes in KiB, 16 for signal masks). */
+static inline guint64
+mitogen_test_proc_status (GPid        pid,
+                          const char *field,
+                          guint       base)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *text = NULL;
+  g_autofree char *key = g_strdup_printf ("\n%s:", field);
+  const char *line;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  line = strstr (text, key);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (key), NULL, base);
 }
 
 /* Children of ours, zombies included, from /proc. */

@@ -376,22 +376,6 @@ close_and_wait (GDBusConnection *bus,
   assert_connections (expected_connections);
 }
 
-/* Resident memory of @pid, in KiB, from /proc: @field is VmRSS or VmHWM. */
-static guint64
-memory_kib (GPid        pid,
-            const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *text = NULL;
-  g_autofree char *key = g_strdup_printf ("\n%s:", field);
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, key);
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen (key), NULL, 10);
-}
-
 /* Whether memory bounds are asserted: not in -Db_sanitize builds, whose
  * allocator keeps freed memory in quarantine (the figures are printed). */
 #define CHECK_MEMORY (!MITOGEN_TEST_SANITIZED)
@@ -905,8 +889,8 @@ test_big (void)
   for (gsize i = 0; i < size; i++)
     data[i] = (guint8) (i * 7 + i / 251);
   g_free (ping (bus, "warm up"));
-  master_before = memory_kib (getpid (), "VmHWM");
-  agent_before = memory_kib (agent, "VmHWM");
+  master_before = mitogen_test_proc_status (getpid (), "VmHWM", 10);
+  agent_before = mitogen_test_proc_status (agent, "VmHWM", 10);
   start = g_get_monotonic_time ();
   for (guint r = 0; r < rounds; r++)
     {
@@ -924,8 +908,8 @@ test_big (void)
       g_assert_cmpuint (len, ==, size);
       g_assert_true (memcmp (back, data, size) == 0);
     }
-  master_after = memory_kib (getpid (), "VmHWM");
-  agent_after = memory_kib (agent, "VmHWM");
+  master_after = mitogen_test_proc_status (getpid (), "VmHWM", 10);
+  agent_after = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_test_message ("%u MiB in %.2f s; VmHWM master %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
                   " KiB, agent %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " KiB",
                   rounds * 2, (g_get_monotonic_time () - start) / 1e6, master_before, master_after, agent_before, agent_after);
@@ -980,7 +964,7 @@ test_stalled_bus (void)
   g_test_summary ("The bus stopped (SIGSTOP) while the master sends 32 MiB: the agent holds "
                   "about a window of it, not all; once the bus runs again every call is answered.");
   g_free (ping (bus, "warm up"));
-  agent_before = memory_kib (agent, "VmHWM");
+  agent_before = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_assert_cmpint (kill (bus_pid, SIGSTOP), ==, 0);
   for (guint i = 0; i < calls; i++)
     g_dbus_connection_call (bus, SERVICE_NAME, SERVICE_PATH, SERVICE_IFACE, "Echo",
@@ -990,7 +974,7 @@ test_stalled_bus (void)
   deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
   while (g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
-  agent_stalled = memory_kib (agent, "VmHWM");
+  agent_stalled = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_assert_cmpint (kill (bus_pid, SIGCONT), ==, 0);
   g_test_message ("agent VmHWM %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " KiB with the bus stopped",
                   agent_before, agent_stalled);
@@ -1026,13 +1010,13 @@ test_signal_storm (void)
                   "every signal arrives, in order.");
   subscription = g_dbus_connection_signal_subscribe (bus, SERVICE_NAME, SERVICE_IFACE, "Tick", SERVICE_PATH,
                                                      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_tick, &ticks, NULL);
-  agent_before = memory_kib (agent, "VmHWM");
+  agent_before = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_variant_unref (call_sync (bus, SERVICE_NAME, SERVICE_PATH, SERVICE_IFACE, "Emit",
                               g_variant_new ("(uu)", count, size), NULL));
   deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
   while (ticks.count < count && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
-  agent_after = memory_kib (agent, "VmHWM");
+  agent_after = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_test_message ("%u signals, %" G_GSIZE_FORMAT " bytes; agent VmHWM %" G_GUINT64_FORMAT " -> %"
                   G_GUINT64_FORMAT " KiB", ticks.count, ticks.bytes, agent_before, agent_after);
   g_assert_cmpuint (ticks.count, ==, count);

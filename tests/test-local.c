@@ -742,21 +742,6 @@ test_broker_shutdown_timeout (void)
   g_assert_finalize_object (router);
 }
 
-/* The signal mask bits of field @name ("SigIgn:") in /proc/PID/status. */
-static guint64
-proc_signal_mask (GPid        pid,
-                  const char *name)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *text = NULL;
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, name);
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen (name), NULL, 16);
-}
-
 static void
 test_signal_dispositions (void)
 {
@@ -776,7 +761,7 @@ test_signal_dispositions (void)
 
   router = mitogen_router_new ();
   context = mitogen_test_local (router);
-  ignored = proc_signal_mask (mitogen_context_get_pid (context), "SigIgn:");
+  ignored = mitogen_test_proc_status (mitogen_context_get_pid (context), "SigIgn", 16);
   g_assert_cmpuint (ignored & (G_GUINT64_CONSTANT (1) << (SIGUSR2 - 1)), !=, 0);
   g_assert_cmpuint (ignored & (G_GUINT64_CONSTANT (1) << (SIGHUP - 1)), ==, 0);
   mitogen_router_shutdown (router);

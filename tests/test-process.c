@@ -247,22 +247,6 @@ pattern_bytes (gsize  len,
   return g_bytes_new_take (data, len);
 }
 
-/* Resident memory of @pid, in KiB, from /proc: @field is VmRSS or VmHWM. */
-static guint64
-memory_kib (GPid        pid,
-            const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree char *text = NULL;
-  g_autofree char *key = g_strdup_printf ("\n%s:", field);
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, key);
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen (key), NULL, 10);
-}
-
 /* --- tests ------------------------------------------------------------------ */
 
 static void
@@ -524,7 +508,7 @@ test_large_write_bounded (Fixture *f, gconstpointer data)
                   "MiB beyond the caller's buffer.");
 
   process = start_async_ok (f, argv, 1024 * 1024);
-  ours_before = memory_kib (getpid (), "VmRSS");
+  ours_before = mitogen_test_proc_status (getpid (), "VmRSS", 10);
   start = g_get_monotonic_time ();
   mitogen_process_write_async (process, big, NULL, written_cb, &written);
   mitogen_process_close_stdin_async (process, NULL, closed_cb, &closed);
@@ -533,19 +517,19 @@ test_large_write_bounded (Fixture *f, gconstpointer data)
   while (g_get_monotonic_time () - start < 1200 * 1000)
     {
       run_for (f, 50);
-      ours_peak = MAX (ours_peak, memory_kib (getpid (), "VmRSS"));
+      ours_peak = MAX (ours_peak, mitogen_test_proc_status (getpid (), "VmRSS", 10));
       g_assert_false (written.done);
     }
   while (!closed.done && g_get_monotonic_time () - start < TIMEOUT_USEC)
     {
       run_for (f, 20);
-      ours_peak = MAX (ours_peak, memory_kib (getpid (), "VmRSS"));
+      ours_peak = MAX (ours_peak, mitogen_test_proc_status (getpid (), "VmRSS", 10));
     }
   g_assert_true (written.done);
   g_assert_no_error (written.error);
   g_assert_no_error (closed.error);
   g_assert_cmpint (written.at - start, >=, 1200 * 1000);
-  agent_peak = memory_kib (agent, "VmHWM");
+  agent_peak = mitogen_test_proc_status (agent, "VmHWM", 10);
   g_test_message ("48 MiB written in %.2f s; this process +%" G_GUINT64_FORMAT " KiB at most, "
                   "the context's peak RSS %" G_GUINT64_FORMAT " KiB",
                   (written.at - start) / 1e6, ours_peak - ours_before, agent_peak);
