@@ -114,8 +114,8 @@ struct _MitogenStream
   GSource            *write_source;  /* (owned) (nullable) broker thread attaches */
   gint64              last_tx;       /* monotonic time bytes were last written */
   gboolean            corked;        /* guarded by wlock: in the broker thread's corked list */
-  gboolean            coalesced;     /* guarded by wlock: in coalesced_streams (send_frame ()) */
-  GSource            *coalesce_timer; /* (owned) (nullable) guarded by wlock: the burst's flush timer */
+  GSource            *coalesce_timer; /* (owned) (nullable) guarded by wlock: a burst's flush timer,
+                                       * set exactly while in coalesced_streams (send_frame ()) */
 };
 
 /**
@@ -586,7 +586,6 @@ static void write_queue_locked (MitogenStream *self);
 static void
 coalesce_begin_locked (MitogenStream *self)
 {
-  self->coalesced = TRUE;
   g_mutex_lock (&coalesce_lock);
   if (coalesced_streams == NULL)
     coalesced_streams = g_ptr_array_new ();
@@ -602,14 +601,12 @@ coalesce_begin_locked (MitogenStream *self)
                                                         g_object_ref (self), g_object_unref);
 }
 
-/* Any thread, wlock held: the burst ended; its flush timer goes. Its
- * reference to @self is dropped here, or after its callback if that
- * runs now: the caller holds another. */
+/* Any thread, wlock held, a burst queued: it ended; its flush timer
+ * goes. Its reference to @self is dropped here, or after its callback if
+ * that runs now: the caller holds another. */
 static void
 coalesce_timer_stop_locked (MitogenStream *self)
 {
-  if (self->coalesce_timer == NULL)
-    return;
   g_source_destroy (self->coalesce_timer);
   g_clear_pointer (&self->coalesce_timer, g_source_unref);
 }
@@ -621,9 +618,8 @@ coalesce_end_locked (MitogenStream *self)
 {
   gboolean found;
 
-  if (!self->coalesced)
+  if (self->coalesce_timer == NULL)
     return NULL;
-  self->coalesced = FALSE;
   coalesce_timer_stop_locked (self);
   g_mutex_lock (&coalesce_lock);
   found = coalesced_streams != NULL && g_ptr_array_remove_fast (coalesced_streams, self);
@@ -698,9 +694,8 @@ mitogen_stream_flush_coalesced (void)
       MitogenStream *self = g_ptr_array_index (streams, i);
 
       g_mutex_lock (&self->wlock);
-      if (self->coalesced)
+      if (self->coalesce_timer != NULL)
         {
-          self->coalesced = FALSE;
           coalesce_timer_stop_locked (self);
           flush_coalesced_locked (self);
         }
@@ -998,7 +993,7 @@ send_frame (MitogenStream  *self,
           g_ptr_array_add (corked_streams, g_object_ref (self));
         }
     }
-  else if (!on_broker && self->coalesced && !self->write_paused)
+  else if (!on_broker && self->coalesce_timer != NULL && !self->write_paused)
     {
       /* More of a burst: the sender writes once enough is queued. */
       if ((self->out.length >= COALESCE_FRAMES || self->out_bytes >= COALESCE_BYTES) &&
@@ -1052,7 +1047,7 @@ send_frame (MitogenStream  *self,
         coalesce_begin_locked (self);
     }
 
-  if (!self->corked && !self->coalesced)
+  if (!self->corked && self->coalesce_timer == NULL)
     request_write_locked (self, on_broker);
 
   if (!on_broker)
